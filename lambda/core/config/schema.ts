@@ -1,0 +1,152 @@
+/**
+ * The config item of DESIGN.md §2, as a strict schema: unknown fields are errors with their path.
+ * Items are validated when written (CLI) and when read (worker); a broken item only affects the
+ * messages that use it.
+ */
+import { z } from 'zod';
+import { ConfigValidationError } from '../errors.js';
+import { stripNulls, toFieldIssues, unsafeCharacter } from '../validation.js';
+
+/** A header/log-safe, non-empty string (no CR, LF, NUL, other controls but TAB, DEL, U+0085/2028/2029). */
+export const safeString = (max = 998) =>
+  z
+    .string()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    .superRefine((value, ctx) => {
+      const bad = unsafeCharacter(value);
+      if (bad) ctx.addIssue({ code: 'custom', message: `must not contain ${bad}` });
+    });
+
+/** A name of a binding or binding group: letters, digits, `.`, `_`, `-`, at most 128; case-insensitive. */
+export const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+export const bindingName = z
+  .string()
+  .regex(NAME_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-"')
+  .transform((value) => value.toLowerCase());
+
+/** Where a secret lives (KumoMTA's KeySource): never the secret itself, except `value` for local use. */
+export const secretKeysource = z.strictObject({ secret: safeString(512), field: safeString(256).optional() });
+export const parameterKeysource = z.strictObject({ parameter: safeString(2048) });
+export const envKeysource = z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name') });
+export const valueKeysource = z.strictObject({ value: z.string().min(1, 'must not be empty') });
+
+export const keysourceSchema = z.union([secretKeysource, parameterKeysource, envKeysource, valueKeysource], {
+  error: 'must be one of { "secret": id, "field"?: key }, { "parameter": name }, { "env": name }, { "value": "..." }',
+});
+export type Keysource = z.infer<typeof keysourceSchema>;
+
+/** Keysources a queue message may name: a message must never carry a secret or read the environment. */
+export const messageKeysourceSchema = z.union([secretKeysource, parameterKeysource], {
+  error: 'must be { "secret": id, "field"?: key } or { "parameter": name } (a message may not carry "value" or "env")',
+});
+
+export const AUTH_TYPES = ['PLAIN', 'LOGIN', 'XOAUTH2', 'NONE'] as const;
+export type AuthType = (typeof AUTH_TYPES)[number];
+
+/**
+ * An OAuth2 client from which the worker obtains XOAUTH2 access tokens: client credentials
+ * (`scope`, e.g. Microsoft 365's `https://outlook.office365.com/.default`) or a refresh token
+ * (Google, delegated Microsoft). `tenantId` is shorthand for Microsoft's token endpoint.
+ */
+export const oauth2ClientSchema = z
+  .strictObject({
+    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    tenantId: z.string().regex(/^[A-Za-z0-9.-]{1,256}$/, 'must be a tenant id or domain').optional(),
+    clientId: safeString(512),
+    clientSecret: keysourceSchema.optional(),
+    scope: safeString(2048).optional(),
+    refreshToken: keysourceSchema.optional(),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.tokenUrl === undefined) === (value.tenantId === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'give exactly one of tokenUrl or tenantId' });
+    }
+    if (value.scope === undefined && value.refreshToken === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['scope'], message: 'give scope (client credentials) or refreshToken' });
+    }
+  });
+export type OAuth2Client = z.infer<typeof oauth2ClientSchema>;
+
+export const authSchema = z.strictObject({
+  type: z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' }).optional(),
+  user: safeString(512).optional(),
+  pass: keysourceSchema.optional(),
+  key: safeString(512).optional(),
+  oauth2: oauth2ClientSchema.optional(),
+});
+export type AuthSettings = z.infer<typeof authSchema>;
+
+/** The per-message `auth` override: any auth field, but `pass` only as secret/parameter keysource. */
+export const messageAuthSchema = z.strictObject({
+  type: z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' }).optional(),
+  user: safeString(512).optional(),
+  pass: messageKeysourceSchema.optional(),
+  key: safeString(512).optional(),
+});
+export type MessageAuthOverride = z.infer<typeof messageAuthSchema>;
+
+export const TLS_MODES = ['starttls', 'implicit', 'none'] as const;
+export type TlsMode = (typeof TLS_MODES)[number];
+
+const hostname = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(253, 'must be at most 253 characters')
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?)$/, 'must be a host name or IP address');
+
+export const relaySchema = z.strictObject({
+  host: hostname.optional(),
+  port: z.int('must be an integer').min(1, 'must be 1-65535').max(65535, 'must be 1-65535').optional(),
+  tls: z.enum(TLS_MODES, { error: 'must be starttls, implicit or none' }).optional(),
+  allowInsecureAuth: z.boolean('must be true or false').optional(),
+  verifyCertificate: z.boolean('must be true or false').optional(),
+  ehloName: hostname
+    .refine((name) => name.toLowerCase() !== 'localhost', 'must not be localhost (relays reject or score it)')
+    .optional(),
+  timeoutSeconds: z.number('must be a number').positive('must be positive').max(600, 'must be at most 600').optional(),
+});
+export type RelaySettings = z.infer<typeof relaySchema>;
+
+export const limitsSchema = z.strictObject({
+  maxConnections: z.int('must be an integer').min(1, 'must be 1-100').max(100, 'must be 1-100').optional(),
+  maxMessagesPerConnection: z.int('must be an integer').min(1, 'must be 1-100000').max(100_000, 'must be 1-100000').optional(),
+});
+export type LimitSettings = z.infer<typeof limitsSchema>;
+
+export const SCOPE_PATTERN = /^(global|binding-group#[a-z0-9._-]{1,128}|binding#[a-z0-9._-]{1,128}|domain#[a-z0-9.-]{1,253})$/;
+
+export const configItemSchema = z
+  .strictObject({
+    scope: z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(z.string().regex(SCOPE_PATTERN, 'must be global, binding-group#<name>, binding#<name> or domain#<domain> (domain as A-label)')),
+    group: bindingName.optional(),
+    description: z.string().max(1024, 'must be at most 1024 characters').optional(),
+    relay: relaySchema.optional(),
+    auth: authSchema.optional(),
+    limits: limitsSchema.optional(),
+    /** Written by the CLI; informational. */
+    updatedAt: z.string().optional(),
+  })
+  .superRefine((item, ctx) => {
+    if (item.group !== undefined && !item.scope.startsWith('binding#')) {
+      ctx.addIssue({ code: 'custom', path: ['group'], message: 'only a binding#<name> item may name a group' });
+    }
+  });
+export type ConfigItem = z.infer<typeof configItemSchema>;
+
+/**
+ * Validate a config item as stored or written.
+ * @throws ConfigValidationError naming each bad field's path.
+ * @example
+ * parseConfigItem({ scope: 'domain#partner.example', auth: { type: 'LOGIN' } });
+ */
+export function parseConfigItem(input: unknown): ConfigItem {
+  const cleaned = stripNulls(input);
+  const result = configItemSchema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const scope = typeof (cleaned as { scope?: unknown } | null)?.scope === 'string' ? (cleaned as { scope: string }).scope : undefined;
+  throw new ConfigValidationError(scope, toFieldIssues(result.error), { cause: result.error });
+}

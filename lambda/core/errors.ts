@@ -1,0 +1,113 @@
+/**
+ * The error tree of mailrelay's core. Whether a failure is retried is decided by its type:
+ * a {@link TransientDeliveryError} waits for another attempt (visibility timeout, then the
+ * queue's redrive policy); a {@link PermanentDeliveryError} goes to the dead-letter queue at once.
+ */
+
+/** One problem with one field of an input: `to[1]`, `relay.port`, `$` for the whole body. */
+export interface FieldIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Base class of every error mailrelay raises on purpose. */
+export class MailrelayError extends Error {
+  public constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'MailrelayError';
+  }
+}
+
+/** A queue message that breaks the contract of DESIGN.md §1. Never retried. */
+export class MessageValidationError extends MailrelayError {
+  public readonly issues: readonly FieldIssue[];
+  public constructor(issues: readonly FieldIssue[], options?: ErrorOptions) {
+    super(`invalid message: ${formatIssues(issues)}`, options);
+    this.name = 'MessageValidationError';
+    this.issues = issues;
+  }
+}
+
+/** A config item (DESIGN.md §2) that cannot be used. Affects only the messages that use it. */
+export class ConfigValidationError extends MailrelayError {
+  public readonly scope: string | undefined;
+  public readonly issues: readonly FieldIssue[];
+  public constructor(scope: string | undefined, issues: readonly FieldIssue[], options?: ErrorOptions) {
+    super(`invalid config item${scope ? ` ${scope}` : ''}: ${formatIssues(issues)}`, options);
+    this.name = 'ConfigValidationError';
+    this.scope = scope;
+    this.issues = issues;
+  }
+}
+
+/** Why a delivery attempt failed, in words an operator can act on. */
+export type FailureReason =
+  | 'invalid-message'
+  | 'invalid-config'
+  | 'config-error'
+  | 'secret-missing'
+  | 'secret-unavailable'
+  | 'tls-required'
+  | 'auth-mechanism-unavailable'
+  | 'auth-failed'
+  | 'smtp-transient'
+  | 'smtp-permanent'
+  | 'connection'
+  | 'timeout'
+  | 'message-too-large'
+  | 'token-endpoint'
+  | 'aws-throttled'
+  | 'aws-error'
+  | 'out-of-time';
+
+export interface DeliveryErrorDetails {
+  readonly reason: FailureReason;
+  /** SMTP reply code, when a relay answered. */
+  readonly responseCode?: number | undefined;
+  /** The relay's reply text (never contains credentials: relays do not echo AUTH payloads). */
+  readonly response?: string | undefined;
+  /** The SMTP command (redacted) the reply answered, e.g. `RCPT TO`, `AUTH PLAIN`. */
+  readonly command?: string | undefined;
+}
+
+/** A failure that makes sense to retry later. */
+export class TransientDeliveryError extends MailrelayError {
+  public readonly reason: FailureReason;
+  public readonly responseCode: number | undefined;
+  public readonly response: string | undefined;
+  public readonly command: string | undefined;
+  public constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TransientDeliveryError';
+    this.reason = details.reason;
+    this.responseCode = details.responseCode;
+    this.response = details.response;
+    this.command = details.command;
+  }
+}
+
+/** A failure that another attempt cannot fix: the message goes to the DLQ with this reason. */
+export class PermanentDeliveryError extends MailrelayError {
+  public readonly reason: FailureReason;
+  public readonly responseCode: number | undefined;
+  public readonly response: string | undefined;
+  public readonly command: string | undefined;
+  public constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'PermanentDeliveryError';
+    this.reason = details.reason;
+    this.responseCode = details.responseCode;
+    this.response = details.response;
+    this.command = details.command;
+  }
+}
+
+export type DeliveryError = TransientDeliveryError | PermanentDeliveryError;
+
+export function isDeliveryError(error: unknown): error is DeliveryError {
+  return error instanceof TransientDeliveryError || error instanceof PermanentDeliveryError;
+}
+
+export function formatIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+}

@@ -1,0 +1,63 @@
+/**
+ * Helpers shared by the message and config schemas: field paths in the form users read
+ * (`to[1]`, `headers.X-Foo`, `relay.port`, `$`), and the character rules of DESIGN.md §1.1.
+ */
+import type { z } from 'zod';
+import type { FieldIssue } from './errors.js';
+
+/** `['to', 1]` → `to[1]`; `['headers', 'X-Foo']` → `headers.X-Foo`; `[]` → `$`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '$' : out;
+}
+
+/** Zod issues as {@link FieldIssue}s; an unknown key is reported at its own path. */
+export function toFieldIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        issues.push({ path: formatPath([...prefix, ...issue.path, key]), message: 'unknown field' });
+      }
+      continue;
+    }
+    issues.push({ path: formatPath([...prefix, ...issue.path]), message: issue.message });
+  }
+  return issues;
+}
+
+/**
+ * Characters that must never reach a header or a log line: CR, LF, NUL, the other C0 controls
+ * except TAB, DEL, NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029).
+ */
+// eslint-disable-next-line no-control-regex
+export const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000A-\u001F\u007F\u0085\u2028\u2029]/u;
+
+/** A description of the first unsafe character, or undefined when the value is header-safe. */
+export function unsafeCharacter(value: string): string | undefined {
+  const match = UNSAFE_HEADER_CHARS.exec(value);
+  if (!match) return undefined;
+  const code = match[0].codePointAt(0) ?? 0;
+  const names: Record<number, string> = { 0: 'NUL', 9: 'TAB', 10: 'LF', 13: 'CR', 0x7f: 'DEL', 0x85: 'NEL (U+0085)', 0x2028: 'U+2028', 0x2029: 'U+2029' };
+  return names[code] ?? `control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * `null` is the same as an absent optional field (DESIGN.md §1.1): drop object properties whose
+ * value is null, at any depth. Array elements are kept, so `to: [null]` is still an error.
+ */
+export function stripNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((element) => (element === null ? null : stripNulls(element)));
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [key, entry] of Object.entries(value)) {
+      if (entry !== null) out[key] = stripNulls(entry);
+    }
+    return out;
+  }
+  return value;
+}
