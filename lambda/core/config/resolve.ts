@@ -1,0 +1,284 @@
+/**
+ * Scope resolution (DESIGN.md §2): global < binding group < binding < domain < message, each field
+ * resolved on its own, and which scope each field came from (what `mailrelay config explain` prints).
+ * Recipients whose effective settings differ are grouped into separate deliveries.
+ */
+import { ConfigValidationError, type FieldIssue } from '../errors.js';
+import type { MailAddress } from '../message/types.js';
+import type { ConfigStore } from '../ports.js';
+import {
+  parseConfigItem,
+  type AuthType,
+  type ConfigItem,
+  type Keysource,
+  type MessageAuthOverride,
+  type OAuth2Client,
+  type TlsMode,
+} from './schema.js';
+
+/** Where an effective field's value came from: a scope (`global`, `domain#x.example`, ...), `message` or `default`. */
+export type SettingOrigin = string;
+
+export interface EffectiveRelay {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: TlsMode;
+  readonly allowInsecureAuth: boolean;
+  readonly verifyCertificate: boolean;
+  readonly ehloName: string;
+  readonly timeoutSeconds: number;
+}
+
+export interface EffectiveAuth {
+  readonly type: AuthType;
+  readonly user?: string | undefined;
+  readonly pass?: Keysource | undefined;
+  readonly key?: string | undefined;
+  readonly oauth2?: OAuth2Client | undefined;
+}
+
+export interface EffectiveLimits {
+  readonly maxConnections: number;
+  readonly maxMessagesPerConnection: number;
+}
+
+export interface EffectiveSettings {
+  readonly relay: EffectiveRelay;
+  readonly auth: EffectiveAuth;
+  readonly limits: EffectiveLimits;
+}
+
+/** A set of recipients that share every effective setting, so one SMTP transaction serves them. */
+export interface RouteGroup {
+  readonly settings: EffectiveSettings;
+  /** Field path (`relay.host`, `auth.type`, ...) → the scope it came from. */
+  readonly origins: Readonly<Record<string, SettingOrigin>>;
+  readonly recipients: readonly MailAddress[];
+  /** Identical for identical settings: the pool key. Holds keysource references, never secrets. */
+  readonly key: string;
+  /** Short form for logs and DLQ attributes: `smtp.example:587 starttls PLAIN user=bob`. */
+  readonly label: string;
+}
+
+/** Recipients that cannot be routed because a config item they need is broken or incomplete. */
+export interface RouteFailure {
+  readonly recipients: readonly MailAddress[];
+  readonly error: ConfigValidationError;
+}
+
+export interface RoutingRequest {
+  /** Lower-cased binding name (by default the sender's domain). */
+  readonly binding: string;
+  /** The sender's domain (A-label): the default EHLO name. */
+  readonly senderDomain: string;
+  readonly recipients: readonly MailAddress[];
+  readonly auth?: MessageAuthOverride | undefined;
+}
+
+export interface Resolution {
+  readonly routes: readonly RouteGroup[];
+  readonly failures: readonly RouteFailure[];
+}
+
+/** Defaults of every field, documented in the README's config reference. */
+export const DEFAULT_TLS: TlsMode = 'starttls';
+export const DEFAULT_PORTS: Readonly<Record<TlsMode, number>> = { starttls: 587, implicit: 465, none: 25 };
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+export const DEFAULT_MAX_CONNECTIONS = 4;
+export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
+
+export const GLOBAL_SCOPE = 'global';
+export const bindingScope = (name: string): string => `binding#${name.toLowerCase()}`;
+export const bindingGroupScope = (name: string): string => `binding-group#${name.toLowerCase()}`;
+export const domainScope = (domain: string): string => `domain#${domain.toLowerCase()}`;
+
+/** The fields resolved one by one, in the order `explain` prints them. */
+export const SETTING_FIELDS = [
+  'relay.host',
+  'relay.port',
+  'relay.tls',
+  'relay.allowInsecureAuth',
+  'relay.verifyCertificate',
+  'relay.ehloName',
+  'relay.timeoutSeconds',
+  'auth.type',
+  'auth.user',
+  'auth.pass',
+  'auth.key',
+  'auth.oauth2',
+  'limits.maxConnections',
+  'limits.maxMessagesPerConnection',
+] as const;
+export type SettingField = (typeof SETTING_FIELDS)[number];
+
+/** One layer of the precedence stack: a scope's validated item, or the message's own override. */
+export interface SettingLayer {
+  readonly origin: SettingOrigin;
+  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits'>;
+}
+
+/**
+ * Read the items a message needs, validate them and group its recipients by effective settings.
+ * Two reads at most: global + binding + recipient domains, then the binding's group if it names one.
+ * @example
+ * const { routes, failures } = await resolveRoutes({ binding: 'acme.example', senderDomain: 'acme.example', recipients }, store);
+ */
+export async function resolveRoutes(request: RoutingRequest, store: ConfigStore): Promise<Resolution> {
+  const domains = [...new Set(request.recipients.map((r) => r.domain))];
+  const first = await store.getItems([GLOBAL_SCOPE, bindingScope(request.binding), ...domains.map(domainScope)]);
+
+  const shared: SettingLayer[] = [];
+  let sharedError: ConfigValidationError | undefined;
+  const take = (scope: string, raw: unknown): void => {
+    if (raw === undefined || sharedError) return;
+    const item = validateStored(scope, raw);
+    if (item instanceof ConfigValidationError) sharedError = item;
+    else shared.push({ origin: scope, item });
+  };
+
+  take(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
+  const rawBinding = first.get(bindingScope(request.binding));
+  const bindingItem = rawBinding === undefined ? undefined : validateStored(bindingScope(request.binding), rawBinding);
+  if (bindingItem instanceof ConfigValidationError) sharedError ??= bindingItem;
+  if (bindingItem && !(bindingItem instanceof ConfigValidationError) && bindingItem.group !== undefined && !sharedError) {
+    const groupScope = bindingGroupScope(bindingItem.group);
+    const second = await store.getItems([groupScope]);
+    take(groupScope, second.get(groupScope));
+  }
+  if (bindingItem && !(bindingItem instanceof ConfigValidationError)) shared.push({ origin: bindingScope(request.binding), item: bindingItem });
+
+  if (sharedError) return { routes: [], failures: [{ recipients: request.recipients, error: sharedError }] };
+
+  const byKey = new Map<string, { settings: EffectiveSettings; origins: Record<string, SettingOrigin>; recipients: MailAddress[] }>();
+  const failuresByScope = new Map<string, { error: ConfigValidationError; recipients: MailAddress[] }>();
+  const messageLayer: SettingLayer[] = request.auth ? [{ origin: 'message', item: { auth: request.auth } }] : [];
+
+  for (const recipient of request.recipients) {
+    const scope = domainScope(recipient.domain);
+    const raw = first.get(scope);
+    let layers = shared;
+    if (raw !== undefined) {
+      const item = validateStored(scope, raw);
+      if (item instanceof ConfigValidationError) {
+        const entry = failuresByScope.get(scope) ?? { error: item, recipients: [] };
+        entry.recipients.push(recipient);
+        failuresByScope.set(scope, entry);
+        continue;
+      }
+      layers = [...shared, { origin: scope, item }];
+    }
+    const merged = mergeLayers([...layers, ...messageLayer], request.senderDomain);
+    if (merged instanceof ConfigValidationError) {
+      const entry = failuresByScope.get(`incomplete:${recipient.domain}`) ?? { error: merged, recipients: [] };
+      entry.recipients.push(recipient);
+      failuresByScope.set(`incomplete:${recipient.domain}`, entry);
+      continue;
+    }
+    const key = routeKey(merged.settings);
+    const group = byKey.get(key) ?? { ...merged, recipients: [] };
+    group.recipients.push(recipient);
+    byKey.set(key, group);
+  }
+
+  return {
+    routes: [...byKey.entries()].map(([key, group]) => ({ ...group, key, label: routeLabel(group.settings) })),
+    failures: [...failuresByScope.values()],
+  };
+}
+
+/**
+ * Merge layers from lowest to highest precedence, field by field, filling defaults.
+ * Pure: the CLI's `explain` and the tests call it directly.
+ * @returns the settings with each field's origin, or a ConfigValidationError when no relay host is set
+ *   or a mechanism lacks what it needs.
+ */
+export function mergeLayers(
+  layers: readonly SettingLayer[],
+  senderDomain: string,
+): { settings: EffectiveSettings; origins: Record<string, SettingOrigin> } | ConfigValidationError {
+  const origins: Record<string, SettingOrigin> = {};
+  const pick = <T>(field: SettingField, read: (item: SettingLayer['item']) => T | undefined, fallback?: T): T | undefined => {
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const layer = layers[i]!;
+      const value = read(layer.item);
+      if (value !== undefined) {
+        origins[field] = layer.origin;
+        return value;
+      }
+    }
+    if (fallback !== undefined) origins[field] = 'default';
+    return fallback;
+  };
+
+  const tls = pick('relay.tls', (i) => i.relay?.tls, DEFAULT_TLS)!;
+  const host = pick('relay.host', (i) => i.relay?.host);
+  const relay: EffectiveRelay = {
+    host: host ?? '',
+    port: pick('relay.port', (i) => i.relay?.port, DEFAULT_PORTS[tls])!,
+    tls,
+    allowInsecureAuth: pick('relay.allowInsecureAuth', (i) => i.relay?.allowInsecureAuth, false)!,
+    verifyCertificate: pick('relay.verifyCertificate', (i) => i.relay?.verifyCertificate, true)!,
+    ehloName: pick('relay.ehloName', (i) => i.relay?.ehloName, senderDomain)!,
+    timeoutSeconds: pick('relay.timeoutSeconds', (i) => i.relay?.timeoutSeconds, DEFAULT_TIMEOUT_SECONDS)!,
+  };
+
+  const user = pick('auth.user', (i) => i.auth?.user);
+  const pass = pick('auth.pass', (i) => i.auth?.pass);
+  const key = pick('auth.key', (i) => i.auth?.key);
+  const oauth2 = pick('auth.oauth2', (i) => i.auth?.oauth2);
+  // With no explicit type the mechanism follows from what is configured: an OAuth2 client means
+  // XOAUTH2, a user or password means PLAIN (the most widely offered), nothing means NONE.
+  const inferred: AuthType = oauth2 ? 'XOAUTH2' : user !== undefined || pass !== undefined ? 'PLAIN' : 'NONE';
+  const type = pick('auth.type', (i) => i.auth?.type, inferred)!;
+
+  const limits: EffectiveLimits = {
+    maxConnections: pick('limits.maxConnections', (i) => i.limits?.maxConnections, DEFAULT_MAX_CONNECTIONS)!,
+    maxMessagesPerConnection: pick('limits.maxMessagesPerConnection', (i) => i.limits?.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION)!,
+  };
+
+  const issues: FieldIssue[] = [];
+  if (host === undefined) issues.push({ path: 'relay.host', message: 'no relay host is configured in any scope (set it in global, binding or domain scope)' });
+  if (type !== 'NONE') {
+    if (type === 'XOAUTH2' && user === undefined) issues.push({ path: 'auth.user', message: 'XOAUTH2 needs the mailbox as auth.user' });
+    if (type !== 'XOAUTH2' && user === undefined && !(pass && 'secret' in pass)) {
+      issues.push({ path: 'auth.user', message: `${type} needs auth.user (or a secret keysource whose JSON carries "username")` });
+    }
+    if (pass === undefined && !(type === 'XOAUTH2' && oauth2)) {
+      issues.push({ path: 'auth.pass', message: type === 'XOAUTH2' ? 'XOAUTH2 needs auth.pass (a bearer-token keysource) or auth.oauth2' : `${type} needs auth.pass (a keysource)` });
+    }
+    if (tls === 'none' && !relay.allowInsecureAuth) {
+      issues.push({ path: 'relay.tls', message: 'AUTH over a connection without TLS needs "relay": { "allowInsecureAuth": true }' });
+    }
+  }
+  if (issues.length > 0) return new ConfigValidationError('effective settings', issues);
+
+  return { settings: { relay, auth: { type, user, pass, key, oauth2 }, limits }, origins };
+}
+
+/** Stable identity of a route: the same settings always give the same key. */
+export function routeKey(settings: EffectiveSettings): string {
+  return JSON.stringify(settings, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
+}
+
+export function routeLabel(settings: EffectiveSettings): string {
+  const { relay, auth } = settings;
+  const who = auth.type === 'NONE' ? '' : ` user=${auth.user ?? '(from secret)'}`;
+  return `${relay.host}:${relay.port} ${relay.tls} ${auth.type}${who}`;
+}
+
+function validateStored(scope: string, raw: unknown): ConfigItem | ConfigValidationError {
+  try {
+    const item = parseConfigItem(raw);
+    if (item.scope !== scope) {
+      return new ConfigValidationError(scope, [{ path: 'scope', message: `item stored under ${scope} says ${item.scope}` }]);
+    }
+    return item;
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error;
+    throw error;
+  }
+}

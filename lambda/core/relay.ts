@@ -1,0 +1,176 @@
+/**
+ * Relays one validated message: resolve its routes, compose it once, and run one SMTP
+ * transaction per route (in parallel), with one forced credential refresh after an
+ * authentication failure. Returns a result per recipient; the caller decides what the message's
+ * fate is (see {@link summarizeRelay}).
+ */
+import { resolveRoutes, type RouteGroup } from './config/resolve.js';
+import { buildCredentials, type CredentialSources } from './credentials.js';
+import { isDeliveryError, TransientDeliveryError, type DeliveryError, type FailureReason } from './errors.js';
+import type { MailAddress, QueueMessage } from './message/types.js';
+import type { ConfigStore } from './ports.js';
+import { isTransientReply } from './smtp/classify.js';
+import { composeMessage } from './smtp/compose.js';
+import type { SmtpPool } from './smtp/pool.js';
+
+export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientResult {
+  readonly address: string;
+  readonly status: RecipientStatus;
+  /** The route label (`host:port tls MECH user=...`), absent when routing itself failed. */
+  readonly route?: string | undefined;
+  readonly mechanism?: string | undefined;
+  readonly reason?: FailureReason | undefined;
+  readonly responseCode?: number | undefined;
+  readonly response?: string | undefined;
+  /** Human-readable explanation for logs and the DLQ. Never holds a secret. */
+  readonly detail?: string | undefined;
+}
+
+export interface RouteAttempt {
+  readonly route: string;
+  readonly mechanism: string;
+  readonly recipients: number;
+  readonly durationMs: number;
+  readonly authRetried: boolean;
+  readonly authKey?: string | undefined;
+}
+
+export interface RelayResult {
+  readonly recipients: readonly RecipientResult[];
+  readonly attempts: readonly RouteAttempt[];
+}
+
+export interface RelayDependencies extends CredentialSources {
+  readonly config: ConfigStore;
+  readonly pool: SmtpPool;
+}
+
+export interface RelayOptions {
+  /** Recipients already settled by an earlier attempt (delivered or failed): never sent again. */
+  readonly skip?: ReadonlySet<string> | undefined;
+}
+
+/**
+ * @example
+ * const result = await relayMessage(message, { config, secrets, pool });
+ * const verdict = summarizeRelay(result); // 'delivered' | 'deferred' | 'failed'
+ */
+export async function relayMessage(message: QueueMessage, deps: RelayDependencies, options: RelayOptions = {}): Promise<RelayResult> {
+  const pending = message.envelope.to.filter((r) => !options.skip?.has(r.address.toLowerCase()));
+  if (pending.length === 0) return { recipients: [], attempts: [] };
+
+  const { routes, failures } = await resolveRoutes(
+    { binding: message.binding, senderDomain: message.sender.domain, recipients: pending, auth: message.auth },
+    deps.config,
+  );
+  const results: RecipientResult[] = failures.flatMap((failure) =>
+    failure.recipients.map((r) => ({ address: r.address, status: 'failed' as const, reason: 'invalid-config' as const, detail: failure.error.message })),
+  );
+  if (routes.length === 0) return { recipients: results, attempts: [] };
+
+  const raw = await composeMessage(message);
+  const attempts = await Promise.all(routes.map((route) => deliverRoute(route, message.envelope.from, raw, deps)));
+  for (const attempt of attempts) results.push(...attempt.recipients);
+  return { recipients: results, attempts: attempts.map((a) => a.attempt) };
+}
+
+/** The message's fate: deferred if any recipient may still succeed later, else failed if any failed. */
+export function summarizeRelay(result: RelayResult): RecipientStatus {
+  if (result.recipients.some((r) => r.status === 'deferred')) return 'deferred';
+  if (result.recipients.some((r) => r.status === 'failed')) return 'failed';
+  return 'delivered';
+}
+
+async function deliverRoute(
+  route: RouteGroup,
+  from: string,
+  raw: Buffer,
+  deps: RelayDependencies,
+): Promise<{ recipients: RecipientResult[]; attempt: RouteAttempt }> {
+  const started = Date.now();
+  const mechanism = route.settings.auth.type;
+  const to = route.recipients.map((r: MailAddress) => r.address);
+  let authRetried = false;
+
+  const attemptOnce = (forceRefresh: boolean) =>
+    deps.pool.withSession(
+      route,
+      () => buildCredentials(route.settings.auth, deps, forceRefresh),
+      (session) => session.send({ from, to }, raw),
+    );
+
+  let recipients: RecipientResult[];
+  try {
+    let result;
+    try {
+      result = await attemptOnce(false);
+    } catch (error) {
+      if (!isRetryable(error)) throw error;
+      // Credentials rotate: after an authentication failure, re-read the secret once (XOAUTH2
+      // already renewed its token inside the AUTH exchange). A pooled connection the relay had
+      // closed is replaced by a fresh one the same way.
+      authRetried = isAuthFailure(error) && mechanism !== 'XOAUTH2';
+      if (isAuthFailure(error) && mechanism === 'XOAUTH2') throw error;
+      result = await attemptOnce(authRetried);
+    }
+    const accepted = new Set(result.accepted.map((a) => a.toLowerCase()));
+    const rejected = new Map(result.rejected.map((r) => [r.address.toLowerCase(), r]));
+    recipients = to.map((address) => {
+      const key = address.toLowerCase();
+      if (accepted.has(key)) return { address, status: 'delivered', route: route.label, mechanism, responseCode: 250, response: result.response };
+      const r = rejected.get(key);
+      const transient = isTransientReply(r?.responseCode);
+      return {
+        address,
+        status: transient ? 'deferred' : 'failed',
+        route: route.label,
+        mechanism,
+        reason: transient ? 'smtp-transient' : 'smtp-permanent',
+        responseCode: r?.responseCode,
+        response: r?.response,
+        detail: `recipient ${transient ? 'deferred' : 'rejected'} at RCPT TO`,
+      };
+    });
+  } catch (error) {
+    const failure: DeliveryError = isDeliveryError(error)
+      ? error
+      : new TransientDeliveryError(`delivery failed: ${(error as Error).message ?? String(error)}`, { reason: 'connection' }, { cause: error });
+    const status: RecipientStatus = failure instanceof TransientDeliveryError ? 'deferred' : 'failed';
+    recipients = to.map((address) => ({
+      address,
+      status,
+      route: route.label,
+      mechanism,
+      reason: failure.reason,
+      responseCode: failure.responseCode,
+      response: failure.response,
+      detail: failure.message,
+    }));
+  }
+  return {
+    recipients,
+    attempt: { route: route.label, mechanism, recipients: to.length, durationMs: Date.now() - started, authRetried, authKey: route.settings.auth.key },
+  };
+}
+
+function isAuthFailure(error: unknown): boolean {
+  return error instanceof TransientDeliveryError && error.reason === 'auth-failed';
+}
+
+/**
+ * Worth one immediate second attempt: an authentication failure (after refreshing credentials), or
+ * a connection that broke before the transaction got anywhere (a pooled connection the relay had
+ * dropped). Never after DATA was sent: a reset after the final "." is ambiguous and waits for the
+ * queue's retry instead.
+ */
+function isRetryable(error: unknown): boolean {
+  if (isAuthFailure(error)) return true;
+  return (
+    error instanceof TransientDeliveryError &&
+    error.reason === 'connection' &&
+    error.responseCode === undefined &&
+    (error.command === 'MAIL FROM' || error.command === 'API' || error.command === 'RSET')
+  );
+}

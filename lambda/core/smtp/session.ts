@@ -1,0 +1,278 @@
+/**
+ * One SMTP client session on nodemailer's SMTPConnection, with mailrelay's guarantees on top:
+ * credentials are sent only over TLS (STARTTLS done or implicit TLS) unless the scope sets
+ * `allowInsecureAuth`, and only with the configured mechanism, which the relay must advertise —
+ * never silently another (DESIGN.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
+ */
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { PermanentDeliveryError, TransientDeliveryError } from '../errors.js';
+import type { EffectiveRelay } from '../config/resolve.js';
+import { classifySmtpError } from './classify.js';
+
+export type SessionCredentials =
+  | { readonly mechanism: 'NONE' }
+  | { readonly mechanism: 'PLAIN' | 'LOGIN'; readonly user: string; readonly pass: string }
+  | {
+      readonly mechanism: 'XOAUTH2';
+      readonly user: string;
+      /** `renew` is true after the relay's XOAUTH2 error challenge: fetch a fresh token. */
+      readonly getToken: (renew: boolean) => Promise<string>;
+    };
+
+export interface SessionOptions {
+  readonly relay: EffectiveRelay;
+  readonly credentials: SessionCredentials;
+  /** Extra trusted CA certificates (local stand-ins and tests); public CAs are always trusted. */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+}
+
+/** The outcome of one transaction: which recipients the relay took and which it refused. */
+export interface TransactionResult {
+  readonly accepted: readonly string[];
+  readonly rejected: readonly { readonly address: string; readonly responseCode?: number | undefined; readonly response?: string | undefined }[];
+  /** The relay's reply to the end of DATA (`250 2.0.0 queued as ...`). */
+  readonly response: string;
+}
+
+/** What nodemailer keeps about the EHLO reply; not in its public types, so read through one narrow view. */
+interface ConnectionInternals {
+  _supportedAuth?: unknown;
+  _plaintextEhlo?: unknown;
+  _maxAllowedSize?: unknown;
+}
+
+export class SmtpSession {
+  public readonly openedAt = Date.now();
+  public lastUsedAt = Date.now();
+  public messagesSent = 0;
+  private closed = false;
+
+  private constructor(private readonly connection: SMTPConnection) {
+    connection.once('end', () => {
+      this.closed = true;
+    });
+    connection.on('error', () => {
+      this.closed = true;
+    });
+  }
+
+  /**
+   * Connect, negotiate TLS, check the mechanism and authenticate.
+   * @throws PermanentDeliveryError `tls-required` / `auth-mechanism-unavailable` for relays that
+   *   cannot meet the configuration; otherwise errors as {@link classifySmtpError} decides.
+   */
+  public static async open(options: SessionOptions): Promise<SmtpSession> {
+    const { relay, credentials } = options;
+    const timeoutMs = relay.timeoutSeconds * 1000;
+    const isIpLiteral = /^[\d.]+$|^\[.*\]$|:/.test(relay.host);
+    const connection = new SMTPConnection({
+      host: relay.host,
+      port: relay.port,
+      secure: relay.tls === 'implicit',
+      requireTLS: relay.tls === 'starttls',
+      ignoreTLS: relay.tls === 'none',
+      name: relay.ehloName,
+      connectionTimeout: timeoutMs,
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+      logger: false,
+      allowInternalNetworkInterfaces: true,
+      tls: {
+        rejectUnauthorized: relay.verifyCertificate,
+        minVersion: 'TLSv1.2',
+        ...(isIpLiteral ? {} : { servername: relay.host }),
+        ...(options.ca ? { ca: options.ca as string | Buffer | (string | Buffer)[] } : {}),
+      },
+    });
+    // Until the session is handed out, an 'error' event must not crash the process.
+    const swallow = (): void => undefined;
+    connection.on('error', swallow);
+    try {
+      await untilDone(connection, (done) => connection.connect((err) => done(err)));
+    } catch (error) {
+      connection.close();
+      throw classifyConnectError(error, connection, relay);
+    }
+
+    try {
+      if (credentials.mechanism !== 'NONE') {
+        if (!connection.secure && !(relay.tls === 'none' && relay.allowInsecureAuth)) {
+          throw new PermanentDeliveryError(`refusing to send credentials to ${relay.host}:${relay.port} without TLS`, { reason: 'tls-required' });
+        }
+        const offered = supportedAuth(connection);
+        if (!offered.includes(credentials.mechanism)) {
+          throw new PermanentDeliveryError(
+            `relay ${relay.host}:${relay.port} does not offer AUTH ${credentials.mechanism} (it offers ${offered.length ? offered.join(', ') : 'no AUTH at all'})`,
+            { reason: 'auth-mechanism-unavailable' },
+          );
+        }
+        await untilDone(connection, (done) => login(connection, credentials).then(() => done(), done));
+      }
+    } catch (error) {
+      connection.close();
+      throw classifySmtpError(error);
+    }
+    const session = new SmtpSession(connection);
+    connection.removeListener('error', swallow);
+    return session;
+  }
+
+  /** The SIZE the relay announced in EHLO, or undefined when it announced none. */
+  public get maxMessageSize(): number | undefined {
+    const size = (this.connection as unknown as ConnectionInternals)._maxAllowedSize;
+    return typeof size === 'number' && size > 0 ? size : undefined;
+  }
+
+  public get usable(): boolean {
+    return !this.closed && !this.connection.destroyed;
+  }
+
+  /**
+   * One SMTP transaction. Recipients refused at RCPT are reported in `rejected`, not thrown;
+   * a failure of MAIL FROM, DATA or the transport throws a classified error.
+   */
+  public async send(envelope: { from: string; to: readonly string[] }, raw: Buffer): Promise<TransactionResult> {
+    this.lastUsedAt = Date.now();
+    const limit = this.maxMessageSize;
+    if (limit !== undefined && raw.length > limit) {
+      throw new PermanentDeliveryError(`message of ${raw.length} bytes is larger than the ${limit} bytes the relay announces (SIZE)`, {
+        reason: 'message-too-large',
+        command: 'MAIL FROM',
+      });
+    }
+    try {
+      const info = await untilDone<SMTPConnection.SentMessageInfo>(this.connection, (done) =>
+        this.connection.send({ from: envelope.from, to: [...envelope.to], size: raw.length }, raw, (err, result) =>
+          done(err, result as SMTPConnection.SentMessageInfo),
+        ),
+      );
+      this.messagesSent += 1;
+      return {
+        accepted: info.accepted,
+        rejected: (info.rejectedErrors ?? []).map((e) => rejection(e)),
+        response: info.response,
+      };
+    } catch (error) {
+      const e = error as { code?: string; command?: string; rejectedErrors?: unknown[] };
+      // Every recipient refused at RCPT: a normal per-recipient outcome, the session stays usable.
+      if (e.code === 'EENVELOPE' && e.command === 'RCPT TO' && Array.isArray(e.rejectedErrors)) {
+        return { accepted: [], rejected: e.rejectedErrors.map((r) => rejection(r)), response: '' };
+      }
+      throw classifySmtpError(error);
+    } finally {
+      this.lastUsedAt = Date.now();
+    }
+  }
+
+  /** RSET: ends a transaction and proves the connection is alive before it is reused. */
+  public async reset(): Promise<void> {
+    try {
+      await untilDone(this.connection, (done) => this.connection.reset((err) => done(err)));
+    } catch (error) {
+      throw classifySmtpError(error);
+    }
+  }
+
+  /** QUIT and close. */
+  public close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connection.quit();
+  }
+}
+
+/**
+ * Runs one SMTPConnection operation to its end. nodemailer reports some failures only as an
+ * 'error' event or a closed socket (a refused connection, a 421 greeting, a reset mid-AUTH), never
+ * through the operation's callback: those end the operation too.
+ */
+function untilDone<T = void>(connection: SMTPConnection, start: (done: (err?: unknown, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: unknown, value?: T): void => {
+      if (settled) return;
+      settled = true;
+      connection.removeListener('error', onError);
+      connection.removeListener('end', onEnd);
+      if (err) reject(err);
+      else resolve(value as T);
+    };
+    const onError = (err: unknown): void => finish(err);
+    // A relay that answers 421 closes the socket right after; let that reply's callback win.
+    const onEnd = (): void =>
+      void setImmediate(() => finish(Object.assign(new Error('connection closed by the relay'), { code: 'ECONNECTION', command: 'CONN' })));
+    connection.once('error', onError);
+    connection.once('end', onEnd);
+    start(finish);
+  });
+}
+
+function rejection(error: unknown): TransactionResult['rejected'][number] {
+  const e = error as { recipient?: string; responseCode?: number; response?: string };
+  return { address: e.recipient ?? '', responseCode: e.responseCode, response: e.response?.trim() };
+}
+
+function supportedAuth(connection: SMTPConnection): string[] {
+  const offered = (connection as unknown as ConnectionInternals)._supportedAuth;
+  if (!Array.isArray(offered)) {
+    // A nodemailer upgrade renamed the field: fail loudly rather than guess the mechanism.
+    throw new PermanentDeliveryError('cannot read the AUTH mechanisms the relay offers (nodemailer internals changed)', { reason: 'config-error' });
+  }
+  return offered.map((m) => String(m).toUpperCase());
+}
+
+function login(connection: SMTPConnection, credentials: Exclude<SessionCredentials, { mechanism: 'NONE' }>): Promise<void> {
+  let tokenError: unknown;
+  const auth =
+    credentials.mechanism === 'XOAUTH2'
+      ? {
+          method: 'XOAUTH2',
+          user: credentials.user,
+          // nodemailer's XOAUTH2 hook: on the 334 error challenge it answers with an empty line and
+          // asks again with renew=true, then retries AUTH once — exactly one renewal per failure.
+          oauth2: {
+            getToken(renew: boolean, callback: (err: Error | null, token?: string) => void) {
+              credentials.getToken(renew).then(
+                (token) => callback(null, token),
+                (err: unknown) => {
+                  tokenError = err;
+                  callback(new Error('token unavailable'));
+                },
+              );
+            },
+            buildXOAuth2Token(token: string) {
+              return Buffer.from(`user=${credentials.user}\x01auth=Bearer ${token}\x01\x01`, 'utf-8').toString('base64');
+            },
+          },
+        }
+      : { method: credentials.mechanism, user: credentials.user, pass: credentials.pass };
+  return new Promise<void>((resolve, reject) =>
+    connection.login(auth as SMTPConnection.AuthenticationType, (err) => {
+      if (!err) return resolve();
+      reject(tokenError ?? err);
+    }),
+  );
+}
+
+function classifyConnectError(error: unknown, connection: SMTPConnection, relay: EffectiveRelay) {
+  const e = error as { code?: string; command?: string; responseCode?: number; response?: string };
+  if (relay.tls === 'starttls' && e.code === 'ETLS' && e.command === 'STARTTLS' && typeof e.responseCode === 'number') {
+    const ehlo = (connection as unknown as ConnectionInternals)._plaintextEhlo;
+    const advertised = typeof ehlo === 'string' && /[ -]STARTTLS\b/im.test(ehlo);
+    if (!advertised || e.responseCode >= 500) {
+      return new PermanentDeliveryError(`relay ${relay.host}:${relay.port} offers no STARTTLS, and this route requires TLS (relay.tls = starttls)`, {
+        reason: 'tls-required',
+        responseCode: e.responseCode,
+        response: e.response?.trim(),
+        command: 'STARTTLS',
+      });
+    }
+    return new TransientDeliveryError(`relay refused STARTTLS for now: ${e.response ?? ''}`.trim(), {
+      reason: 'connection',
+      responseCode: e.responseCode,
+      response: e.response?.trim(),
+      command: 'STARTTLS',
+    });
+  }
+  return classifySmtpError(error);
+}

@@ -1,0 +1,30 @@
+/** In-memory implementations of the core's ports, for unit tests of the core. */
+import type { Keysource } from '../../lambda/core/config/schema.js';
+import type { ConfigStore, ReadOptions, SecretSource } from '../../lambda/core/ports.js';
+
+export class MemoryConfigStore implements ConfigStore {
+  public readonly reads: string[][] = [];
+  public constructor(private readonly items: Record<string, unknown> = {}) {}
+  public put(item: { scope: string } & Record<string, unknown>): void {
+    this.items[item.scope] = item;
+  }
+  public async getItems(scopes: readonly string[]): Promise<ReadonlyMap<string, unknown>> {
+    this.reads.push([...scopes]);
+    const out = new Map<string, unknown>();
+    for (const scope of scopes) if (this.items[scope] !== undefined) out.set(scope, this.items[scope]);
+    return out;
+  }
+}
+
+export class MemorySecretSource implements SecretSource {
+  public readonly calls: { ref: Keysource; forceRefresh: boolean }[] = [];
+  public constructor(public readonly secrets: Record<string, string> = {}) {}
+  public async read(ref: Keysource, options?: ReadOptions): Promise<string> {
+    this.calls.push({ ref, forceRefresh: options?.forceRefresh ?? false });
+    const name = 'secret' in ref ? ref.secret : 'parameter' in ref ? ref.parameter : 'env' in ref ? ref.env : undefined;
+    if (name === undefined) return (ref as { value: string }).value;
+    const value = this.secrets[name];
+    if (value === undefined) throw new Error(`no secret ${name}`);
+    return value;
+  }
+}

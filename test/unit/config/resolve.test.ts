@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { mergeLayers, resolveRoutes, routeKey } from '../../../lambda/core/config/resolve.js';
+import { ConfigValidationError } from '../../../lambda/core/errors.js';
+import { MemoryConfigStore } from '../../helpers/memoryPorts.js';
+
+const addr = (address: string) => ({ name: '', address, domain: address.split('@')[1]! });
+
+describe('resolveRoutes', () => {
+  it('resolves each field on its own, lowest to highest precedence, and names each origin', async () => {
+    // Prepare
+    const store = new MemoryConfigStore();
+    store.put({ scope: 'global', relay: { host: 'smtp.global.example', timeoutSeconds: 20 }, auth: { type: 'PLAIN', user: 'g', pass: { secret: 'mailrelay/g' } } });
+    store.put({ scope: 'binding-group#tenants', relay: { port: 2525 } });
+    store.put({ scope: 'binding#acme', group: 'tenants', auth: { user: 'acme-user' } });
+    store.put({ scope: 'domain#partner.example', auth: { type: 'LOGIN', key: 'k1' } });
+
+    // Act
+    const { routes, failures } = await resolveRoutes(
+      { binding: 'acme', senderDomain: 'acme.example', recipients: [addr('a@partner.example')], auth: { key: 'from-message' } },
+      store,
+    );
+
+    // Assess
+    expect(failures).toEqual([]);
+    expect(routes).toHaveLength(1);
+    const [route] = routes;
+    expect(route!.settings).toEqual({
+      relay: { host: 'smtp.global.example', port: 2525, tls: 'starttls', allowInsecureAuth: false, verifyCertificate: true, ehloName: 'acme.example', timeoutSeconds: 20 },
+      auth: { type: 'LOGIN', user: 'acme-user', pass: { secret: 'mailrelay/g' }, key: 'from-message', oauth2: undefined },
+      limits: { maxConnections: 4, maxMessagesPerConnection: 100 },
+    });
+    expect(route!.origins).toMatchObject({
+      'relay.host': 'global',
+      'relay.port': 'binding-group#tenants',
+      'relay.tls': 'default',
+      'relay.ehloName': 'default',
+      'relay.timeoutSeconds': 'global',
+      'auth.type': 'domain#partner.example',
+      'auth.user': 'binding#acme',
+      'auth.pass': 'global',
+      'auth.key': 'message',
+    });
+    expect(store.reads).toEqual([['global', 'binding#acme', 'domain#partner.example'], ['binding-group#tenants']]);
+  });
+
+  it('groups recipients by effective settings: two domains with different relays are two routes', async () => {
+    const store = new MemoryConfigStore({
+      global: { scope: 'global', relay: { host: 'smtp.default.example' } },
+      'domain#b.example': { scope: 'domain#b.example', relay: { host: 'smtp.b.example', port: 465, tls: 'implicit' } },
+    });
+    const { routes } = await resolveRoutes(
+      { binding: 'x.example', senderDomain: 'x.example', recipients: [addr('1@a.example'), addr('2@b.example'), addr('3@c.example')] },
+      store,
+    );
+    expect(routes.map((r) => [r.settings.relay.host, r.recipients.map((x) => x.address)])).toEqual([
+      ['smtp.default.example', ['1@a.example', '3@c.example']],
+      ['smtp.b.example', ['2@b.example']],
+    ]);
+  });
+
+  it('a broken domain item fails only the recipients of that domain, with the field path', async () => {
+    const store = new MemoryConfigStore({
+      global: { scope: 'global', relay: { host: 'smtp.default.example' } },
+      'domain#bad.example': { scope: 'domain#bad.example', relay: { prot: 25 } },
+    });
+    const { routes, failures } = await resolveRoutes(
+      { binding: 'x.example', senderDomain: 'x.example', recipients: [addr('1@ok.example'), addr('2@bad.example')] },
+      store,
+    );
+    expect(routes.map((r) => r.recipients.map((x) => x.address))).toEqual([['1@ok.example']]);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]!.recipients.map((x) => x.address)).toEqual(['2@bad.example']);
+    expect(failures[0]!.error.message).toContain('relay.prot: unknown field');
+  });
+
+  it('a broken global item fails every recipient', async () => {
+    const store = new MemoryConfigStore({ global: { scope: 'global', relay: { host: 'h.example', tls: 'sometimes' } } });
+    const { routes, failures } = await resolveRoutes({ binding: 'x.example', senderDomain: 'x.example', recipients: [addr('1@a.example')] }, store);
+    expect(routes).toEqual([]);
+    expect(failures[0]!.error.message).toContain('relay.tls: must be starttls, implicit or none');
+  });
+
+  it('no relay host anywhere is a configuration error naming relay.host', async () => {
+    const { failures } = await resolveRoutes({ binding: 'x.example', senderDomain: 'x.example', recipients: [addr('1@a.example')] }, new MemoryConfigStore());
+    expect(failures[0]!.error).toBeInstanceOf(ConfigValidationError);
+    expect(failures[0]!.error.message).toContain('relay.host');
+  });
+});
+
+describe('mergeLayers', () => {
+  it('infers the mechanism from what is configured and derives the port from the TLS mode', () => {
+    const merged = mergeLayers([{ origin: 'global', item: { relay: { host: 'h.example', tls: 'implicit' }, auth: { user: 'u', pass: { secret: 's' } } } }], 'acme.example');
+    if (merged instanceof ConfigValidationError) throw merged;
+    expect(merged.settings.auth.type).toBe('PLAIN');
+    expect(merged.origins['auth.type']).toBe('default');
+    expect(merged.settings.relay.port).toBe(465);
+  });
+
+  it('refuses AUTH without TLS unless allowInsecureAuth is set', () => {
+    const layer = { origin: 'global', item: { relay: { host: 'h.example', tls: 'none' as const }, auth: { type: 'PLAIN' as const, user: 'u', pass: { secret: 's' } } } };
+    const refused = mergeLayers([layer], 'a.example');
+    expect(refused).toBeInstanceOf(ConfigValidationError);
+    expect((refused as ConfigValidationError).message).toContain('allowInsecureAuth');
+    const allowed = mergeLayers([layer, { origin: 'domain#d.example', item: { relay: { allowInsecureAuth: true } } }], 'a.example');
+    expect(allowed).not.toBeInstanceOf(ConfigValidationError);
+  });
+
+  it('gives identical settings identical route keys regardless of key order', () => {
+    const a = mergeLayers([{ origin: 'global', item: { relay: { host: 'h.example', port: 25 } } }], 'a.example');
+    const b = mergeLayers([{ origin: 'binding#x', item: { relay: { port: 25, host: 'h.example' } } }], 'a.example');
+    if (a instanceof ConfigValidationError || b instanceof ConfigValidationError) throw new Error('unexpected');
+    expect(routeKey(a.settings)).toBe(routeKey(b.settings));
+  });
+});
