@@ -33,3 +33,55 @@ export interface SecretSource {
 export interface TokenProvider {
   getAccessToken(client: OAuth2Client, user: string, options?: ReadOptions): Promise<string>;
 }
+
+/** What the idempotency store remembers about one idempotency key. */
+export interface DeliveryRecord {
+  /** `delivered`: every recipient settled, nothing more to send. `dead-lettered`: sent to the DLQ;
+   *  a redrive may try its undelivered recipients again. `pending`: a retry is due. */
+  readonly status: 'in-progress' | 'pending' | 'delivered' | 'dead-lettered';
+  /** Recipients the relay accepted (250): never sent again, not even after a redrive. */
+  readonly delivered: readonly string[];
+  /** Recipients refused permanently (5xx) in this round: not retried until a redrive. */
+  readonly failed: readonly string[];
+}
+
+export type ClaimResult =
+  | { readonly outcome: 'claimed'; readonly previous?: DeliveryRecord | undefined }
+  /** Everything was delivered before: acknowledge without sending. */
+  | { readonly outcome: 'duplicate'; readonly previous: DeliveryRecord }
+  /** Another invocation holds the claim right now: retry later, do not send. */
+  | { readonly outcome: 'busy' };
+
+/**
+ * Remembers, per idempotency key, which recipients are settled, so a redelivered or re-sent
+ * message is never relayed twice, and claims a key for one invocation at a time.
+ */
+export interface IdempotencyStore {
+  /** Claim `key` for `leaseMs` (the caller's remaining time). */
+  claim(key: string, leaseMs: number): Promise<ClaimResult>;
+  /** Record the outcome and release the claim. */
+  settle(key: string, record: Omit<DeliveryRecord, 'status'> & { status: Exclude<DeliveryRecord['status'], 'in-progress'> }): Promise<void>;
+}
+
+/** Attributes of a dead-lettered message (DESIGN.md §3): the reason, the SMTP reply, the route. */
+export interface DeadLetterReason {
+  readonly reason: string;
+  readonly detail: string;
+  readonly responseCode?: number | undefined;
+  readonly response?: string | undefined;
+  readonly route?: string | undefined;
+  /** Recipients still undelivered: what a redrive will send to. */
+  readonly recipients: readonly string[];
+  readonly idempotencyKey: string;
+  readonly sourceMessageId: string;
+  readonly receiveCount: number;
+  readonly failedAt: string;
+}
+
+export interface DeadLetterQueue {
+  /**
+   * Send the original body, unchanged, with the reason as message attributes.
+   * @returns false when body + attributes exceed the queue's size limit (nothing was sent).
+   */
+  send(body: string, reason: DeadLetterReason): Promise<boolean>;
+}

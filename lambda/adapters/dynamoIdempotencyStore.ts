@@ -1,0 +1,101 @@
+/**
+ * IdempotencyStore on DynamoDB (partition key `id`, TTL attribute `expiresAt`). One conditional
+ * UpdateItem claims a key: it succeeds when the key is new, waiting for a retry, dead-lettered
+ * (a redrive), or held by a claim whose lease ran out (a crashed invocation). Uses no
+ * transactions, so it runs on dynalite too.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ClaimResult, DeliveryRecord, IdempotencyStore } from '../core/ports.js';
+import { classifyAwsError } from './awsErrors.js';
+
+export interface DynamoIdempotencyStoreOptions {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** How long a record is kept after its last change (the TTL). @default 30 days, beyond the DLQ's 14-day retention */
+  readonly retentionSeconds?: number;
+  readonly now?: () => number;
+}
+
+const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
+
+export class DynamoIdempotencyStore implements IdempotencyStore {
+  private readonly now: () => number;
+  private readonly retention: number;
+
+  public constructor(private readonly options: DynamoIdempotencyStoreOptions) {
+    this.now = options.now ?? Date.now;
+    this.retention = options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+  }
+
+  public async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+    const now = this.now();
+    try {
+      const response = await this.options.client.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: { id: key },
+          UpdateExpression: 'SET #status = :claimed, leaseUntil = :lease, expiresAt = :expires',
+          ConditionExpression: 'attribute_not_exists(id) OR (#status <> :claimed AND #status <> :delivered) OR (#status = :claimed AND leaseUntil < :now)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':claimed': 'in-progress',
+            ':delivered': 'delivered',
+            ':lease': now + leaseMs,
+            ':now': now,
+            ':expires': Math.floor(now / 1000) + this.retention,
+          },
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return { outcome: 'claimed', previous: toRecord(response.Attributes) };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException) && (error as Error)?.name !== 'ConditionalCheckFailedException') {
+        throw classifyAwsError(error, `claiming idempotency key in ${this.options.tableName}`);
+      }
+    }
+    let current;
+    try {
+      current = await this.options.client.send(new GetCommand({ TableName: this.options.tableName, Key: { id: key }, ConsistentRead: true }));
+    } catch (error) {
+      throw classifyAwsError(error, `reading idempotency key in ${this.options.tableName}`);
+    }
+    const previous = toRecord(current.Item);
+    if (previous?.status === 'delivered') return { outcome: 'duplicate', previous };
+    return { outcome: 'busy' };
+  }
+
+  public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {
+    const now = this.now();
+    try {
+      await this.options.client.send(
+        new UpdateCommand({
+          TableName: this.options.tableName,
+          Key: { id: key },
+          UpdateExpression: 'SET #status = :status, delivered = :delivered, failed = :failed, expiresAt = :expires, settledAt = :at REMOVE leaseUntil',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':status': record.status,
+            ':delivered': [...record.delivered],
+            ':failed': [...record.failed],
+            ':expires': Math.floor(now / 1000) + this.retention,
+            ':at': new Date(now).toISOString(),
+          },
+        }),
+      );
+    } catch (error) {
+      throw classifyAwsError(error, `recording delivery state in ${this.options.tableName}`);
+    }
+  }
+}
+
+function toRecord(item: Record<string, unknown> | undefined): DeliveryRecord | undefined {
+  if (!item) return undefined;
+  const list = (value: unknown): string[] => (Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+  const status = item['status'];
+  return {
+    status: status === 'pending' || status === 'delivered' || status === 'dead-lettered' || status === 'in-progress' ? status : 'pending',
+    delivered: list(item['delivered']),
+    failed: list(item['failed']),
+  };
+}

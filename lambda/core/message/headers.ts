@@ -1,0 +1,74 @@
+/**
+ * Custom header fields of a structured message (DESIGN.md §1.1). The worker owns every field
+ * that decides who the message is from, who receives it, how it is structured or how it
+ * travelled; a producer may add anything else, and `Message-ID`.
+ */
+import { MAX_HEADER_VALUE_CHARS, MAX_LINE_OCTETS } from './constants.js';
+import { isMessageId, MESSAGE_ID_REQUIREMENT } from './messageId.js';
+import { stringMapSchema } from './stringMap.js';
+import { headerSafeProblems } from './text.js';
+
+/** RFC 5322 §3.6.8 field-name: printable ASCII except ":" (so no space either). */
+const FIELD_NAME = /^[\x21-\x39\x3B-\x7E]+$/;
+
+/** Worker-owned fields (lower-case), with the message field to use instead where there is one. */
+const OWNED_FIELDS: ReadonlyMap<string, string | undefined> = new Map([
+  ['from', 'use "from"'],
+  ['to', 'use "to"'],
+  ['cc', 'use "cc"'],
+  ['bcc', 'use "bcc"'],
+  ['reply-to', 'use "replyTo"'],
+  ['subject', 'use "subject"'],
+  ['sender', undefined],
+  ['date', undefined],
+  ['mime-version', undefined],
+  ['return-path', undefined],
+  ['received', undefined],
+  ['dkim-signature', undefined],
+]);
+const OWNED_PREFIXES = ['content-', 'resent-'];
+
+/** Whether the worker owns a header field (case-insensitive): From, Content-*, Resent-*, ... */
+export function isWorkerOwnedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return OWNED_FIELDS.has(lower) || OWNED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+function isMessageIdName(name: string): boolean {
+  return name.toLowerCase() === 'message-id';
+}
+
+function headerProblems(name: string, value: string, all: Readonly<Record<string, unknown>>): string[] {
+  if (!FIELD_NAME.test(name)) return ['name must be an RFC 5322 field name (printable ASCII without space or ":")'];
+  if (name.length > MAX_LINE_OCTETS - 2) return [`name must be at most ${MAX_LINE_OCTETS - 2} characters`];
+  const lower = name.toLowerCase();
+  if (isWorkerOwnedHeader(name)) {
+    const instead = OWNED_FIELDS.get(lower);
+    return [`is set by the worker and may not be given in headers${instead ? `: ${instead}` : ''}`];
+  }
+  const problems = headerSafeProblems(value, MAX_HEADER_VALUE_CHARS, true);
+  if (isMessageIdName(name)) {
+    if (Object.keys(all).filter(isMessageIdName).length > 1) problems.push('Message-ID is given more than once (names differ only in case)');
+    if (problems.length === 0 && !isMessageId(value)) problems.push(MESSAGE_ID_REQUIREMENT);
+  }
+  return problems;
+}
+
+export interface CustomHeaders {
+  readonly headers: Readonly<Record<string, string>>;
+  /** The `Message-ID` given in headers, lifted out of them. */
+  readonly messageId?: string | undefined;
+}
+
+/** `headers`: name → value; `Message-ID` (any case) comes out as {@link CustomHeaders.messageId}. */
+export const headersSchema = stringMapSchema({ holds: 'header names to string values', check: headerProblems }).transform(
+  (map): CustomHeaders => {
+    const headers = Object.create(null) as Record<string, string>;
+    let messageId: string | undefined;
+    for (const [name, value] of Object.entries(map)) {
+      if (isMessageIdName(name)) messageId = value;
+      else headers[name] = value;
+    }
+    return { headers, messageId };
+  },
+);

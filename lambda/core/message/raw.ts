@@ -1,0 +1,109 @@
+/**
+ * A raw RFC 5322 message (DESIGN.md §1): line endings normalised to CRLF, the envelope taken from
+ * `envelope` or else from the message's own From / To / Cc / Bcc, the Bcc field removed (it must
+ * never reach a recipient) and a Message-ID present.
+ */
+import { parseMailbox, parseMailboxList } from './addresses.js';
+import { isMessageId, MESSAGE_ID_REQUIREMENT } from './messageId.js';
+import { normaliseLineEndings, splitRawMessage, type RawHeaderField } from './rawHeaders.js';
+import type { MailAddress } from './types.js';
+
+/** The `envelope` field beside `raw`, already parsed; each part optional. */
+export interface RawEnvelopeInput {
+  readonly from?: MailAddress | undefined;
+  readonly to?: readonly MailAddress[] | undefined;
+}
+
+export interface ParsedRawMessage {
+  /** The author: the From header, else `envelope.from`. */
+  readonly sender: MailAddress;
+  /** MAIL FROM: `envelope.from`, else the From header. */
+  readonly envelopeFrom: MailAddress;
+  /** RCPT TO, in order, not yet de-duplicated. */
+  readonly recipients: readonly MailAddress[];
+  /** Where the recipients came from, so that a problem with them names the right field. */
+  readonly recipientsFrom: 'envelope' | 'headers';
+  /** The message's own Message-ID, if it has one. */
+  readonly messageId?: string | undefined;
+  /** Header lines (folded lines kept as they are), Bcc removed. */
+  readonly headerLines: readonly string[];
+  readonly body: string;
+}
+
+export type RawResult = { readonly ok: true; readonly message: ParsedRawMessage } | { readonly ok: false; readonly reasons: readonly string[] };
+
+/** Fields that RFC 5322 §3.6 allows at most once and that this parser reads. */
+const SINGLE_FIELDS = ['from', 'to', 'cc', 'bcc', 'message-id'];
+
+/**
+ * Read a raw message and its envelope. Every reason refers to the `raw` field.
+ * @example
+ * parseRawMessage('From: a@acme.example\nTo: b@example.net\n\nHi\n', {});
+ * // ok; recipients [b@example.net], headerLines ['From: a@acme.example', 'To: b@example.net'], body 'Hi\r\n'
+ */
+export function parseRawMessage(text: string, envelope: RawEnvelopeInput): RawResult {
+  const split = splitRawMessage(normaliseLineEndings(text));
+  if (!split.ok) return split;
+  const { fields, body } = split.parts;
+  const reasons: string[] = [];
+  const byName = (name: string) => fields.filter((field) => field.name.toLowerCase() === name);
+
+  for (const name of SINGLE_FIELDS) {
+    const count = byName(name).length;
+    if (count > 1) reasons.push(`has ${count} ${displayName(byName(name))} header fields (RFC 5322 allows one)`);
+  }
+
+  let author: MailAddress | undefined;
+  const fromField = byName('from')[0];
+  if (fromField) {
+    const from = parseMailbox(fromField.value);
+    if (from.ok) author = from.address;
+    else reasons.push(`${fromField.name} header: ${from.reason}`);
+  } else if (envelope.from === undefined) {
+    reasons.push('has no From header field: add one, or give envelope.from');
+  }
+
+  const recipients: MailAddress[] = [];
+  if (envelope.to === undefined) {
+    for (const field of fields.filter((candidate) => ['to', 'cc', 'bcc'].includes(candidate.name.toLowerCase()))) {
+      const list = parseMailboxList(field.value);
+      if (list.ok) recipients.push(...list.addresses);
+      else reasons.push(...list.reasons.map((reason) => `${field.name} header: ${reason}`));
+    }
+  } else {
+    recipients.push(...envelope.to);
+  }
+
+  let messageId: string | undefined;
+  const messageIdField = byName('message-id')[0];
+  if (messageIdField) {
+    messageId = messageIdField.value.replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!isMessageId(messageId)) reasons.push(`${messageIdField.name} header ${MESSAGE_ID_REQUIREMENT}`);
+  }
+
+  const sender = author ?? envelope.from;
+  const envelopeFrom = envelope.from ?? author;
+  if (reasons.length > 0 || sender === undefined || envelopeFrom === undefined) return { ok: false, reasons };
+  return {
+    ok: true,
+    message: {
+      sender,
+      envelopeFrom,
+      recipients,
+      recipientsFrom: envelope.to === undefined ? 'headers' : 'envelope',
+      messageId,
+      headerLines: fields.filter((field) => field.name.toLowerCase() !== 'bcc').flatMap((field) => field.lines),
+      body,
+    },
+  };
+}
+
+/** The bytes to send: CRLF throughout, and `Message-ID: <insertMessageId>` added when given. */
+export function assembleRawMessage(message: ParsedRawMessage, insertMessageId?: string): Buffer {
+  const lines = insertMessageId === undefined ? message.headerLines : [...message.headerLines, `Message-ID: ${insertMessageId}`];
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${message.body}`, 'utf8');
+}
+
+function displayName(fields: readonly RawHeaderField[]): string {
+  return fields[0]?.name ?? '';
+}

@@ -1,0 +1,102 @@
+/**
+ * The fields of the queue message (DESIGN.md §1), each with its own schema, so that every field
+ * is checked — and every problem reported — even when its neighbours are broken. How the fields
+ * combine (structured or raw, recipients in all) is parseQueueMessage's business.
+ */
+import { z } from 'zod';
+import { messageAuthSchema, NAME_PATTERN } from '../config/schema.js';
+import type { FieldIssue } from '../errors.js';
+import { toFieldIssues } from '../validation.js';
+import { mailboxSchema } from './addresses.js';
+import { attachmentsSchema } from './attachments.js';
+import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SUBJECT_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS } from './constants.js';
+import { headersSchema } from './headers.js';
+import { stringMapSchema } from './stringMap.js';
+import { codePointLength, headerSafeProblems, headerSafeString, nonPrintableCharacter, nulFreeString, stringField } from './text.js';
+
+/** 1–256 printable characters (code points); see {@link nonPrintableCharacter} for "printable". */
+export const idempotencyKeySchema = stringField().superRefine((value, ctx) => {
+  const length = codePointLength(value);
+  if (length === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+  if (length > MAX_IDEMPOTENCY_KEY_CHARS) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters` });
+  const bad = nonPrintableCharacter(value);
+  if (bad) ctx.addIssue({ code: 'custom', message: `must be printable: must not contain ${bad}` });
+});
+
+/** A binding name, lower-cased: binding names are case-insensitive. */
+export const bindingSchema = stringField()
+  .regex(NAME_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-"')
+  .transform((value) => value.toLowerCase());
+
+export const recipientListSchema = z.array(mailboxSchema, 'must be an array of addresses (one mailbox per element)');
+
+/** `envelope` beside `raw`: MAIL FROM and RCPT TO, each optional (absent = read from the headers). */
+export const envelopeSchema = z.strictObject(
+  {
+    from: mailboxSchema.optional(),
+    to: recipientListSchema.min(1, 'must not be empty: leave it out to use the To, Cc and Bcc headers').optional(),
+  },
+  'must be an object { from?, to? }',
+);
+
+export const rawSchema = stringField()
+  .min(1, 'must not be empty')
+  .refine((value) => !value.includes('\0'), 'must not contain NUL');
+
+export const tagsSchema = stringMapSchema({
+  holds: 'tag names to string values',
+  maxEntries: MAX_TAGS,
+  check: (key, value) => [
+    ...headerSafeProblems(key, MAX_TAG_KEY_CHARS).map((problem) => `name ${problem}`),
+    ...headerSafeProblems(value, MAX_TAG_VALUE_CHARS, true),
+  ],
+});
+
+/** Every field a queue message may have. */
+export const messageFieldSchemas = {
+  idempotencyKey: idempotencyKeySchema,
+  from: mailboxSchema,
+  to: recipientListSchema,
+  cc: recipientListSchema,
+  bcc: recipientListSchema,
+  replyTo: mailboxSchema,
+  subject: headerSafeString({ max: MAX_SUBJECT_CHARS, allowEmpty: true }),
+  text: nulFreeString(),
+  html: nulFreeString(),
+  headers: headersSchema,
+  attachments: attachmentsSchema,
+  raw: rawSchema,
+  envelope: envelopeSchema,
+  binding: bindingSchema,
+  auth: messageAuthSchema,
+  tags: tagsSchema,
+} as const;
+
+type FieldSchemas = typeof messageFieldSchemas;
+export type MessageFieldName = keyof FieldSchemas;
+/** The fields that were present and valid; a present but invalid field is absent here and has issues. */
+export type MessageFields = { -readonly [K in MessageFieldName]?: z.output<FieldSchemas[K]> };
+
+/** Only the field names: a strict object of them reports unknown fields at their own path. */
+const knownFieldsSchema = z.strictObject(
+  Object.fromEntries(Object.keys(messageFieldSchemas).map((name) => [name, z.unknown().optional()])),
+);
+
+/**
+ * Check each field of a message object on its own.
+ * @param input - the body after `stripNulls`, already known to be a plain object.
+ */
+export function parseMessageFields(input: Readonly<Record<string, unknown>>): { fields: MessageFields; issues: FieldIssue[] } {
+  const issues: FieldIssue[] = [];
+  const known = knownFieldsSchema.safeParse(input);
+  if (!known.success) issues.push(...toFieldIssues(known.error));
+  const fields: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(messageFieldSchemas)) {
+    // Own properties only: nothing inherited may pose as a field.
+    if (!Object.hasOwn(input, name)) continue;
+    const result = schema.safeParse(input[name]);
+    if (result.success) fields[name] = result.data;
+    else issues.push(...toFieldIssues(result.error, [name]));
+  }
+  return { fields: fields as MessageFields, issues };
+}

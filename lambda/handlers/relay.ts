@@ -1,0 +1,44 @@
+/**
+ * The Lambda entry point: an SQS batch in, a partial batch response out. Thin by design: the
+ * wiring happens once per cold start (createWorker), the work in processBatch.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context, SQSEvent } from 'aws-lambda';
+import { createWorker, type Worker } from '../worker/createWorker.js';
+import { processBatch, type BatchResult } from '../worker/processBatch.js';
+import { readSettings } from '../worker/settings.js';
+
+export const logger = new Logger({ serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? 'mailrelay' });
+export const metrics = new Metrics({ namespace: process.env['POWERTOOLS_METRICS_NAMESPACE'] ?? 'Mailrelay', serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? 'mailrelay' });
+
+let worker: Worker | undefined;
+
+/** Built on first use rather than at import, so a settings error is logged with the invocation. */
+function getWorker(): Worker {
+  worker ??= createWorker({
+    settings: readSettings(process.env),
+    logger,
+    metrics: { addMetric: (name, unit, value) => metrics.addMetric(name, unit === 'Count' ? MetricUnit.Count : MetricUnit.Milliseconds, value) },
+  });
+  return worker;
+}
+
+/** Headroom on the idempotency claim beyond the invocation's own deadline. */
+const CLAIM_LEASE_MARGIN_MS = 60_000;
+
+export async function relayBatch(event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<BatchResult> {
+  const w = getWorker();
+  return processBatch(event.Records, { ...w, claimLeaseMs: context.getRemainingTimeInMillis() + CLAIM_LEASE_MARGIN_MS }, {
+    remainingTimeMs: () => context.getRemainingTimeInMillis(),
+    minRemainingMs: w.settings.minRemainingTimeMs,
+    concurrency: w.settings.batchConcurrency,
+  });
+}
+
+export const handler = middy(relayBatch)
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -1,0 +1,60 @@
+/**
+ * Wires the worker to AWS once per cold start: SDK clients, the config and secret caches, the
+ * SMTP pool. Everything here lives at module scope in the handler, so it survives warm
+ * invocations. The SDK honours AWS_ENDPOINT_URL_<SERVICE>, so the same wiring runs against the
+ * local emulators.
+ */
+import { readFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AwsSecretSource } from '../adapters/awsSecretSource.js';
+import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
+import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
+import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
+import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
+import { resolveKeysource } from '../core/keysources.js';
+import { createOAuth2TokenProvider } from '../core/oauth/index.js';
+import { SmtpPool } from '../core/smtp/pool.js';
+import type { WorkerDependencies } from './processRecord.js';
+import type { WorkerSettings } from './settings.js';
+import type { WorkerLogger, WorkerMetrics } from './types.js';
+
+/** SDK client config shared by every client; tests and the local runner pass endpoints/credentials. */
+export type AwsClientConfig = ConstructorParameters<typeof SQSClient>[0];
+
+export interface CreateWorkerOptions {
+  readonly settings: WorkerSettings;
+  readonly logger: WorkerLogger;
+  readonly metrics: WorkerMetrics;
+  readonly clientConfig?: AwsClientConfig;
+}
+
+export type Worker = Omit<WorkerDependencies, 'claimLeaseMs'> & { readonly settings: WorkerSettings };
+
+export function createWorker({ settings, logger, metrics, clientConfig = {} }: CreateWorkerOptions): Worker {
+  const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
+  const sqs = new SQSClient(clientConfig);
+  const secrets = new AwsSecretSource({
+    secretsManager: new SecretsManagerClient(clientConfig),
+    ssm: new SSMClient(clientConfig),
+    prefix: settings.secretPrefix,
+    cacheTtlMs: settings.secretCacheTtlMs,
+    onInlineValue: (where) => logger.warn(`config uses ${where}: plaintext secrets in config are meant for local use`),
+  });
+  return {
+    settings,
+    logger,
+    metrics,
+    config: new DynamoConfigStore({ client: dynamo, tableName: settings.configTableName, cacheTtlMs: settings.configCacheTtlMs }),
+    secrets,
+    tokens: createOAuth2TokenProvider({ resolveSecret: async (ref, options) => (await resolveKeysource(ref, secrets, options)).secret }),
+    pool: new SmtpPool({ ca: settings.relayCaFile ? readFileSync(settings.relayCaFile) : undefined }),
+    idempotency: new DynamoIdempotencyStore({ client: dynamo, tableName: settings.idempotencyTableName }),
+    deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
+    retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
+    maxReceiveCount: settings.maxReceiveCount,
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * An SQS batch → partial batch response. Records run concurrently (connections are bounded per
+ * route by the pool); a record that has not started when the invocation's remaining time runs
+ * low is reported as failed so it is retried, never half-sent.
+ */
+import { processRecord, type WorkerDependencies } from './processRecord.js';
+import type { QueueRecord } from './types.js';
+
+export interface BatchOptions {
+  /** Milliseconds left in the invocation (Lambda's context.getRemainingTimeInMillis). */
+  readonly remainingTimeMs: () => number;
+  /** Do not start a delivery with less time than this left. @default 2 × the longest relay timeout + 5 s, see handler */
+  readonly minRemainingMs: number;
+  /** Records in flight at once. @default 10 */
+  readonly concurrency?: number;
+}
+
+export interface BatchResult {
+  readonly batchItemFailures: { itemIdentifier: string }[];
+}
+
+export async function processBatch(records: readonly QueueRecord[], deps: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < records.length) {
+      const record = records[next++]!;
+      if (options.remainingTimeMs() < options.minRemainingMs) {
+        deps.logger.warn('not enough time left to start a delivery; will retry', { sqsMessageId: record.messageId, outcome: 'deferred', reason: 'out-of-time', remainingMs: options.remainingTimeMs() });
+        failures.push(record.messageId);
+        continue;
+      }
+      try {
+        const outcome = await processRecord(record, deps);
+        if (outcome === 'retry') failures.push(record.messageId);
+      } catch (error) {
+        // A bug or an unexpected failure: retry this record only, never its batch-mates.
+        deps.logger.error('unexpected failure processing a record; will retry', { sqsMessageId: record.messageId, detail: error instanceof Error ? error.stack : String(error) });
+        failures.push(record.messageId);
+      }
+    }
+  };
+  const width = Math.max(1, Math.min(options.concurrency ?? 10, records.length));
+  await Promise.all(Array.from({ length: width }, worker));
+  // Report in the batch's order: SQS reads them as a set, humans read logs in order.
+  const failed = new Set(failures);
+  return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };
+}

@@ -1,0 +1,69 @@
+/**
+ * The worker's settings, read from the environment once per cold start. A missing or malformed
+ * variable is an error that names it, raised at init so the deployment fails loudly.
+ */
+export interface WorkerSettings {
+  readonly configTableName: string;
+  readonly idempotencyTableName: string;
+  readonly deadLetterQueueUrl: string;
+  /** The source queue, for ChangeMessageVisibility. Derived from the record's ARN when absent. */
+  readonly queueUrl?: string | undefined;
+  /** Secrets and parameters a keysource may name must start with this. */
+  readonly secretPrefix: string;
+  readonly configCacheTtlMs: number;
+  readonly secretCacheTtlMs: number;
+  /** Must equal the queue's redrive maxReceiveCount. */
+  readonly maxReceiveCount: number;
+  /** No new delivery starts with less time left than this. */
+  readonly minRemainingTimeMs: number;
+  readonly batchConcurrency: number;
+  /** PEM file of extra CAs to trust for relays (private relays, the local stand-ins). */
+  readonly relayCaFile?: string | undefined;
+}
+
+export class SettingsError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * @example
+ * const settings = readSettings(process.env);
+ */
+export function readSettings(env: Env): WorkerSettings {
+  const problems: string[] = [];
+  const required = (name: string): string => {
+    const value = env[name]?.trim();
+    if (!value) problems.push(`${name} is not set`);
+    return value ?? '';
+  };
+  const number = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) {
+      problems.push(`${name} must be a number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const settings: WorkerSettings = {
+    configTableName: required('CONFIG_TABLE_NAME'),
+    idempotencyTableName: required('IDEMPOTENCY_TABLE_NAME'),
+    deadLetterQueueUrl: required('DEAD_LETTER_QUEUE_URL'),
+    queueUrl: env['QUEUE_URL']?.trim() || undefined,
+    secretPrefix: env['SECRET_PREFIX'] ?? 'mailrelay/',
+    configCacheTtlMs: number('CONFIG_CACHE_TTL_SECONDS', 60, 0, 86_400) * 1000,
+    secretCacheTtlMs: number('SECRET_CACHE_TTL_SECONDS', 300, 0, 86_400) * 1000,
+    maxReceiveCount: number('MAX_RECEIVE_COUNT', 5, 1, 1000),
+    minRemainingTimeMs: number('MIN_REMAINING_TIME_MS', 10_000, 0, 900_000),
+    batchConcurrency: number('BATCH_CONCURRENCY', 10, 1, 100),
+    relayCaFile: env['RELAY_CA_FILE']?.trim() || undefined,
+  };
+  if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);
+  return settings;
+}
