@@ -13,7 +13,7 @@
 import addressparser from 'nodemailer/lib/addressparser/index.js';
 import { z } from 'zod';
 import { unsafeCharacter } from '../validation.js';
-import { MAX_ADDRESS_OCTETS, MAX_LOCAL_PART_OCTETS, MAX_MAILBOX_CHARS } from './constants.js';
+import { MAX_ADDRESS_OCTETS, MAX_ISSUES_PER_FIELD, MAX_LOCAL_PART_OCTETS, MAX_MAILBOX_CHARS } from './constants.js';
 import { toALabel } from './domains.js';
 import type { MailAddress } from './types.js';
 
@@ -79,6 +79,33 @@ export const mailboxSchema = z.string('must be a string').transform((value, ctx)
   ctx.addIssue({ code: 'custom', message: result.reason });
   return z.NEVER;
 });
+
+/**
+ * A zod array of mailboxes (`to`, `cc`, `bcc`, `envelope.to`), each problem at its element's
+ * path (`to[1]`). Repeated strings are parsed once, and past {@link MAX_ISSUES_PER_FIELD} bad
+ * elements the rest are only counted, so that a list as large as the body allows stays cheap.
+ * @param options.minMessage - when given, an empty array is refused with this message.
+ */
+export function mailboxListSchema(options: { readonly minMessage?: string } = {}) {
+  const array = z.array(z.unknown(), 'must be an array of addresses (one mailbox per element)');
+  const sized = options.minMessage === undefined ? array : array.min(1, options.minMessage);
+  return sized.transform((elements, ctx): MailAddress[] => {
+    const addresses: MailAddress[] = [];
+    const parsed = new Map<string, AddressResult>();
+    let bad = 0;
+    elements.forEach((element, index) => {
+      let result: AddressResult = { ok: false, reason: 'must be a string' };
+      if (typeof element === 'string') {
+        result = parsed.get(element) ?? parseMailbox(element);
+        parsed.set(element, result);
+      }
+      if (result.ok) addresses.push(result.address);
+      else if (++bad <= MAX_ISSUES_PER_FIELD) ctx.addIssue({ code: 'custom', path: [index], message: result.reason });
+    });
+    if (bad > MAX_ISSUES_PER_FIELD) ctx.addIssue({ code: 'custom', message: `has ${bad - MAX_ISSUES_PER_FIELD} more invalid addresses, not listed` });
+    return addresses;
+  });
+}
 
 function failure(reason: string): { ok: false; reason: string } {
   return { ok: false, reason };

@@ -43,3 +43,14 @@ export const MAX_TAG_VALUE_CHARS = 256;
 
 /** Fields that are not allowed beside `raw`: the raw message carries them itself. */
 export const STRUCTURED_FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'headers', 'attachments'] as const;
+
+/**
+ * Issues reported per field (a list or a map) and per message. A hostile 1 MiB body can hold
+ * hundreds of thousands of bad elements; listing them all would cost seconds and produce a
+ * reason too large for a log line or a DLQ message attribute. The rest are counted.
+ */
+export const MAX_ISSUES_PER_FIELD = 50;
+export const MAX_REPORTED_ISSUES = 100;
+
+/** Custom header fields in `headers`. */
+export const MAX_HEADERS = 100;

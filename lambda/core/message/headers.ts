@@ -3,7 +3,7 @@
  * that decides who the message is from, who receives it, how it is structured or how it
  * travelled; a producer may add anything else, and `Message-ID`.
  */
-import { MAX_HEADER_VALUE_CHARS, MAX_LINE_OCTETS } from './constants.js';
+import { MAX_HEADER_VALUE_CHARS, MAX_HEADERS, MAX_LINE_OCTETS } from './constants.js';
 import { isMessageId, MESSAGE_ID_REQUIREMENT } from './messageId.js';
 import { stringMapSchema } from './stringMap.js';
 import { headerSafeProblems } from './text.js';
@@ -61,7 +61,7 @@ export interface CustomHeaders {
 }
 
 /** `headers`: name → value; `Message-ID` (any case) comes out as {@link CustomHeaders.messageId}. */
-export const headersSchema = stringMapSchema({ holds: 'header names to string values', check: headerProblems }).transform(
+export const headersSchema = stringMapSchema({ holds: 'header names to string values', maxEntries: MAX_HEADERS, check: headerProblems }).transform(
   (map): CustomHeaders => {
     const headers = Object.create(null) as Record<string, string>;
     let messageId: string | undefined;

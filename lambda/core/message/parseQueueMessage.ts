@@ -3,7 +3,7 @@ import type { FieldIssue } from '../errors.js';
 import { MessageValidationError } from '../errors.js';
 import { stripNulls } from '../validation.js';
 import { dedupeAddresses } from './addresses.js';
-import { MAX_RECIPIENTS, STRUCTURED_FIELDS } from './constants.js';
+import { MAX_RECIPIENTS, MAX_REPORTED_ISSUES, STRUCTURED_FIELDS } from './constants.js';
 import { readJsonBody } from './jsonBody.js';
 import { deriveMessageId } from './messageId.js';
 import { assembleRawMessage, parseRawMessage } from './raw.js';
@@ -85,8 +85,11 @@ export function parseQueueMessage(body: string, options: ParseQueueMessageOption
   };
 }
 
+/** The error for a refused body: paths made log-safe, at most {@link MAX_REPORTED_ISSUES} listed. */
 function invalid(issues: readonly FieldIssue[]): MessageValidationError {
-  return new MessageValidationError(issues.map((issue) => ({ path: logSafePath(issue.path), message: issue.message })));
+  const listed = issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => ({ path: logSafePath(issue.path), message: issue.message }));
+  if (issues.length > MAX_REPORTED_ISSUES) listed.push({ path: '$', message: `has ${issues.length - MAX_REPORTED_ISSUES} more issues, not listed` });
+  return new MessageValidationError(listed);
 }
 
 function structuredParts(
@@ -129,7 +132,7 @@ function rawParts(fields: MessageFields, envelopePresent: boolean, idempotencyKe
   if (raw === undefined || (envelopePresent && envelope === undefined)) return undefined;
   const parsed = parseRawMessage(raw, envelope ?? {});
   if (!parsed.ok) {
-    issues.push(...parsed.reasons.map((message) => ({ path: 'raw', message })));
+    for (const message of parsed.reasons) issues.push({ path: 'raw', message });
     return undefined;
   }
   const message = parsed.message;

@@ -67,11 +67,12 @@ export function parseRawMessage(text: string, envelope: RawEnvelopeInput): RawRe
   if (envelope.to === undefined) {
     for (const field of fields.filter((candidate) => ['to', 'cc', 'bcc'].includes(candidate.name.toLowerCase()))) {
       const list = parseMailboxList(field.value);
-      if (list.ok) recipients.push(...list.addresses);
-      else reasons.push(...list.reasons.map((reason) => `${field.name} header: ${reason}`));
+      // Loops, not push(...list): a 1 MiB header can hold more addresses than a call has arguments.
+      if (list.ok) for (const address of list.addresses) recipients.push(address);
+      else for (const reason of list.reasons) reasons.push(`${field.name} header: ${reason}`);
     }
   } else {
-    recipients.push(...envelope.to);
+    for (const address of envelope.to) recipients.push(address);
   }
 
   let messageId: string | undefined;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { messageAuthSchema, NAME_PATTERN } from '../config/schema.js';
 import type { FieldIssue } from '../errors.js';
 import { toFieldIssues } from '../validation.js';
-import { mailboxSchema } from './addresses.js';
+import { mailboxListSchema, mailboxSchema } from './addresses.js';
 import { attachmentsSchema } from './attachments.js';
 import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SUBJECT_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS } from './constants.js';
 import { headersSchema } from './headers.js';
@@ -28,13 +28,13 @@ export const bindingSchema = stringField()
   .regex(NAME_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-"')
   .transform((value) => value.toLowerCase());
 
-export const recipientListSchema = z.array(mailboxSchema, 'must be an array of addresses (one mailbox per element)');
+export const recipientListSchema = mailboxListSchema();
 
 /** `envelope` beside `raw`: MAIL FROM and RCPT TO, each optional (absent = read from the headers). */
 export const envelopeSchema = z.strictObject(
   {
     from: mailboxSchema.optional(),
-    to: recipientListSchema.min(1, 'must not be empty: leave it out to use the To, Cc and Bcc headers').optional(),
+    to: mailboxListSchema({ minMessage: 'must not be empty: leave it out to use the To, Cc and Bcc headers' }).optional(),
   },
   'must be an object { from?, to? }',
 );
@@ -89,14 +89,15 @@ const knownFieldsSchema = z.strictObject(
 export function parseMessageFields(input: Readonly<Record<string, unknown>>): { fields: MessageFields; issues: FieldIssue[] } {
   const issues: FieldIssue[] = [];
   const known = knownFieldsSchema.safeParse(input);
-  if (!known.success) issues.push(...toFieldIssues(known.error));
+  if (!known.success) for (const issue of toFieldIssues(known.error)) issues.push(issue);
   const fields: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(messageFieldSchemas)) {
     // Own properties only: nothing inherited may pose as a field.
     if (!Object.hasOwn(input, name)) continue;
     const result = schema.safeParse(input[name]);
     if (result.success) fields[name] = result.data;
-    else issues.push(...toFieldIssues(result.error, [name]));
+    // A loop, not push(...issues): one field can have more issues than a call has arguments.
+    else for (const issue of toFieldIssues(result.error, [name])) issues.push(issue);
   }
   return { fields: fields as MessageFields, issues };
 }

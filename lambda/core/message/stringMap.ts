@@ -1,5 +1,6 @@
 /** `headers` and `tags`: JSON objects that map names to strings (DESIGN.md §1.1). */
 import { z } from 'zod';
+import { MAX_ISSUES_PER_FIELD } from './constants.js';
 
 /** The problems of one entry, reported at its path (`headers.X-Foo`); `input` is the whole map. */
 export type EntryCheck = (key: string, value: string, input: Readonly<Record<string, unknown>>) => readonly string[];
@@ -25,17 +26,20 @@ export function stringMapSchema(options: StringMapOptions) {
     const map = input as Record<string, unknown>;
     const entries = Object.entries(map);
     if (options.maxEntries !== undefined && entries.length > options.maxEntries) {
+      // Checking each of too many entries would only describe the same mistake many times.
       ctx.addIssue({ code: 'custom', message: `must have at most ${options.maxEntries} entries (has ${entries.length})` });
+      return z.NEVER;
     }
     const out = Object.create(null) as Record<string, string>;
+    let bad = 0;
     for (const [key, value] of entries) {
-      if (typeof value !== 'string') {
-        ctx.addIssue({ code: 'custom', path: [key], message: 'must be a string' });
-        continue;
+      const problems = typeof value === 'string' ? options.check(key, value, map) : ['must be a string'];
+      if (problems.length > 0 && ++bad <= MAX_ISSUES_PER_FIELD) {
+        for (const message of problems) ctx.addIssue({ code: 'custom', path: [key], message });
       }
-      for (const message of options.check(key, value, map)) ctx.addIssue({ code: 'custom', path: [key], message });
-      out[key] = value;
+      if (typeof value === 'string') out[key] = value;
     }
+    if (bad > MAX_ISSUES_PER_FIELD) ctx.addIssue({ code: 'custom', message: `has ${bad - MAX_ISSUES_PER_FIELD} more invalid entries, not listed` });
     return out;
   });
 }
