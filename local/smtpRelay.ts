@@ -385,6 +385,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     },
 
     onMailFrom(address, session, callback) {
+      record(session.id).heloName = session.hostNameAppearsAs;
       if (requireTls && !session.secure) {
         callback(replyError({ code: 530, message: 'Error: Must issue a STARTTLS command first' }));
         return;
