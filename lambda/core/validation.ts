@@ -34,7 +34,6 @@ export function toFieldIssues(error: z.ZodError, prefix: readonly PropertyKey[] 
  * Characters that must never reach a header or a log line: CR, LF, NUL, the other C0 controls
  * except TAB, DEL, NEL (U+0085), LINE SEPARATOR (U+2028) and PARAGRAPH SEPARATOR (U+2029).
  */
-// eslint-disable-next-line no-control-regex
 export const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000A-\u001F\u007F\u0085\u2028\u2029]/u;
 
 /** A description of the first unsafe character, or undefined when the value is header-safe. */
