@@ -54,7 +54,9 @@ export function stripNulls(value: unknown): unknown {
   if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
     const out: Record<string, unknown> = {};
     for (const [key, entry] of Object.entries(value)) {
-      if (entry !== null) out[key] = stripNulls(entry);
+      // defineProperty, not assignment: a "__proto__" key must stay a plain (unknown) field,
+      // never become the object's prototype.
+      if (entry !== null) Object.defineProperty(out, key, { value: stripNulls(entry), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

@@ -1,6 +1,6 @@
 /** The queue message (DESIGN.md §1): parsing and validation. */
 export { parseQueueMessage, type ParseQueueMessageOptions } from './parseQueueMessage.js';
-export { dedupeAddresses, mailboxSchema, parseMailbox, parseMailboxList, type AddressListResult, type AddressResult } from './addresses.js';
+export { dedupeAddresses, mailboxListSchema, mailboxSchema, parseMailbox, parseMailboxList, type AddressListResult, type AddressResult } from './addresses.js';
 export { attachmentSchema, attachmentsSchema, lastPathSegment } from './attachments.js';
 export { decodeStrictBase64, type Base64Result } from './base64.js';
 export * from './constants.js';

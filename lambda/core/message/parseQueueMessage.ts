@@ -33,8 +33,11 @@ interface ContentParts {
  *
  * @param body - the SQS message body: UTF-8 JSON, at most 1 MiB.
  * @param options.fallbackIdempotencyKey - used when the body has no `idempotencyKey` (the SQS message id).
- * @throws MessageValidationError listing every problem found, each with its field path
+ * @throws MessageValidationError listing the problems found, each with its field path
  *   (`to[1]`, `headers.X-Foo`, `attachments[0].content`, `auth.pass`, `$` for the whole body).
+ *   Every field is checked even when others fail; a hostile body's issues are listed up to
+ *   {@link MAX_REPORTED_ISSUES} (50 per list or map) and the rest counted, so the reason stays
+ *   small enough for a log line and a DLQ attribute.
  * @example
  * const message = parseQueueMessage(
  *   JSON.stringify({ from: 'Acme Billing <billing@acme.example>', to: ['bob@example.net'], subject: 'Your receipt', text: 'Hi' }),

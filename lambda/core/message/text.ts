@@ -25,7 +25,7 @@ export function stringField() {
   return z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
 }
 
-/** The reasons a value is not header-safe, for checks that run outside zod (map keys, raw lines). */
+/** The reasons a value is not header-safe, for checks inside larger transforms (map entries, file names). */
 export function headerSafeProblems(value: string, max: number, allowEmpty = false): string[] {
   const problems: string[] = [];
   if (!allowEmpty && value.length === 0) problems.push('must not be empty');
