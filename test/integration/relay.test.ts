@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Keysource } from '../../lambda/core/config/schema.js';
 import type { ReadOptions, SecretSource } from '../../lambda/core/ports.js';
+import { MessageValidationError } from '../../lambda/core/errors.js';
+import { parseQueueMessage } from '../../lambda/core/message/index.js';
 import { relayMessage, summarizeRelay, type RelayDependencies } from '../../lambda/core/relay.js';
 import { SmtpPool } from '../../lambda/core/smtp/pool.js';
 import { testCerts } from '../../local/certs.js';
@@ -72,6 +74,21 @@ describe('TLS and mechanism enforcement', () => {
     expect(r.commands).not.toContain('AUTH');
     expect(r.commands).not.toContain('MAIL');
     expect(r.messages).toHaveLength(0);
+  });
+
+  it('a header-injection attempt is rejected before any connection is opened', async () => {
+    const r = await relay({ users: { u: 'p' } });
+    const body = JSON.stringify({ from: 'billing@acme.example', to: ['bob@example.net'], subject: 'Hi\r\nBcc: victim@example.org', text: 'x' });
+    let caught: unknown;
+    try {
+      const message = parseQueueMessage(body, { fallbackIdempotencyKey: 'sqs-1' });
+      await relayMessage(message, deps(globalFor(r, { user: 'u', pass: { value: 'p' } }), new MemorySecretSource()));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(MessageValidationError);
+    expect((caught as MessageValidationError).issues.map((i) => i.path)).toEqual(['subject']);
+    expect(r.connectionCount).toBe(0);
   });
 
   it('tls none without allowInsecureAuth is refused before connecting', async () => {
