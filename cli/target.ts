@@ -1,0 +1,126 @@
+/**
+ * Where the CLI's commands act: AWS (the default credential chain and region; table and queues
+ * named by flags or environment variables) or the local stand-ins of a running `npm start`
+ * (`--local`, endpoints from its state file). Clients are made on first use and shared.
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { localAwsClientConfig } from '../local/awsClientConfig.js';
+import { LocalStateError, readState, stateFilePath, type LocalState } from '../local/state.js';
+import type { GlobalValues } from './args.js';
+import { CliError, UsageError } from './errors.js';
+
+/** Environment variables the CLI reads when the matching flag is absent. */
+export const ENV = {
+  configTable: 'MAILRELAY_CONFIG_TABLE',
+  queueUrl: 'MAILRELAY_QUEUE_URL',
+  dlqUrl: 'MAILRELAY_DLQ_URL',
+  secretPrefix: 'MAILRELAY_SECRET_PREFIX',
+  relayCaFile: 'RELAY_CA_FILE',
+} as const;
+
+/** The prefix secrets must have, as the worker's SECRET_PREFIX. */
+export const DEFAULT_SECRET_PREFIX = 'mailrelay/';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface Target {
+  readonly kind: 'aws' | 'local';
+  /** `local stand-ins (pid 1234)` or `AWS (eu-west-1)`: for messages. */
+  readonly label: string;
+  /** The running stack's state, with `--local`. */
+  readonly state?: LocalState | undefined;
+  readonly secretPrefix: string;
+  configTable(): string;
+  queueUrl(): string;
+  dlqUrl(): string;
+  sqs(): SQSClient;
+  dynamo(): DynamoDBDocumentClient;
+  secretsManager(): SecretsManagerClient;
+  ssm(): SSMClient;
+  /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
+  relayCa(extraFile?: string): string[];
+  /** Destroys the clients made. */
+  close(): void;
+}
+
+/**
+ * @throws UsageError for a missing table/queue name (when a command asks for it), CliError when
+ *   `--local` finds no running stack.
+ */
+export function resolveTarget(command: string, values: GlobalValues, env: Env = process.env): Target {
+  const made: { destroy(): void }[] = [];
+  const once = <T extends { destroy(): void }>(make: () => T): (() => T) => {
+    let client: T | undefined;
+    return () => {
+      if (!client) {
+        client = make();
+        made.push(client);
+      }
+      return client;
+    };
+  };
+
+  if (values.local) {
+    let state: LocalState;
+    try {
+      state = readState(stateFilePath(values['state-file'], env));
+    } catch (error) {
+      if (error instanceof LocalStateError) throw new CliError(error.message, 1, { cause: error });
+      throw error;
+    }
+    const dynamoClient = once(() => new DynamoDBClient(localAwsClientConfig(state.endpoints.dynamodb, 1)));
+    return {
+      kind: 'local',
+      label: `local stand-ins (npm start, pid ${state.pid})`,
+      state,
+      secretPrefix: state.secretPrefix,
+      configTable: () => values['config-table'] ?? state.configTable,
+      queueUrl: () => values['queue-url'] ?? state.queueUrl,
+      dlqUrl: () => values['dlq-url'] ?? state.dlqUrl,
+      sqs: once(() => new SQSClient(localAwsClientConfig(state.endpoints.sqs, 1))),
+      dynamo: once(() => DynamoDBDocumentClient.from(dynamoClient(), { marshallOptions: { removeUndefinedValues: true } })),
+      secretsManager: once(() => new SecretsManagerClient(localAwsClientConfig(state.endpoints.secrets, 1))),
+      ssm: once(() => new SSMClient(localAwsClientConfig(state.endpoints.secrets, 1))),
+      relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
+      close: () => made.splice(0).forEach((c) => c.destroy()),
+    };
+  }
+
+  if (values.profile) process.env['AWS_PROFILE'] = values.profile;
+  const clientConfig = values.region ? { region: values.region } : {};
+  const required = (flag: string, variable: string, value: string | undefined): string => {
+    const found = value ?? env[variable]?.trim();
+    if (!found) throw new UsageError(`no ${flag.replace(/-/g, ' ')}: pass --${flag} or set ${variable} (or use --local for the stand-ins of npm start)`, command);
+    return found;
+  };
+  const dynamoClient = once(() => new DynamoDBClient(clientConfig));
+  return {
+    kind: 'aws',
+    label: `AWS${values.region ? ` (${values.region})` : ''}`,
+    secretPrefix: env[ENV.secretPrefix] ?? env['SECRET_PREFIX'] ?? DEFAULT_SECRET_PREFIX,
+    configTable: () => required('config-table', ENV.configTable, values['config-table']),
+    queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url']),
+    dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url']),
+    sqs: once(() => new SQSClient(clientConfig)),
+    dynamo: once(() => DynamoDBDocumentClient.from(dynamoClient(), { marshallOptions: { removeUndefinedValues: true } })),
+    secretsManager: once(() => new SecretsManagerClient(clientConfig)),
+    ssm: once(() => new SSMClient(clientConfig)),
+    relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
+    close: () => made.splice(0).forEach((c) => c.destroy()),
+  };
+}
+
+function readCa(command: string, file: string | undefined): string[] {
+  if (!file) return [];
+  try {
+    return [readFileSync(file, 'utf8')];
+  } catch (error) {
+    throw new UsageError(`cannot read the CA file ${file}: ${(error as Error).message}`, command, { cause: error });
+  }
+}

@@ -1,0 +1,276 @@
+import { join } from 'node:path';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ENV, REPO_ROOT } from '../constants.js';
+import { parameterArnPrefix, type RelayLogLevel } from '../mailrelayStackProps.js';
+import { nagResourceText } from '../nagFinding.js';
+
+/**
+ * esbuild emits ESM, but some bundled dependencies are CommonJS and call
+ * `require` for Node built-ins: give them one.
+ */
+const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+
+/** Props of {@link RelayFunction}. Validated by the stack (`resolveMailrelayProps`). */
+export interface RelayFunctionProps {
+  /** Absolute path of the handler file (exports `handler`). */
+  readonly entry: string;
+  /** Lambda timeout of one batch. */
+  readonly timeout: Duration;
+  /** Lambda memory (MB). */
+  readonly memorySize: number;
+  /** Retention of the function's log group. */
+  readonly logRetention: RetentionDays;
+  /** `POWERTOOLS_LOG_LEVEL`. */
+  readonly logLevel: RelayLogLevel;
+  /** `POWERTOOLS_SERVICE_NAME`. */
+  readonly serviceName: string;
+  /** `POWERTOOLS_METRICS_NAMESPACE`. */
+  readonly metricsNamespace: string;
+  /** `CONFIG_CACHE_TTL_SECONDS`. */
+  readonly configCacheTtl: Duration;
+  /** `SECRET_CACHE_TTL_SECONDS`. */
+  readonly secretCacheTtl: Duration;
+  /**
+   * VPC to place the function in.
+   * @default - not in a VPC
+   */
+  readonly vpc?: IVpc;
+  /**
+   * Subnets of `vpc`.
+   * @default - the VPC's private subnets
+   */
+  readonly vpcSubnets?: SubnetSelection;
+  /**
+   * Security groups of the function.
+   * @default - a new security group allowing all egress
+   */
+  readonly securityGroups?: ISecurityGroup[];
+}
+
+/** How the function consumes the queue. */
+export interface RelayEventSourceOptions {
+  /** Records per invocation. */
+  readonly batchSize: number;
+  /**
+   * How long to gather records before invoking.
+   * @default - no batching window
+   */
+  readonly maxBatchingWindow?: Duration;
+  /** The most concurrent invocations the event source starts. */
+  readonly maxConcurrency: number;
+  /** The queue's redrive maxReceiveCount, which the worker must know (`MAX_RECEIVE_COUNT`). */
+  readonly maxReceiveCount: number;
+}
+
+/**
+ * The worker: a Node.js 24 arm64 function bundled by local esbuild (ESM,
+ * minified, with source maps), its own log group and its own role, which
+ * starts with nothing but writing to that log group. Each `bind*` method wires
+ * one resource at once: the environment variable the worker reads and the
+ * exact IAM statement it needs.
+ */
+export class RelayFunction extends Construct {
+  public readonly function: NodejsFunction;
+  public readonly role: Role;
+  public readonly logGroup: LogGroup;
+
+  public constructor(scope: Construct, id: string, props: RelayFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new LogGroup(this, 'LogGroup', { retention: props.logRetention });
+
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'mailrelay worker: least privilege, granted resource by resource',
+    });
+    // Instead of AWSLambdaBasicExecutionRole (logs:* on every group): this group only.
+    this.logGroup.grantWrite(this.role);
+    if (props.vpc) {
+      this.role.addManagedPolicy(ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          'A function in a VPC must create and delete its network interfaces; the ec2 actions this AWS managed policy grants ' +
+          'cannot be scoped to resources, and AWS maintains the policy as the Lambda service changes.',
+      });
+    }
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      description: 'mailrelay: relays SQS messages over authenticated, encrypted SMTP',
+      timeout: props.timeout,
+      memorySize: props.memorySize,
+      role: this.role,
+      logGroup: this.logGroup,
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+      ...(props.vpc ? { vpc: props.vpc } : {}),
+      ...(props.vpcSubnets ? { vpcSubnets: props.vpcSubnets } : {}),
+      ...(props.securityGroups ? { securityGroups: props.securityGroups } : {}),
+      environment: {
+        [ENV.serviceName]: props.serviceName,
+        [ENV.metricsNamespace]: props.metricsNamespace,
+        [ENV.logLevel]: props.logLevel,
+        [ENV.configCacheTtlSeconds]: String(props.configCacheTtl.toSeconds()),
+        [ENV.secretCacheTtlSeconds]: String(props.secretCacheTtl.toSeconds()),
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        target: 'node24',
+        minify: true,
+        keepNames: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the AWS SDK too: the versions package-lock.json pins, not whatever the runtime ships.
+        externalModules: [],
+      },
+    });
+  }
+
+  /** Reads the config table: `CONFIG_TABLE_NAME`, GetItem/BatchGetItem/Query. */
+  public bindConfigTable(table: ITable): void {
+    this.function.addEnvironment(ENV.configTableName, table.tableName);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadConfigTable',
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+        resources: [table.tableArn],
+      }),
+    );
+    if (table.encryptionKey) this.grantKey(table.encryptionKey, ['kms:Decrypt', 'kms:DescribeKey']);
+  }
+
+  /** Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, GetItem/PutItem/UpdateItem/DeleteItem. */
+  public bindIdempotencyTable(table: ITable): void {
+    this.function.addEnvironment(ENV.idempotencyTableName, table.tableName);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'UseIdempotencyTable',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [table.tableArn],
+      }),
+    );
+    if (table.encryptionKey) {
+      this.grantKey(table.encryptionKey, ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
+    }
+  }
+
+  /**
+   * Consumes `queue` with partial batch responses and dead-letters to
+   * `deadLetterQueue`: `QUEUE_URL`, `DEAD_LETTER_QUEUE_URL`, `MAX_RECEIVE_COUNT`, the event source
+   * mapping (whose grant includes ChangeMessageVisibility, used for backoff)
+   * and SendMessage on the DLQ.
+   */
+  public bindQueues(queue: IQueue, deadLetterQueue: IQueue, options: RelayEventSourceOptions): void {
+    this.function.addEnvironment(ENV.queueUrl, queue.queueUrl);
+    this.function.addEnvironment(ENV.deadLetterQueueUrl, deadLetterQueue.queueUrl);
+    this.function.addEnvironment(ENV.maxReceiveCount, String(options.maxReceiveCount));
+    this.function.addEventSource(
+      new SqsEventSource(queue, {
+        batchSize: options.batchSize,
+        ...(options.maxBatchingWindow ? { maxBatchingWindow: options.maxBatchingWindow } : {}),
+        maxConcurrency: options.maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'SendToDeadLetterQueue',
+        actions: ['sqs:SendMessage'],
+        resources: [deadLetterQueue.queueArn],
+      }),
+    );
+    if (deadLetterQueue.encryptionMasterKey) {
+      this.grantKey(deadLetterQueue.encryptionMasterKey, ['kms:Decrypt', 'kms:GenerateDataKey']);
+    }
+  }
+
+  /**
+   * Lets the worker read keysources under `secretPrefix` and nothing else:
+   * `SECRET_PREFIX`, `secretsmanager:GetSecretValue` on `secret:<prefix>*`,
+   * `ssm:GetParameter` on `parameter/<prefix>*`, and `kms:Decrypt` on
+   * `kmsKeyArns` only when called through Secrets Manager or SSM.
+   */
+  public bindSecrets(secretPrefix: string, kmsKeyArns: readonly string[] = []): void {
+    const stack = Stack.of(this);
+    this.function.addEnvironment(ENV.secretPrefix, secretPrefix);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadRelaySecrets',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.secretArnPattern(secretPrefix)],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadRelayParameters',
+        actions: ['ssm:GetParameter'],
+        resources: [this.parameterArnPattern(secretPrefix)],
+      }),
+    );
+    for (const resource of [this.secretArnPattern(secretPrefix), this.parameterArnPattern(secretPrefix)]) {
+      Validations.of(this.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceText(this, resource)}]`,
+        reason:
+          'Keysources are named by operators in config items, so the function may read any secret or parameter under the ' +
+          'configured prefix, and only those: the trailing wildcard is the prefix boundary (and covers the random suffix ' +
+          'Secrets Manager appends to secret ARNs).',
+      });
+    }
+    if (kmsKeyArns.length > 0) {
+      this.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'DecryptRelaySecrets',
+          actions: ['kms:Decrypt'],
+          resources: [...kmsKeyArns],
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': [`secretsmanager.${stack.region}.amazonaws.com`, `ssm.${stack.region}.amazonaws.com`],
+            },
+          },
+        }),
+      );
+    }
+  }
+
+  /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix>*` */
+  public secretArnPattern(secretPrefix: string): string {
+    return Stack.of(this).formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${secretPrefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+  }
+
+  /** `arn:<partition>:ssm:<region>:<account>:parameter/<prefix without leading slash>*` */
+  public parameterArnPattern(secretPrefix: string): string {
+    return Stack.of(this).formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: `${parameterArnPrefix(secretPrefix)}*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+  }
+
+  private grantKey(key: IKey, actions: string[]): void {
+    key.grant(this.role, ...actions);
+  }
+}

@@ -1,0 +1,152 @@
+import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
+import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
+import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { RelayAlarms } from './constructs/relayAlarms.js';
+import { RelayDashboard } from './constructs/relayDashboard.js';
+import { RelayFunction } from './constructs/relayFunction.js';
+import { RelayMetrics } from './constructs/relayMetrics.js';
+import { RelayQueues } from './constructs/relayQueues.js';
+import { RelayTables } from './constructs/relayTables.js';
+import { MailrelayPropsError } from './errors.js';
+import { resolveMailrelayProps, type MailrelayStackProps, type ResolvedMailrelayProps } from './mailrelayStackProps.js';
+
+export type { MailrelayStackProps } from './mailrelayStackProps.js';
+
+/**
+ * The whole worker: queue and DLQ, config and idempotency tables, the
+ * function with its event source and least-privilege role, a dashboard and
+ * alarms. Props are checked before anything is built.
+ *
+ * @example
+ * const app = new App();
+ * new MailrelayStack(app, 'Mailrelay', { alarmEmail: 'ops@example.com', maxConcurrency: 10 });
+ */
+export class MailrelayStack extends Stack {
+  /** Settings after defaults, as deployed. */
+  public readonly settings: ResolvedMailrelayProps;
+  public readonly queues: RelayQueues;
+  public readonly tables: RelayTables;
+  public readonly relayFunction: RelayFunction;
+  public readonly alarms: RelayAlarms;
+  public readonly dashboard: RelayDashboard;
+
+  public constructor(scope: Construct, id: string, props: MailrelayStackProps = {}) {
+    const settings = resolveMailrelayProps(props);
+    super(scope, id, props);
+    this.settings = settings;
+
+    const encryptionKey = this.encryptionKey(props);
+    const network = this.network(props);
+
+    this.queues = new RelayQueues(this, 'Queues', {
+      visibilityTimeout: settings.visibilityTimeout,
+      retentionPeriod: settings.retentionPeriod,
+      maxReceiveCount: settings.maxReceiveCount,
+      ...(encryptionKey ? { encryptionKey } : {}),
+    });
+    this.tables = new RelayTables(this, 'Tables', {
+      ...(encryptionKey ? { encryptionKey } : {}),
+      ...(settings.configTableName === undefined ? {} : { configTableName: settings.configTableName }),
+    });
+
+    this.relayFunction = new RelayFunction(this, 'Relay', {
+      entry: settings.entry,
+      timeout: settings.functionTimeout,
+      memorySize: settings.memorySize,
+      logRetention: settings.logRetention,
+      logLevel: settings.logLevel,
+      serviceName: settings.serviceName,
+      metricsNamespace: settings.metricsNamespace,
+      configCacheTtl: settings.configCacheTtl,
+      secretCacheTtl: settings.secretCacheTtl,
+      ...network,
+    });
+    this.relayFunction.bindConfigTable(this.tables.configTable);
+    this.relayFunction.bindIdempotencyTable(this.tables.idempotencyTable);
+    this.relayFunction.bindQueues(this.queues.queue, this.queues.deadLetterQueue, {
+      batchSize: settings.batchSize,
+      ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
+      maxConcurrency: settings.maxConcurrency,
+      maxReceiveCount: settings.maxReceiveCount,
+    });
+    this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
+
+    const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
+    const topic = this.alarmTopic(props);
+    this.alarms = new RelayAlarms(this, 'Alarms', {
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      function: this.relayFunction.function,
+      metrics,
+      oldestMessageAgeThreshold: settings.oldestMessageAgeThreshold,
+      authFailureThreshold: settings.authFailureThreshold,
+      ...(topic ? { topic } : {}),
+      ...(settings.alarmEmail === undefined ? {} : { email: settings.alarmEmail }),
+    });
+    this.dashboard = new RelayDashboard(this, 'Dashboard', {
+      queue: this.queues.queue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      function: this.relayFunction.function,
+      metrics,
+      alarms: this.alarms.all,
+      ...(settings.dashboardName === undefined ? {} : { dashboardName: settings.dashboardName }),
+    });
+
+    this.output('QueueUrl', this.queues.queue.queueUrl, 'Producers send messages here');
+    this.output('DeadLetterQueueUrl', this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
+    this.output('ConfigTableName', this.tables.configTable.tableName, 'Config items (mailrelay config put)');
+    this.output('IdempotencyTableName', this.tables.idempotencyTable.tableName, 'Idempotency records');
+    this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
+    this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
+    if (this.alarms.topic) this.output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarm notifications');
+  }
+
+  private output(id: string, value: string, description: string): void {
+    new CfnOutput(this, id, { value, description });
+  }
+
+  private encryptionKey(props: MailrelayStackProps): IKey | undefined {
+    if (props.encryptionKey) return props.encryptionKey;
+    return props.encryptionKeyArn === undefined ? undefined : Key.fromKeyArn(this, 'EncryptionKey', props.encryptionKeyArn);
+  }
+
+  private alarmTopic(props: MailrelayStackProps): ITopic | undefined {
+    if (props.alarmTopic) return props.alarmTopic;
+    return props.alarmTopicArn === undefined ? undefined : Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn);
+  }
+
+  private importSubnet(subnetId: string, index: number): ISubnet {
+    const subnet = Subnet.fromSubnetId(this, `Subnet${index}`, subnetId);
+    Validations.of(subnet).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      reason: 'The function only needs the subnet ID; nothing here reads the route table.',
+    });
+    return subnet;
+  }
+
+  private network(props: MailrelayStackProps): { vpc?: IVpc; vpcSubnets?: SubnetSelection; securityGroups?: ISecurityGroup[] } {
+    let vpc = props.vpc;
+    if (props.vpcId !== undefined) {
+      if (Token.isUnresolved(this.account) || Token.isUnresolved(this.region)) {
+        throw new MailrelayPropsError(
+          'vpcId',
+          'looking up a VPC needs a stack with an explicit env (account and region): run cdk with credentials, or pass env',
+        );
+      }
+      vpc = Vpc.fromLookup(this, 'Vpc', { vpcId: props.vpcId });
+    }
+    if (!vpc) return {};
+    const vpcSubnets = props.vpcSubnets ?? (props.subnetIds ? { subnets: props.subnetIds.map((id, i) => this.importSubnet(id, i)) } : undefined);
+    const securityGroups =
+      props.securityGroups ??
+      props.securityGroupIds?.map((groupId, i) => SecurityGroup.fromSecurityGroupId(this, `SecurityGroup${i}`, groupId, { mutable: false }));
+    return {
+      vpc,
+      ...(vpcSubnets ? { vpcSubnets } : {}),
+      ...(securityGroups ? { securityGroups } : {}),
+    };
+  }
+}

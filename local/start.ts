@@ -1,0 +1,549 @@
+/**
+ * `npm start`: the whole worker on one machine. Starts, in this process and on 127.0.0.1 only,
+ * an SQS emulator (fauxqs) with the queue and its DLQ, a DynamoDB emulator (dynalite) seeded from
+ * `local/config.json`, a Secrets Manager / SSM endpoint seeded from `local/secrets.json`, and an
+ * SMTP relay that demands STARTTLS + AUTH; then enqueues `local/sample-message.json` and runs the
+ * real Lambda handler (lambda/handlers/relay.ts) against the queue until Ctrl-C.
+ *
+ * Options: `--once` (exit 0 after the sample is delivered, 1 if it is not within 30 s),
+ * `--no-sample`, `--json-logs`, `--state-file FILE`, `--help`.
+ *
+ * `local/config.json` holds config items in the production format. Two placeholders are filled in
+ * at start: the string `"${LOCAL_RELAY_HOST}"` becomes the local relay's host and
+ * `"${LOCAL_RELAY_PORT}"` its port (a number). Point an item at a real relay by writing its host
+ * and port instead, and its credentials into `local/secrets.json`.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { Context, SQSEvent } from 'aws-lambda';
+import { formatLoggerOutput } from '../cli/output/workerLog.js';
+import { fillPlaceholders, relayPlaceholders } from '../cli/placeholders.js';
+import { parseConfigItem, type ConfigItem } from '../lambda/core/config/schema.js';
+import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
+import { parseQueueMessage } from '../lambda/core/message/index.js';
+import { pollForever, type PollResult } from '../lambda/worker/sqsPoller.js';
+import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
+import { createConfigTable, createIdempotencyTable, createQueues, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
+import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
+import { startSmtpRelay, type SmtpRelay } from './smtpRelay.js';
+import { STATE_VERSION, removeState, stateFilePath, writeState, type LocalState } from './state.js';
+
+const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
+
+/** The files `npm start` reads by default. */
+export const DEFAULT_CONFIG_FILE = here('./config.json');
+export const DEFAULT_SECRETS_FILE = here('./secrets.json');
+export const DEFAULT_SAMPLE_MESSAGE_FILE = here('./sample-message.json');
+export const LOCAL_CA_FILE = here('./certs/ca.pem');
+
+export const LOCAL_QUEUE_NAME = 'mailrelay';
+export const LOCAL_CONFIG_TABLE = 'mailrelay-config';
+export const LOCAL_IDEMPOTENCY_TABLE = 'mailrelay-idempotency';
+export const LOCAL_MAX_RECEIVE_COUNT = 3;
+export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
+export const LOCAL_SECRET_PREFIX = 'mailrelay/';
+/** How long `--once` waits for the sample to be delivered. */
+export const ONCE_TIMEOUT_MS = 30_000;
+/** Long-poll wait of the local worker: short, so Ctrl-C stops it within a second. */
+const LOCAL_WAIT_SECONDS = 1;
+
+/** Options of {@link startLocalStack}; every field is optional. */
+export interface LocalStackOptions {
+  /** Config items to seed (a JSON array, or one item).  @default local/config.json */
+  configFile?: string;
+  /** `{ "secrets": { name: string | object }, "parameters": { name: string } }`.  @default local/secrets.json */
+  secretsFile?: string;
+  /** Where to write the endpoints for `mailrelay --local`; `false` writes none.  @default `$MAILRELAY_LOCAL_STATE` or .local-state/endpoints.json */
+  stateFile?: string | false;
+  /** Run the worker (the Lambda handler polling the queue).  @default true */
+  worker?: boolean;
+  /** How the worker's log records are shown: one short line each, the handler's JSON, or not at all.  @default 'pretty' */
+  workerLogs?: 'pretty' | 'json' | 'silent';
+  /** Where the relay's and the worker's lines go.  @default console.log */
+  print?: (line: string) => void;
+  /** Port of the local SMTP relay.  @default 0 (ephemeral) */
+  relayPort?: number;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  /** What the state file holds (endpoints, queue URLs, table names). */
+  readonly state: LocalState;
+  /** The state file written, if any. */
+  readonly stateFile: string | undefined;
+  readonly relay: SmtpRelay;
+  readonly secrets: SecretsEndpoint;
+  readonly sqs: SQSClient;
+  readonly dynamo: DynamoDBDocumentClient;
+  /** The validated items seeded into the config table. */
+  readonly configItems: readonly ConfigItem[];
+  /** Secret names seeded, and the users the local relay accepts (from local/secrets.json). */
+  readonly secretNames: readonly string[];
+  readonly relayUsers: readonly string[];
+  /** Problems worth a warning (e.g. a secret outside the prefix the worker may read). */
+  readonly warnings: readonly string[];
+  /** Batches the worker processed so far. */
+  readonly batches: readonly PollResult[];
+  /** Validates a queue message and sends it to the queue; resolves with the SQS id and the idempotency key. */
+  enqueue(body: string): Promise<{ messageId: string; idempotencyKey: string }>;
+  /** The idempotency table's status of a key: `delivered`, `dead-lettered`, `pending`, `in-progress`, or undefined. */
+  deliveryStatus(idempotencyKey: string): Promise<string | undefined>;
+  /** Messages waiting in the DLQ (approximate, as SQS counts). */
+  deadLetterCount(): Promise<number>;
+  /** Stops the worker, then every stand-in, and removes the state file. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A local file that cannot be used, with every problem listed. */
+export class LocalFileError extends Error {
+  public constructor(
+    public readonly file: string,
+    public readonly problems: readonly string[],
+  ) {
+    super(`${file}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'LocalFileError';
+  }
+}
+
+let handlerLoaded = false;
+
+/**
+ * Starts the stand-ins, seeds them and (by default) the worker. The handler reads its settings from
+ * the environment once per process, as in Lambda, so there is one local stack per process.
+ *
+ * @example
+ * ```ts
+ * const stack = await startLocalStack({ stateFile: false, workerLogs: 'silent', print: () => {} });
+ * await stack.enqueue(readFileSync('local/sample-message.json', 'utf8'));
+ * await stack.relay.waitForMessages(2, 10_000);
+ * await stack.stop();
+ * ```
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const wantWorker = options.worker ?? true;
+  if (wantWorker && handlerLoaded) throw new Error('one local stack with a worker per process: the handler reads its settings once, as in Lambda');
+  const print = options.print ?? ((line: string) => console.log(line));
+  const configFile = options.configFile ?? DEFAULT_CONFIG_FILE;
+  const secretsFile = options.secretsFile ?? DEFAULT_SECRETS_FILE;
+  const warnings: string[] = [];
+
+  // Read and check both files before anything starts: a typo should cost no port.
+  const secretsSeed = readSecretsFile(secretsFile);
+  const rawItems = readConfigFile(configFile);
+  warnings.push(...secretsSeed.warnings);
+
+  const stoppers: Array<() => Promise<void> | void> = [];
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stoppers.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch {
+        // stopping is best effort: the rest must still stop
+      }
+    }
+  };
+
+  try {
+    const relay = await startSmtpRelay({ users: secretsSeed.relayUsers, printMessages: (line) => print(line), port: options.relayPort ?? 0 });
+    stoppers.push(() => relay.stop());
+    const configItems = validateConfigItems(configFile, rawItems, relay);
+
+    const [dynamoEmulator, sqsEmulator, secrets] = await Promise.all([
+      startDynamo(),
+      startSqs(),
+      startSecretsEndpoint({ secrets: secretsSeed.secrets, parameters: secretsSeed.parameters, region: LOCAL_AWS_REGION }),
+    ]);
+    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop());
+
+    const dynamoClient = new DynamoDBClient(localAwsClientConfig(dynamoEmulator.endpoint));
+    const dynamo = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
+    const sqs = new SQSClient(localAwsClientConfig(sqsEmulator.endpoint));
+    stoppers.push(() => {
+      dynamoClient.destroy();
+      sqs.destroy();
+    });
+
+    await Promise.all([createConfigTable(dynamoClient, LOCAL_CONFIG_TABLE), createIdempotencyTable(dynamoClient, LOCAL_IDEMPOTENCY_TABLE)]);
+    const updatedAt = new Date().toISOString();
+    for (const item of configItems) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
+    const queues = await createQueues(sqs, { name: LOCAL_QUEUE_NAME, maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT, visibilityTimeout: LOCAL_VISIBILITY_TIMEOUT_SECONDS });
+
+    // The relays' CAs: the public ones plus the local test CA, so that a config pointing at a real
+    // relay verifies too (a `ca` option replaces Node's default list rather than adding to it).
+    const caDir = mkdtempSync(join(tmpdir(), 'mailrelay-ca-'));
+    stoppers.push(() => rmSync(caDir, { recursive: true, force: true }));
+    const caBundle = join(caDir, 'relay-ca-bundle.pem');
+    writeFileSync(caBundle, [...rootCertificates, readFileSync(LOCAL_CA_FILE, 'utf8')].join('\n'));
+
+    const state: LocalState = {
+      version: STATE_VERSION,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      region: LOCAL_AWS_REGION,
+      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url },
+      configTable: LOCAL_CONFIG_TABLE,
+      idempotencyTable: LOCAL_IDEMPOTENCY_TABLE,
+      queueUrl: queues.queueUrl,
+      queueArn: queues.queueArn,
+      dlqUrl: queues.dlqUrl,
+      dlqArn: queues.dlqArn,
+      relay: { host: relay.host, port: relay.port, tls: relay.tls },
+      caFile: LOCAL_CA_FILE,
+      secretPrefix: LOCAL_SECRET_PREFIX,
+    };
+
+    const batches: PollResult[] = [];
+    if (wantWorker) {
+      const stopWorker = await startWorker({ state, sqs, caBundle, emulators: { dynamo: dynamoEmulator, sqs: sqsEmulator }, secrets, print, logs: options.workerLogs ?? 'pretty', batches });
+      // stops first (stoppers run in reverse): nothing polls a stopped emulator
+      stoppers.push(stopWorker);
+    }
+
+    const stateFile = options.stateFile === false ? undefined : stateFilePath(options.stateFile);
+    if (stateFile) {
+      writeState(stateFile, state);
+      stoppers.push(() => removeState(stateFile));
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      state,
+      stateFile,
+      relay,
+      secrets,
+      sqs,
+      dynamo,
+      configItems,
+      secretNames: Object.keys(secretsSeed.secrets),
+      relayUsers: Object.keys(secretsSeed.relayUsers),
+      warnings,
+      batches,
+      async enqueue(body) {
+        const fallback = `local-${randomUUID()}`;
+        const parsed = parseQueueMessage(body, { fallbackIdempotencyKey: fallback });
+        const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: body }));
+        const messageId = sent.MessageId ?? '';
+        return { messageId, idempotencyKey: parsed.idempotencyKey === fallback ? messageId : parsed.idempotencyKey };
+      },
+      async deliveryStatus(idempotencyKey) {
+        const { Item } = await dynamo.send(new GetCommand({ TableName: LOCAL_IDEMPOTENCY_TABLE, Key: { id: idempotencyKey }, ConsistentRead: true }));
+        return typeof Item?.['status'] === 'string' ? Item['status'] : undefined;
+      },
+      async deadLetterCount() {
+        const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queues.dlqUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+        return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+      },
+      stop() {
+        stopping ??= stopAll();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+interface WorkerWiring {
+  state: LocalState;
+  sqs: SQSClient;
+  caBundle: string;
+  emulators: { dynamo: LocalEmulator; sqs: LocalEmulator };
+  secrets: SecretsEndpoint;
+  print: (line: string) => void;
+  logs: 'pretty' | 'json' | 'silent';
+  batches: PollResult[];
+}
+
+/** Sets the handler's environment as the CDK stack sets the function's, loads it and polls. */
+async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
+  Object.assign(process.env, {
+    AWS_REGION: LOCAL_AWS_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_AWS_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_AWS_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: w.emulators.dynamo.endpoint,
+    AWS_ENDPOINT_URL_SQS: w.emulators.sqs.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: w.secrets.url,
+    AWS_ENDPOINT_URL_SSM: w.secrets.url,
+    CONFIG_TABLE_NAME: w.state.configTable,
+    IDEMPOTENCY_TABLE_NAME: w.state.idempotencyTable,
+    DEAD_LETTER_QUEUE_URL: w.state.dlqUrl,
+    QUEUE_URL: w.state.queueUrl,
+    SECRET_PREFIX: w.state.secretPrefix,
+    // no caches: `mailrelay --local config put` and secret changes apply to the next message
+    CONFIG_CACHE_TTL_SECONDS: '0',
+    SECRET_CACHE_TTL_SECONDS: '0',
+    MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
+    RELAY_CA_FILE: w.caBundle,
+    POWERTOOLS_SERVICE_NAME: 'mailrelay',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
+  delete process.env['AWS_SESSION_TOKEN'];
+  delete process.env['AWS_PROFILE'];
+  handlerLoaded = true;
+  const { handler, logger } = await import('../lambda/handlers/relay.js');
+  const output = w.logs === 'json' ? undefined : formatLoggerOutput(logger, w.logs === 'silent' ? () => undefined : w.print);
+  if (output && !output.formatted) w.print('[worker] (this Powertools version cannot be reformatted: showing its JSON lines)');
+
+  const abort = new AbortController();
+  const invoke = (event: SQSEvent, context: { getRemainingTimeInMillis(): number }) => handler(event, lambdaContext(context.getRemainingTimeInMillis));
+  const polling = pollForever(invoke, {
+    client: w.sqs,
+    queueUrl: w.state.queueUrl,
+    queueArn: w.state.queueArn,
+    waitTimeSeconds: LOCAL_WAIT_SECONDS,
+    signal: abort.signal,
+    onBatch: (result) => w.batches.push(result),
+    onError: (error) => w.print(`[worker] poll failed: ${error instanceof Error ? error.message : String(error)} (retrying)`),
+  });
+  return async () => {
+    abort.abort();
+    await polling;
+    output?.restore();
+  };
+}
+
+/** What the handler's middlewares read from a Lambda context. */
+function lambdaContext(remaining: () => number): Context {
+  const name = 'mailrelay-local';
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${LOCAL_AWS_REGION}:000000000000:function:${name}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: remaining,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+interface SecretsSeed {
+  secrets: Record<string, string>;
+  parameters: Record<string, string>;
+  relayUsers: Record<string, string>;
+  warnings: string[];
+}
+
+/**
+ * local/secrets.json: `{ "secrets": { "<name>": "<string>" | { ...JSON secret } }, "parameters": { "<name>": "<string>" } }`.
+ * Every JSON secret with a string `username` and `password` is also a user of the local relay.
+ */
+export function readSecretsFile(file: string): SecretsSeed {
+  const json = readJson(file);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const seed: SecretsSeed = { secrets: {}, parameters: {}, relayUsers: {}, warnings };
+  if (!isObject(json)) throw new LocalFileError(file, ['must be an object: { "secrets": { ... }, "parameters": { ... } }']);
+  for (const key of Object.keys(json)) {
+    if (key !== 'secrets' && key !== 'parameters') problems.push(`${key}: unknown field (expected "secrets" and "parameters")`);
+  }
+  const secrets = json['secrets'] ?? {};
+  const parameters = json['parameters'] ?? {};
+  if (!isObject(secrets)) problems.push('secrets: must be an object of secret name → string or JSON object');
+  else {
+    for (const [name, value] of Object.entries(secrets)) {
+      if (typeof value === 'string') seed.secrets[name] = value;
+      else if (isObject(value)) {
+        seed.secrets[name] = JSON.stringify(value);
+        const { username, password } = value;
+        if (typeof username === 'string' && typeof password === 'string') seed.relayUsers[username] = password;
+      } else problems.push(`secrets.${name}: must be a string or a JSON object`);
+      if (!name.startsWith(LOCAL_SECRET_PREFIX)) warnings.push(`secret ${name} is outside the prefix "${LOCAL_SECRET_PREFIX}": the worker will refuse to read it`);
+    }
+  }
+  if (!isObject(parameters)) problems.push('parameters: must be an object of parameter name → string');
+  else {
+    for (const [name, value] of Object.entries(parameters)) {
+      if (typeof value === 'string') seed.parameters[name] = value;
+      else problems.push(`parameters.${name}: must be a string`);
+    }
+  }
+  if (problems.length) throw new LocalFileError(file, problems);
+  return seed;
+}
+
+/** local/config.json: one item or an array of items, in the production format. */
+export function readConfigFile(file: string): unknown[] {
+  const json = readJson(file);
+  return Array.isArray(json) ? json : [json];
+}
+
+/** Fills in the placeholders, then validates every item as `mailrelay config put` does. */
+function validateConfigItems(file: string, raw: readonly unknown[], relay: Pick<SmtpRelay, 'host' | 'port'>): ConfigItem[] {
+  const problems: string[] = [];
+  const items: ConfigItem[] = [];
+  const seen = new Set<string>();
+  raw.forEach((candidate, index) => {
+    const filled = fillPlaceholders(candidate, relayPlaceholders(relay));
+    try {
+      const item = parseConfigItem(filled);
+      if (seen.has(item.scope)) problems.push(`[${index}] ${item.scope}: a second item for the same scope`);
+      seen.add(item.scope);
+      items.push(item);
+    } catch (error) {
+      if (!(error instanceof ConfigValidationError)) throw error;
+      problems.push(`[${index}]${error.scope ? ` ${error.scope}` : ''}: ${formatIssues(error.issues)}`);
+    }
+  });
+  if (problems.length) throw new LocalFileError(file, problems);
+  return items;
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new LocalFileError(file, [`cannot read it: ${(error as Error).message}`]);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new LocalFileError(file, [`is not valid JSON: ${(error as Error).message}`]);
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** The banner: what started where. */
+export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] {
+  const { state } = stack;
+  const rel = (file: string): string => relative(cwd, file) || file;
+  const relayScopes = stack.configItems.filter((i) => i.relay?.host === state.relay.host && i.relay?.port === state.relay.port).map((i) => i.scope);
+  const lines = [
+    'mailrelay: the worker and its AWS stand-ins, all in this process on 127.0.0.1',
+    '',
+    `  SQS (fauxqs)             ${state.endpoints.sqs}   queue ${LOCAL_QUEUE_NAME}, DLQ ${LOCAL_QUEUE_NAME}-dlq (maxReceiveCount ${LOCAL_MAX_RECEIVE_COUNT})`,
+    `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length} items (${stack.configItems.map((i) => i.scope).join(', ')})`,
+    `  Secrets Manager + SSM    ${state.endpoints.secrets}   ${stack.secretNames.length} secrets (${stack.secretNames.join(', ')})`,
+    `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
+    `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,
+    '',
+    relayScopes.length
+      ? `  Config items using the local relay: ${relayScopes.join(', ')}`
+      : '  No config item uses the local relay: messages go to the relays local/config.json names.',
+  ];
+  for (const warning of stack.warnings) lines.push(`  warning: ${warning}`);
+  lines.push(`  In another terminal: node bin/mailrelay.js --local --help${stack.stateFile ? `   (endpoints in ${rel(stack.stateFile)})` : ''}`, '');
+  return lines;
+}
+
+const USAGE = `Usage: npm start [-- OPTIONS]
+
+Runs the worker with local stand-ins for SQS, DynamoDB, Secrets Manager and an SMTP relay,
+enqueues local/sample-message.json and relays it. Ctrl-C stops everything.
+
+Options:
+  --once              exit 0 once the sample message is delivered, 1 if it is not within 30 s
+  --no-sample         do not enqueue local/sample-message.json
+  --json-logs         print the worker's log records as JSON (as in CloudWatch)
+  --state-file FILE   where to write the endpoints for \`mailrelay --local\`
+                      (default: $MAILRELAY_LOCAL_STATE or .local-state/endpoints.json)
+  -h, --help          this text
+
+Files: local/config.json (config items), local/secrets.json (secrets; every JSON secret with
+"username" and "password" is a user of the local relay), local/sample-message.json.`;
+
+/** `npm start`. Returns the exit code (when `--once`), or never returns until a signal. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        once: { type: 'boolean', default: false },
+        'no-sample': { type: 'boolean', default: false },
+        'json-logs': { type: 'boolean', default: false },
+        'state-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+
+  const started = Date.now();
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({ workerLogs: values['json-logs'] ? 'json' : 'pretty', ...(values['state-file'] ? { stateFile: values['state-file'] } : {}) });
+  } catch (error) {
+    console.error(error instanceof LocalFileError ? `Cannot start: ${error.message}` : `Cannot start: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  }
+  for (const line of describeStack(stack)) console.log(line);
+
+  let stopping = false;
+  const shutdown = async (why: string, code: number): Promise<never> => {
+    if (stopping) process.exit(code);
+    stopping = true;
+    if (why) console.log(why);
+    await stack.stop();
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void shutdown('\nStopping (Ctrl-C again to force)...', 0));
+  process.once('SIGTERM', () => void shutdown('Stopping...', 0));
+
+  let sample: { messageId: string; idempotencyKey: string } | undefined;
+  if (!values['no-sample']) {
+    try {
+      sample = await stack.enqueue(readFileSync(DEFAULT_SAMPLE_MESSAGE_FILE, 'utf8'));
+      console.log(`Enqueued ${relative(process.cwd(), DEFAULT_SAMPLE_MESSAGE_FILE)} (SQS id ${sample.messageId}) in ${Date.now() - started} ms since start.`);
+    } catch (error) {
+      const why = error instanceof MessageValidationError ? formatIssues(error.issues) : (error as Error).message;
+      console.error(`Cannot enqueue ${DEFAULT_SAMPLE_MESSAGE_FILE}: ${why}`);
+      if (values.once) return shutdown('', 1);
+    }
+  }
+  console.log(values.once ? 'Waiting for the delivery (--once)...\n' : 'Watching the queue. Ctrl-C to stop.\n');
+  if (!values.once) return new Promise<number>(() => undefined);
+
+  if (!sample) return shutdown('--once needs the sample message; drop --no-sample', 2);
+  const outcome = await waitForOutcome(stack, sample.idempotencyKey, ONCE_TIMEOUT_MS);
+  if (outcome === 'delivered') return shutdown(`\nDelivered in ${Date.now() - started} ms since start. Stopping (--once).`, 0);
+  if (outcome === 'dead-lettered') return shutdown('\nThe sample message was dead-lettered (see the reason above). Stopping (--once).', 1);
+  return shutdown(`\nNothing delivered within ${ONCE_TIMEOUT_MS / 1000} s (last status: ${outcome ?? 'not yet processed'}). Stopping (--once).`, 1);
+}
+
+/** Polls the idempotency record until it is settled for good or time runs out. */
+async function waitForOutcome(stack: LocalStack, key: string, timeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  let status: string | undefined;
+  while (Date.now() < deadline) {
+    status = await stack.deliveryStatus(key).catch(() => status);
+    if (status === 'delivered' || status === 'dead-lettered') return status;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return status;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
