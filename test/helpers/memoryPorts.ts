@@ -28,3 +28,30 @@ export class MemorySecretSource implements SecretSource {
     return value;
   }
 }
+
+import type { ClaimResult, DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore } from '../../lambda/core/ports.js';
+
+/** IdempotencyStore in memory, with the same claim rules as the DynamoDB one. */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  public readonly records = new Map<string, DeliveryRecord & { leaseUntil?: number }>();
+  public async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+    const current = this.records.get(key);
+    if (current?.status === 'delivered') return { outcome: 'duplicate', previous: current };
+    if (current?.status === 'in-progress' && (current.leaseUntil ?? 0) > Date.now()) return { outcome: 'busy' };
+    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs });
+    return { outcome: 'claimed', previous: current };
+  }
+  public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {
+    this.records.set(key, { ...record });
+  }
+}
+
+export class MemoryDeadLetterQueue implements DeadLetterQueue {
+  public readonly entries: { body: string; reason: DeadLetterReason }[] = [];
+  public failWith: Error | undefined;
+  public async send(body: string, reason: DeadLetterReason): Promise<boolean> {
+    if (this.failWith) throw this.failWith;
+    this.entries.push({ body, reason });
+    return true;
+  }
+}

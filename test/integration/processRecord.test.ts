@@ -1,0 +1,120 @@
+/**
+ * The fate of a record across receives and redrives (DESIGN.md §3), with in-memory queue ports
+ * and a real smtp-server relay: accepted recipients are never sent twice, refused ones are
+ * retried only after a redrive, deferrals on the last receive are dead-lettered with a reason.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SmtpPool } from '../../lambda/core/smtp/pool.js';
+import { processBatch } from '../../lambda/worker/processBatch.js';
+import { processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
+import type { QueueRecord } from '../../lambda/worker/types.js';
+import { testCerts } from '../../local/certs.js';
+import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
+import { MemoryConfigStore, MemoryDeadLetterQueue, MemoryIdempotencyStore, MemorySecretSource } from '../helpers/memoryPorts.js';
+
+let relay: SmtpRelay;
+let refused = new Set<string>();
+let deferred = new Set<string>();
+let deps: WorkerDependencies;
+let dlq: MemoryDeadLetterQueue;
+let idempotency: MemoryIdempotencyStore;
+const logs: { level: string; message: string; extra: Record<string, unknown> }[] = [];
+const metrics: string[] = [];
+
+const record = (body: string, receiveCount = 1, messageId = 'sqs-1'): QueueRecord => ({ messageId, receiptHandle: 'rh', body, attributes: { ApproximateReceiveCount: String(receiveCount) } });
+const body = (to: string[], key = 'k1') => JSON.stringify({ idempotencyKey: key, from: 'billing@acme.example', to, subject: 's', text: 't' });
+
+beforeAll(async () => {
+  relay = await startSmtpRelay({
+    users: { u: 'p' },
+    onRcptTo: (a) => (refused.has(a) ? { code: 550, message: '5.1.1 unknown' } : deferred.has(a) ? { code: 451, message: '4.2.0 later' } : undefined),
+  });
+});
+afterAll(async () => {
+  deps.pool.closeIdle();
+  await relay.stop();
+});
+beforeEach(() => {
+  relay.clear();
+  refused = new Set();
+  deferred = new Set();
+  logs.length = 0;
+  metrics.length = 0;
+  dlq = new MemoryDeadLetterQueue();
+  idempotency = new MemoryIdempotencyStore();
+  const log = (level: string) => (message: string, ...extra: Record<string, unknown>[]) => logs.push({ level, message, extra: Object.assign({}, ...extra) });
+  deps = {
+    config: new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' } } } }),
+    secrets: new MemorySecretSource(),
+    pool: new SmtpPool({ ca: testCerts.ca }),
+    idempotency,
+    deadLetters: dlq,
+    logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    metrics: { addMetric: (name) => metrics.push(name) },
+    maxReceiveCount: 3,
+    claimLeaseMs: 60_000,
+  };
+});
+
+describe('processRecord', () => {
+  it('a deferred recipient is retried alone; the accepted one is not sent again', async () => {
+    deferred.add('later@example.net');
+    expect(await processRecord(record(body(['now@example.net', 'later@example.net'])), deps)).toBe('retry');
+    expect(idempotency.records.get('k1')).toMatchObject({ status: 'pending', delivered: ['now@example.net'] });
+
+    deferred.clear();
+    expect(await processRecord(record(body(['now@example.net', 'later@example.net']), 2), deps)).toBe('delivered');
+
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['now@example.net'], ['later@example.net']]);
+    expect(idempotency.records.get('k1')?.status).toBe('delivered');
+    expect(metrics).toEqual(expect.arrayContaining(['Delivered', 'Deferred']));
+  });
+
+  it('a 5xx recipient is dead-lettered alone; a redrive sends only to it', async () => {
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['ok@example.net', 'bad@example.net'])), deps)).toBe('dead-lettered');
+    expect(dlq.entries).toHaveLength(1);
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'smtp-permanent', responseCode: 550, recipients: ['bad@example.net'], idempotencyKey: 'k1' });
+
+    // The operator fixes the mailbox and redrives the DLQ entry: a new SQS message, same body.
+    refused.clear();
+    expect(await processRecord(record(dlq.entries[0]!.body, 1, 'sqs-2'), deps)).toBe('delivered');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['ok@example.net'], ['bad@example.net']]);
+  });
+
+  it('still deferred on the last receive: dead-lettered with retries-exhausted and the SMTP reply', async () => {
+    deferred.add('later@example.net');
+    expect(await processRecord(record(body(['later@example.net']), 3), deps)).toBe('dead-lettered');
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'retries-exhausted:smtp-transient', responseCode: 451, recipients: ['later@example.net'], receiveCount: 3 });
+  });
+
+  it('a DLQ that cannot be written means retry, never acknowledge', async () => {
+    dlq.failWith = new Error('SQS down');
+    expect(await processRecord(record('{"to": 1}'), deps)).toBe('retry');
+    expect(logs.some((l) => l.message === 'could not send to the DLQ; will retry')).toBe(true);
+  });
+
+  it('an idempotency store that cannot be claimed means retry, without sending', async () => {
+    deps = { ...deps, idempotency: { claim: () => Promise.reject(new Error('throttled')), settle: () => Promise.resolve() } };
+    expect(await processRecord(record(body(['a@example.net'])), deps)).toBe('retry');
+    expect(relay.connectionCount).toBe(0);
+  });
+});
+
+describe('processBatch', () => {
+  it('does not start deliveries when the remaining time is low, and reports them for retry', async () => {
+    let remaining = 60_000;
+    const records = [record(body(['a@example.net'], 'b1'), 1, 'm1'), record(body(['b@example.net'], 'b2'), 1, 'm2')];
+    const result = await processBatch(records, deps, {
+      remainingTimeMs: () => {
+        remaining -= 30_000;
+        return remaining;
+      },
+      minRemainingMs: 20_000,
+      concurrency: 1,
+    });
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm2' }]);
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['a@example.net']]);
+    expect(logs.some((l) => l.extra['reason'] === 'out-of-time')).toBe(true);
+  });
+});
