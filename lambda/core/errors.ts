@@ -70,15 +70,14 @@ export interface DeliveryErrorDetails {
   readonly command?: string | undefined;
 }
 
-/** A failure that makes sense to retry later. */
-export class TransientDeliveryError extends MailrelayError {
+/** What a delivery failure carries: its reason and, when a relay answered, the reply. */
+abstract class DeliveryFailure extends MailrelayError {
   public readonly reason: FailureReason;
   public readonly responseCode: number | undefined;
   public readonly response: string | undefined;
   public readonly command: string | undefined;
-  public constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
+  protected constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
     super(message, options);
-    this.name = 'TransientDeliveryError';
     this.reason = details.reason;
     this.responseCode = details.responseCode;
     this.response = details.response;
@@ -86,19 +85,19 @@ export class TransientDeliveryError extends MailrelayError {
   }
 }
 
-/** A failure that another attempt cannot fix: the message goes to the DLQ with this reason. */
-export class PermanentDeliveryError extends MailrelayError {
-  public readonly reason: FailureReason;
-  public readonly responseCode: number | undefined;
-  public readonly response: string | undefined;
-  public readonly command: string | undefined;
+/** A failure that makes sense to retry later. */
+export class TransientDeliveryError extends DeliveryFailure {
   public constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
-    super(message, options);
+    super(message, details, options);
+    this.name = 'TransientDeliveryError';
+  }
+}
+
+/** A failure that another attempt cannot fix: the message goes to the DLQ with this reason. */
+export class PermanentDeliveryError extends DeliveryFailure {
+  public constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
+    super(message, details, options);
     this.name = 'PermanentDeliveryError';
-    this.reason = details.reason;
-    this.responseCode = details.responseCode;
-    this.response = details.response;
-    this.command = details.command;
   }
 }
 
