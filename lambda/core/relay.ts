@@ -12,6 +12,7 @@ import type { ConfigStore } from './ports.js';
 import { isTransientReply } from './smtp/classify.js';
 import { composeMessage } from './smtp/compose.js';
 import type { SmtpPool } from './smtp/pool.js';
+import type { SmtpSession, TransactionResult } from './smtp/session.js';
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
 
@@ -50,6 +51,8 @@ export interface RelayDependencies extends CredentialSources {
 export interface RelayOptions {
   /** Recipients already settled by an earlier attempt (delivered or failed): never sent again. */
   readonly skip?: ReadonlySet<string> | undefined;
+  /** Asked once a connection is in hand, right before MAIL FROM: false defers the route as `out-of-time`. */
+  readonly mayStart?: (() => boolean) | undefined;
 }
 
 /**
@@ -71,7 +74,7 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   if (routes.length === 0) return { recipients: results, attempts: [] };
 
   const raw = await composeMessage(message);
-  const attempts = await Promise.all(routes.map((route) => deliverRoute(route, message.envelope.from, raw, deps)));
+  const attempts = await Promise.all(routes.map((route) => deliverRoute(route, message.envelope.from, raw, deps, options.mayStart)));
   for (const attempt of attempts) results.push(...attempt.recipients);
   return { recipients: results, attempts: attempts.map((a) => a.attempt) };
 }
@@ -88,18 +91,23 @@ async function deliverRoute(
   from: string,
   raw: Buffer,
   deps: RelayDependencies,
+  mayStart?: () => boolean,
 ): Promise<{ recipients: RecipientResult[]; attempt: RouteAttempt }> {
   const started = Date.now();
   const mechanism = route.settings.auth.type;
   const to = route.recipients.map((r: MailAddress) => r.address);
   let authRetried = false;
 
-  const attemptOnce = (forceRefresh: boolean) =>
-    deps.pool.withSession(
+  const attemptOnce = async (forceRefresh: boolean) => {
+    const sent = await deps.pool.withSession(
       route,
       () => buildCredentials(route.settings.auth, deps, forceRefresh),
-      (session) => session.send({ from, to }, raw),
+      // Waiting for a pooled connection may have used the invocation's time up.
+      (session) => (mayStart && !mayStart() ? Promise.resolve(undefined) : sendInChunks(session, from, to, raw, mayStart)),
     );
+    if (!sent) throw new TransientDeliveryError('not enough time left to start the SMTP transaction', { reason: 'out-of-time' });
+    return sent;
+  };
 
   let recipients: RecipientResult[];
   try {
@@ -153,6 +161,33 @@ async function deliverRoute(
     recipients,
     attempt: { route: route.label, mechanism, recipients: to.length, durationMs: Date.now() - started, authRetried, authKey: route.settings.auth.key },
   };
+}
+
+/**
+ * One transaction, continued on the same connection while the relay takes recipients and defers
+ * the rest with 452 ("too many recipients", RFC 5321 §4.5.3.1.10): the deferred ones go in the
+ * next transaction at once instead of waiting for the queue's backoff. Stops when a round makes
+ * no progress; what is still deferred then is retried later as usual.
+ */
+async function sendInChunks(session: SmtpSession, from: string, to: readonly string[], raw: Buffer, mayStart?: () => boolean): Promise<TransactionResult> {
+  const accepted: string[] = [];
+  const settled: TransactionResult['rejected'][number][] = [];
+  let pending = to;
+  let response = '';
+  for (let round = 0; round < to.length && pending.length > 0; round++) {
+    if (round > 0 && mayStart && !mayStart()) break;
+    const result = await session.send({ from, to: pending }, raw);
+    accepted.push(...result.accepted);
+    if (result.response) response = result.response;
+    const tooMany = result.rejected.filter((r) => r.responseCode === 452);
+    settled.push(...result.rejected.filter((r) => r.responseCode !== 452));
+    pending = result.accepted.length > 0 ? tooMany.map((r) => r.address) : [];
+    if (pending.length === 0) settled.push(...(result.accepted.length > 0 ? [] : tooMany));
+  }
+  // Recipients still waiting when the loop stopped early are reported as deferred.
+  const reported = new Set([...accepted, ...settled.map((r) => r.address)].map((a) => a.toLowerCase()));
+  const unsent = to.filter((a) => !reported.has(a.toLowerCase())).map((address) => ({ address, responseCode: 452, response: '452 4.5.3 too many recipients (continued later)' }));
+  return { accepted, rejected: [...settled, ...unsent], response };
 }
 
 function isAuthFailure(error: unknown): boolean {

@@ -3,7 +3,7 @@
  * route by the pool); a record that has not started when the invocation's remaining time runs
  * low is reported as failed so it is retried, never half-sent.
  */
-import { processRecord, type WorkerDependencies } from './processRecord.js';
+import { exhausted, processRecord, type WorkerDependencies } from './processRecord.js';
 import type { QueueRecord } from './types.js';
 
 export interface BatchOptions {
@@ -26,6 +26,13 @@ export async function processBatch(records: readonly QueueRecord[], deps: Worker
     while (next < records.length) {
       const record = records[next++]!;
       if (options.remainingTimeMs() < options.minRemainingMs) {
+        const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1') || 1;
+        if (receiveCount >= deps.maxReceiveCount) {
+          // Its last receive: dead-letter it with the reason rather than let the queue move it without one.
+          const outcome = await exhausted(record, deps, undefined, 'out-of-time', 'the invocation ran out of time before this record could start on its last receive');
+          if (outcome === 'retry') failures.push(record.messageId);
+          continue;
+        }
         deps.logger.warn('not enough time left to start a delivery; will retry', { sqsMessageId: record.messageId, outcome: 'deferred', reason: 'out-of-time', remainingMs: options.remainingTimeMs() });
         failures.push(record.messageId);
         continue;

@@ -21,6 +21,8 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly maxReceiveCount: number;
   /** How long an idempotency claim is held: at least the longest a delivery can take. */
   readonly claimLeaseMs: number;
+  /** False once too little time is left to start an SMTP transaction (the handler's MIN_REMAINING_TIME_MS). */
+  readonly mayStartDelivery?: (() => boolean) | undefined;
 }
 
 const lower = (address: string): string => address.toLowerCase();
@@ -64,7 +66,9 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
   try {
     claim = await deps.idempotency.claim(message.idempotencyKey, deps.claimLeaseMs);
   } catch (error) {
-    deps.logger.warn('idempotency claim failed; will retry', { ...context, outcome: 'deferred', reason: 'aws-error', detail: describe(error) });
+    const reason = isDeliveryError(error) ? error.reason : 'aws-error';
+    if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, reason, `could not claim the idempotency key: ${describe(error)}`);
+    deps.logger.warn('idempotency claim failed; will retry', { ...context, outcome: 'deferred', reason, detail: describe(error) });
     deps.metrics.addMetric('Deferred', 'Count', 1);
     return 'retry';
   }
@@ -74,6 +78,9 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
     return 'duplicate';
   }
   if (claim.outcome === 'busy') {
+    // On the last receive the queue would move it to the DLQ without a reason; a copy in the DLQ
+    // of a message another invocation then delivers is acknowledged as a duplicate on redrive.
+    if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, 'in-progress', 'another invocation held the idempotency key on every receive');
     deps.logger.info('another invocation is delivering this message; will retry', { ...context, outcome: 'deferred', reason: 'in-progress' });
     await scheduleRetry(record, deps, receiveCount);
     return 'retry';
@@ -88,10 +95,12 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
   const started = Date.now();
   let results: readonly RecipientResult[];
   try {
-    const relayed = await relayMessage(message, deps, { skip });
+    const relayed = await relayMessage(message, deps, { skip, mayStart: deps.mayStartDelivery });
     results = relayed.recipients;
     for (const attempt of relayed.attempts) {
       deps.metrics.addMetric('DeliveryDuration', 'Milliseconds', attempt.durationMs);
+      // Credentials rotated under the cache: visible, though the retry with fresh ones may have worked.
+      if (attempt.authRetried) deps.logger.warn('authentication failed; retried once with re-read credentials', { ...context, route: attempt.route, mechanism: attempt.mechanism });
     }
   } catch (error) {
     // Failures outside a route (config store unavailable, ...): classified, never lost.
@@ -151,6 +160,24 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
   const outcome = await deadLetter(record, deps, reason);
   await settle(deps, message.idempotencyKey, recordOf(outcome === 'retry' ? 'pending' : 'dead-lettered'), context);
   return outcome;
+}
+
+/**
+ * Dead-letter a record that was not relayed on its last receive, before any delivery started:
+ * otherwise the queue's redrive policy would move it without its reason.
+ */
+export async function exhausted(record: QueueRecord, deps: WorkerDependencies, message: QueueMessage | undefined, reason: string, detail: string): Promise<RecordOutcome> {
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1') || 1;
+  deps.metrics.addMetric('Failed', 'Count', 1);
+  return deadLetter(record, deps, {
+    reason: `retries-exhausted:${reason}`,
+    detail,
+    recipients: message ? message.envelope.to.map((r) => r.address) : [],
+    idempotencyKey: message?.idempotencyKey ?? record.messageId,
+    sourceMessageId: record.messageId,
+    receiveCount,
+    failedAt: new Date().toISOString(),
+  });
 }
 
 async function deadLetter(record: QueueRecord, deps: WorkerDependencies, reason: DeadLetterReason): Promise<RecordOutcome> {

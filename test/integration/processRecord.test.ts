@@ -15,6 +15,7 @@ import { MemoryConfigStore, MemoryDeadLetterQueue, MemoryIdempotencyStore, Memor
 let relay: SmtpRelay;
 let refused = new Set<string>();
 let deferred = new Set<string>();
+let maxRecipientsPerTransaction = Infinity;
 let deps: WorkerDependencies;
 let dlq: MemoryDeadLetterQueue;
 let idempotency: MemoryIdempotencyStore;
@@ -27,7 +28,14 @@ const body = (to: string[], key = 'k1') => JSON.stringify({ idempotencyKey: key,
 beforeAll(async () => {
   relay = await startSmtpRelay({
     users: { u: 'p' },
-    onRcptTo: (a) => (refused.has(a) ? { code: 550, message: '5.1.1 unknown' } : deferred.has(a) ? { code: 451, message: '4.2.0 later' } : undefined),
+    onRcptTo: (a, session) =>
+      refused.has(a)
+        ? { code: 550, message: '5.1.1 unknown' }
+        : deferred.has(a)
+          ? { code: 451, message: '4.2.0 later' }
+          : session.rcptTo.length >= maxRecipientsPerTransaction
+            ? { code: 452, message: '4.5.3 too many recipients' }
+            : undefined,
   });
 });
 afterAll(async () => {
@@ -38,6 +46,7 @@ beforeEach(() => {
   relay.clear();
   refused = new Set();
   deferred = new Set();
+  maxRecipientsPerTransaction = Infinity;
   logs.length = 0;
   metrics.length = 0;
   dlq = new MemoryDeadLetterQueue();
@@ -88,6 +97,21 @@ describe('processRecord', () => {
     expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'retries-exhausted:smtp-transient', responseCode: 451, recipients: ['later@example.net'], receiveCount: 3 });
   });
 
+  it('452 too many recipients: the rest go in the next transaction on the same connection', async () => {
+    maxRecipientsPerTransaction = 2;
+    const to = ['r1@example.net', 'r2@example.net', 'r3@example.net', 'r4@example.net', 'r5@example.net'];
+    expect(await processRecord(record(body(to)), deps)).toBe('delivered');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([to.slice(0, 2), to.slice(2, 4), to.slice(4)]);
+    expect(relay.connectionCount).toBe(1);
+  });
+
+  it('busy on its last receive: dead-lettered with the reason instead of moved without one', async () => {
+    await idempotency.claim('k1', 60_000);
+    expect(await processRecord(record(body(['a@example.net']), 3), deps)).toBe('dead-lettered');
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'retries-exhausted:in-progress', recipients: ['a@example.net'] });
+    expect(relay.connectionCount).toBe(0);
+  });
+
   it('a DLQ that cannot be written means retry, never acknowledge', async () => {
     dlq.failWith = new Error('SQS down');
     expect(await processRecord(record('{"to": 1}'), deps)).toBe('retry');
@@ -116,5 +140,12 @@ describe('processBatch', () => {
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm2' }]);
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['a@example.net']]);
     expect(logs.some((l) => l.extra['reason'] === 'out-of-time')).toBe(true);
+  });
+
+  it('out of time on a record’s last receive: dead-lettered with retries-exhausted:out-of-time', async () => {
+    const result = await processBatch([record(body(['a@example.net']), 3, 'm9')], deps, { remainingTimeMs: () => 1_000, minRemainingMs: 20_000 });
+    expect(result.batchItemFailures).toEqual([]);
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'retries-exhausted:out-of-time', sourceMessageId: 'm9' });
+    expect(relay.connectionCount).toBe(0);
   });
 });

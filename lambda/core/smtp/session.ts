@@ -140,6 +140,8 @@ export class SmtpSession {
         command: 'MAIL FROM',
       });
     }
+    // Cleared so that a failure tells whether the relay answered anything in this transaction.
+    this.connection.lastServerResponse = false;
     try {
       const info = await untilDone<SMTPConnection.SentMessageInfo>(this.connection, (done) =>
         this.connection.send({ from: envelope.from, to: [...envelope.to], size: raw.length }, raw, (err, result) =>
@@ -156,9 +158,18 @@ export class SmtpSession {
       const e = error as { code?: string; command?: string; rejectedErrors?: unknown[] };
       // Every recipient refused at RCPT: a normal per-recipient outcome, the session stays usable.
       if (e.code === 'EENVELOPE' && e.command === 'RCPT TO' && Array.isArray(e.rejectedErrors)) {
+        // MAIL FROM was accepted, so the relay still holds the transaction: end it, or the next
+        // MAIL FROM on this pooled connection is refused with 503 "nested MAIL command".
+        await this.reset().catch(() => this.close());
         return { accepted: [], rejected: e.rejectedErrors.map((r) => rejection(r)), response: '' };
       }
-      throw classifySmtpError(error);
+      const failure = classifySmtpError(error);
+      // No reply at all, not even to MAIL FROM: a connection the relay had dropped (nodemailer says
+      // command 'CONN'). No transaction began, so relay.ts may retry at once on a fresh connection.
+      if (this.connection.lastServerResponse === false && failure.reason === 'connection' && failure.responseCode === undefined) {
+        throw new TransientDeliveryError(failure.message, { reason: 'connection', command: 'MAIL FROM' }, { cause: error });
+      }
+      throw failure;
     } finally {
       this.lastUsedAt = Date.now();
     }
