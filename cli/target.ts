@@ -5,11 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { LocalStateError, readState, stateFilePath, type LocalState } from '../local/state.js';
 import type { GlobalValues } from './args.js';
@@ -39,10 +38,11 @@ export interface Target {
   configTable(): string;
   queueUrl(): string;
   dlqUrl(): string;
-  sqs(): SQSClient;
-  dynamo(): DynamoDBDocumentClient;
-  secretsManager(): SecretsManagerClient;
-  ssm(): SSMClient;
+  /** The clients are imported on first use: the SDK's packages take a while to load. */
+  sqs(): Promise<SQSClient>;
+  dynamo(): Promise<DynamoDBDocumentClient>;
+  secretsManager(): Promise<SecretsManagerClient>;
+  ssm(): Promise<SSMClient>;
   /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
   relayCa(extraFile?: string): string[];
   /** Destroys the clients made. */
@@ -55,14 +55,22 @@ export interface Target {
  */
 export function resolveTarget(command: string, values: GlobalValues, env: Env = process.env): Target {
   const made: { destroy(): void }[] = [];
-  const once = <T extends { destroy(): void }>(make: () => T): (() => T) => {
-    let client: T | undefined;
-    return () => {
-      if (!client) {
-        client = make();
-        made.push(client);
-      }
-      return client;
+  const once = <T extends { destroy(): void }>(make: () => Promise<T>): (() => Promise<T>) => {
+    let client: Promise<T> | undefined;
+    return () =>
+      (client ??= make().then((c) => {
+        made.push(c);
+        return c;
+      }));
+  };
+  type Config = Record<string, unknown>;
+  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets') => Config) => {
+    const dynamodb = once(async () => new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(config('dynamodb')));
+    return {
+      sqs: once(async () => new (await import('@aws-sdk/client-sqs')).SQSClient(config('sqs'))),
+      dynamo: once(async () => (await import('@aws-sdk/lib-dynamodb')).DynamoDBDocumentClient.from(await dynamodb(), { marshallOptions: { removeUndefinedValues: true } })),
+      secretsManager: once(async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient(config('secrets'))),
+      ssm: once(async () => new (await import('@aws-sdk/client-ssm')).SSMClient(config('secrets'))),
     };
   };
 
@@ -74,7 +82,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       if (error instanceof LocalStateError) throw new CliError(error.message, 1, { cause: error });
       throw error;
     }
-    const dynamoClient = once(() => new DynamoDBClient(localAwsClientConfig(state.endpoints.dynamodb, 1)));
+    const endpoint = { sqs: state.endpoints.sqs, dynamodb: state.endpoints.dynamodb, secrets: state.endpoints.secrets };
     return {
       kind: 'local',
       label: `local stand-ins (npm start, pid ${state.pid})`,
@@ -83,10 +91,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       configTable: () => values['config-table'] ?? state.configTable,
       queueUrl: () => values['queue-url'] ?? state.queueUrl,
       dlqUrl: () => values['dlq-url'] ?? state.dlqUrl,
-      sqs: once(() => new SQSClient(localAwsClientConfig(state.endpoints.sqs, 1))),
-      dynamo: once(() => DynamoDBDocumentClient.from(dynamoClient(), { marshallOptions: { removeUndefinedValues: true } })),
-      secretsManager: once(() => new SecretsManagerClient(localAwsClientConfig(state.endpoints.secrets, 1))),
-      ssm: once(() => new SSMClient(localAwsClientConfig(state.endpoints.secrets, 1))),
+      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1) })),
       relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
       close: () => made.splice(0).forEach((c) => c.destroy()),
     };
@@ -99,7 +104,6 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     if (!found) throw new UsageError(`no ${flag.replace(/-/g, ' ')}: pass --${flag} or set ${variable} (or use --local for the stand-ins of npm start)`, command);
     return found;
   };
-  const dynamoClient = once(() => new DynamoDBClient(clientConfig));
   return {
     kind: 'aws',
     label: `AWS${values.region ? ` (${values.region})` : ''}`,
@@ -107,10 +111,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     configTable: () => required('config-table', ENV.configTable, values['config-table']),
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url']),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url']),
-    sqs: once(() => new SQSClient(clientConfig)),
-    dynamo: once(() => DynamoDBDocumentClient.from(dynamoClient(), { marshallOptions: { removeUndefinedValues: true } })),
-    secretsManager: once(() => new SecretsManagerClient(clientConfig)),
-    ssm: once(() => new SSMClient(clientConfig)),
+    ...clients(() => ({ ...clientConfig })),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),
   };

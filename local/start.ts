@@ -5,8 +5,8 @@
  * SMTP relay that demands STARTTLS + AUTH; then enqueues `local/sample-message.json` and runs the
  * real Lambda handler (lambda/handlers/relay.ts) against the queue until Ctrl-C.
  *
- * Options: `--once` (exit 0 after the sample is delivered, 1 if it is not within 30 s),
- * `--no-sample`, `--json-logs`, `--state-file FILE`, `--help`.
+ * Options: `--once` (exit 0 after the sample is delivered, 1 if it is not within 30 s), `--help`
+ * and more: see USAGE below.
  *
  * `local/config.json` holds config items in the production format. Two placeholders are filled in
  * at start: the string `"${LOCAL_RELAY_HOST}"` becomes the local relay's host and
@@ -14,16 +14,15 @@
  * and port instead, and its credentials into `local/secrets.json`.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { rootCertificates } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, SQSEvent } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
+import { lambdaContext } from '../cli/lambdaContext.js';
 import { formatLoggerOutput } from '../cli/output/workerLog.js';
 import { fillPlaceholders, relayPlaceholders } from '../cli/placeholders.js';
 import { parseConfigItem, type ConfigItem } from '../lambda/core/config/schema.js';
@@ -52,6 +51,8 @@ export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
 export const LOCAL_SECRET_PREFIX = 'mailrelay/';
 /** How long `--once` waits for the sample to be delivered. */
 export const ONCE_TIMEOUT_MS = 30_000;
+/** A second Ctrl-C sooner than this after the first is the same keypress relayed by npm or tsx. */
+const FORCE_AFTER_MS = 500;
 /** Long-poll wait of the local worker: short, so Ctrl-C stops it within a second. */
 const LOCAL_WAIT_SECONDS = 1;
 
@@ -128,6 +129,8 @@ let handlerLoaded = false;
  * ```
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  // The SDK's notice about its future Node support says nothing about this stack.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const wantWorker = options.worker ?? true;
   if (wantWorker && handlerLoaded) throw new Error('one local stack with a worker per process: the handler reads its settings once, as in Lambda');
   const print = options.print ?? ((line: string) => console.log(line));
@@ -176,12 +179,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const item of configItems) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
     const queues = await createQueues(sqs, { name: LOCAL_QUEUE_NAME, maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT, visibilityTimeout: LOCAL_VISIBILITY_TIMEOUT_SECONDS });
 
-    // The relays' CAs: the public ones plus the local test CA, so that a config pointing at a real
-    // relay verifies too (a `ca` option replaces Node's default list rather than adding to it).
-    const caDir = mkdtempSync(join(tmpdir(), 'mailrelay-ca-'));
-    stoppers.push(() => rmSync(caDir, { recursive: true, force: true }));
-    const caBundle = join(caDir, 'relay-ca-bundle.pem');
-    writeFileSync(caBundle, [...rootCertificates, readFileSync(LOCAL_CA_FILE, 'utf8')].join('\n'));
+    // The local relay's test CA; the worker trusts it in addition to the public roots, so a
+    // config pointing at a real relay verifies too.
+    const caBundle = LOCAL_CA_FILE;
 
     const state: LocalState = {
       version: STATE_VERSION,
@@ -290,7 +290,7 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
   delete process.env['AWS_PROFILE'];
   handlerLoaded = true;
   const { handler, logger } = await import('../lambda/handlers/relay.js');
-  const output = w.logs === 'json' ? undefined : formatLoggerOutput(logger, w.logs === 'silent' ? () => undefined : w.print);
+  const output = w.logs === 'json' ? undefined : formatLoggerOutput(logger, w.logs === 'silent' ? () => undefined : w.print, { dlqCommand: 'npx mailrelay --local dlq list' });
   if (output && !output.formatted) w.print('[worker] (this Powertools version cannot be reformatted: showing its JSON lines)');
 
   const abort = new AbortController();
@@ -308,25 +308,6 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     abort.abort();
     await polling;
     output?.restore();
-  };
-}
-
-/** What the handler's middlewares read from a Lambda context. */
-function lambdaContext(remaining: () => number): Context {
-  const name = 'mailrelay-local';
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: name,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${LOCAL_AWS_REGION}:000000000000:function:${name}`,
-    memoryLimitInMB: '1024',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${name}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: remaining,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
   };
 }
 
@@ -439,18 +420,26 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
       : '  No config item uses the local relay: messages go to the relays local/config.json names.',
   ];
   for (const warning of stack.warnings) lines.push(`  warning: ${warning}`);
-  lines.push(`  In another terminal: node bin/mailrelay.js --local --help${stack.stateFile ? `   (endpoints in ${rel(stack.stateFile)})` : ''}`, '');
+  lines.push(`  In another terminal: npx mailrelay --local config list   (see npx mailrelay --help)`);
+  if (stack.stateFile) lines.push(`  Endpoints for --local: ${rel(stack.stateFile)}`);
+  lines.push('');
   return lines;
 }
 
 const USAGE = `Usage: npm start [-- OPTIONS]
 
 Runs the worker with local stand-ins for SQS, DynamoDB, Secrets Manager and an SMTP relay,
-enqueues local/sample-message.json and relays it. Ctrl-C stops everything.
+enqueues local/sample-message.json and relays it. Ctrl-C stops everything. Everything listens
+on 127.0.0.1 only.
 
 Options:
-  --once              exit 0 once the sample message is delivered, 1 if it is not within 30 s
-  --no-sample         do not enqueue local/sample-message.json
+  --once              exit 0 once the sample message is delivered, 1 if it is dead-lettered
+                      or not delivered within --timeout
+  --timeout SECONDS   how long --once waits (default 30)
+  --no-sample         do not enqueue a sample message
+  --config FILE       config items to seed (default local/config.json)
+  --secrets FILE      secrets to seed (default local/secrets.json)
+  --sample FILE       the message enqueued at start (default local/sample-message.json)
   --json-logs         print the worker's log records as JSON (as in CloudWatch)
   --state-file FILE   where to write the endpoints for \`mailrelay --local\`
                       (default: $MAILRELAY_LOCAL_STATE or .local-state/endpoints.json)
@@ -468,6 +457,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       options: {
         once: { type: 'boolean', default: false },
         'no-sample': { type: 'boolean', default: false },
+        timeout: { type: 'string' },
+        config: { type: 'string' },
+        secrets: { type: 'string' },
+        sample: { type: 'string' },
         'json-logs': { type: 'boolean', default: false },
         'state-file': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -483,11 +476,22 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     console.log(USAGE);
     return 0;
   }
+  const timeoutMs = values.timeout === undefined ? ONCE_TIMEOUT_MS : Number(values.timeout) * 1000;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    console.error(`--timeout must be a positive number of seconds (got "${values.timeout}")`);
+    return 2;
+  }
+  const sampleFile = values.sample ?? DEFAULT_SAMPLE_MESSAGE_FILE;
 
   const started = Date.now();
   let stack: LocalStack;
   try {
-    stack = await startLocalStack({ workerLogs: values['json-logs'] ? 'json' : 'pretty', ...(values['state-file'] ? { stateFile: values['state-file'] } : {}) });
+    stack = await startLocalStack({
+      workerLogs: values['json-logs'] ? 'json' : 'pretty',
+      ...(values['state-file'] ? { stateFile: values['state-file'] } : {}),
+      ...(values.config ? { configFile: values.config } : {}),
+      ...(values.secrets ? { secretsFile: values.secrets } : {}),
+    });
   } catch (error) {
     console.error(error instanceof LocalFileError ? `Cannot start: ${error.message}` : `Cannot start: ${(error as Error).stack ?? String(error)}`);
     return 1;
@@ -502,17 +506,25 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     await stack.stop();
     process.exit(code);
   };
-  process.once('SIGINT', () => void shutdown('\nStopping (Ctrl-C again to force)...', 0));
-  process.once('SIGTERM', () => void shutdown('Stopping...', 0));
+  // npm and tsx may pass the same Ctrl-C on again: only a second one a moment later forces the exit.
+  let firstSignalAt = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!firstSignalAt) {
+      firstSignalAt = Date.now();
+      void shutdown(signal === 'SIGINT' ? '\nStopping (Ctrl-C again to force)...' : 'Stopping...', 0);
+    } else if (Date.now() - firstSignalAt > FORCE_AFTER_MS) process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   let sample: { messageId: string; idempotencyKey: string } | undefined;
   if (!values['no-sample']) {
     try {
-      sample = await stack.enqueue(readFileSync(DEFAULT_SAMPLE_MESSAGE_FILE, 'utf8'));
-      console.log(`Enqueued ${relative(process.cwd(), DEFAULT_SAMPLE_MESSAGE_FILE)} (SQS id ${sample.messageId}) in ${Date.now() - started} ms since start.`);
+      sample = await stack.enqueue(readFileSync(sampleFile, 'utf8'));
+      console.log(`Enqueued ${relative(process.cwd(), sampleFile) || sampleFile} (SQS id ${sample.messageId}) in ${Date.now() - started} ms since start.`);
     } catch (error) {
       const why = error instanceof MessageValidationError ? formatIssues(error.issues) : (error as Error).message;
-      console.error(`Cannot enqueue ${DEFAULT_SAMPLE_MESSAGE_FILE}: ${why}`);
+      console.error(`Cannot enqueue ${sampleFile}: ${why}`);
       if (values.once) return shutdown('', 1);
     }
   }
@@ -520,10 +532,10 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   if (!values.once) return new Promise<number>(() => undefined);
 
   if (!sample) return shutdown('--once needs the sample message; drop --no-sample', 2);
-  const outcome = await waitForOutcome(stack, sample.idempotencyKey, ONCE_TIMEOUT_MS);
+  const outcome = await waitForOutcome(stack, sample.idempotencyKey, timeoutMs);
   if (outcome === 'delivered') return shutdown(`\nDelivered in ${Date.now() - started} ms since start. Stopping (--once).`, 0);
   if (outcome === 'dead-lettered') return shutdown('\nThe sample message was dead-lettered (see the reason above). Stopping (--once).', 1);
-  return shutdown(`\nNothing delivered within ${ONCE_TIMEOUT_MS / 1000} s (last status: ${outcome ?? 'not yet processed'}). Stopping (--once).`, 1);
+  return shutdown(`\nNothing delivered within ${timeoutMs / 1000} s (last status: ${outcome ?? 'not yet processed'}). Stopping (--once).`, 1);
 }
 
 /** Polls the idempotency record until it is settled for good or time runs out. */

@@ -7,6 +7,11 @@
 /** One Powertools log record as printed (`level`, `message`, `timestamp`, extra keys). */
 export type LogRecord = Readonly<Record<string, unknown>>;
 
+export interface FormatOptions {
+  /** The command that lists the DLQ, named after a dead-lettered line.  @default 'mailrelay dlq list' */
+  readonly dlqCommand?: string;
+}
+
 const text = (value: unknown): string | undefined => (value === undefined || value === null || value === '' ? undefined : String(value));
 
 /**
@@ -15,7 +20,7 @@ const text = (value: unknown): string | undefined => (value === undefined || val
  * formatWorkerRecord({ level: 'INFO', message: 'relayed', recipient: 'bob@example.net', route: '127.0.0.1:2525 starttls PLAIN user=demo', smtpReply: '250 OK' });
  * // '[worker] relayed   bob@example.net via 127.0.0.1:2525 starttls PLAIN user=demo: 250 OK'
  */
-export function formatWorkerRecord(record: LogRecord): string | undefined {
+export function formatWorkerRecord(record: LogRecord, options: FormatOptions = {}): string | undefined {
   const level = String(record['level'] ?? 'INFO').toUpperCase();
   const message = String(record['message'] ?? '');
   const recipient = text(record['recipient']);
@@ -31,7 +36,7 @@ export function formatWorkerRecord(record: LogRecord): string | undefined {
     case 'rejected':
       return `[worker] ${message.padEnd(9)} ${recipient ?? '?'}${route ? ` via ${route}` : ''}: ${reason ?? ''}${reply ? ` (${reply})` : ''}${detail && !reply ? ` - ${detail}` : ''}${message === 'deferred' ? ', will retry' : ''}`;
     case 'dead-lettered':
-      return `[worker] dead-lettered message ${text(record['sqsMessageId']) ?? '?'} (${reason ?? 'unknown'}): ${detail ?? ''}  → see \`mailrelay --local dlq list\``;
+      return `[worker] dead-lettered message ${text(record['sqsMessageId']) ?? '?'} (${reason ?? 'unknown'}): ${detail ?? ''}  → see \`${options.dlqCommand ?? 'mailrelay dlq list'}\``;
     case 'message rejected':
       // the dead-lettered line that follows says it all
       return undefined;
@@ -61,7 +66,11 @@ interface LoggerInternals {
  * @param write where each formatted line goes.  @default console.log
  * @returns whether the logger is now formatted; call `restore` to undo.
  */
-export function formatLoggerOutput(logger: object, write: (line: string) => void = (line) => console.log(line)): { formatted: boolean; restore(): void } {
+export function formatLoggerOutput(
+  logger: object,
+  write: (line: string) => void = (line) => console.log(line),
+  options: FormatOptions = {},
+): { formatted: boolean; restore(): void } {
   const internals = logger as LoggerInternals;
   const original = internals.console;
   if (!original || typeof original !== 'object') return { formatted: false, restore: () => undefined };
@@ -73,7 +82,7 @@ export function formatLoggerOutput(logger: object, write: (line: string) => void
     } catch {
       record = undefined;
     }
-    const line = record ? formatWorkerRecord(record) : String(json);
+    const line = record ? formatWorkerRecord(record, options) : String(json);
     if (line !== undefined) write(line);
   };
   internals.console = { trace: print, debug: print, info: print, log: print, warn: print, error: print };

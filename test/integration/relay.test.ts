@@ -293,3 +293,4 @@ describe('routing', () => {
     expect(r.authAttempts).toHaveLength(1);
   });
 });
+

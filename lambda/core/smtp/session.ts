@@ -4,6 +4,7 @@
  * `allowInsecureAuth`, and only with the configured mechanism, which the relay must advertise —
  * never silently another (DESIGN.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
  */
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { PermanentDeliveryError, TransientDeliveryError } from '../errors.js';
 import type { EffectiveRelay } from '../config/resolve.js';
@@ -64,7 +65,6 @@ export class SmtpSession {
   public static async open(options: SessionOptions): Promise<SmtpSession> {
     const { relay, credentials } = options;
     const timeoutMs = relay.timeoutSeconds * 1000;
-    const isIpLiteral = /^[\d.]+$|^\[.*\]$|:/.test(relay.host);
     const connection = new SMTPConnection({
       host: relay.host,
       port: relay.port,
@@ -77,12 +77,7 @@ export class SmtpSession {
       socketTimeout: timeoutMs,
       logger: false,
       allowInternalNetworkInterfaces: true,
-      tls: {
-        rejectUnauthorized: relay.verifyCertificate,
-        minVersion: 'TLSv1.2',
-        ...(isIpLiteral ? {} : { servername: relay.host }),
-        ...(options.ca ? { ca: options.ca as string | Buffer | (string | Buffer)[] } : {}),
-      },
+      tls: tlsOptions(relay, options.ca),
     });
     // Until the session is handed out, an 'error' event must not crash the process.
     const swallow = (): void => undefined;
@@ -190,6 +185,21 @@ export class SmtpSession {
     this.closed = true;
     this.connection.quit();
   }
+}
+
+/**
+ * TLS options for a relay: verify the chain and the host name (unless the scope says not to),
+ * TLS 1.2 or later, SNI for host names, and extra CAs *added* to Node's public roots — Node's
+ * `ca` option alone would replace them, and public relays would stop verifying.
+ */
+export function tlsOptions(relay: Pick<EffectiveRelay, 'host' | 'verifyCertificate'>, ca?: SessionOptions['ca']): ConnectionOptions {
+  const isIpLiteral = /^[\d.]+$|^\[.*\]$|:/.test(relay.host);
+  return {
+    rejectUnauthorized: relay.verifyCertificate,
+    minVersion: 'TLSv1.2',
+    ...(isIpLiteral ? {} : { servername: relay.host }),
+    ...(ca ? { ca: [...rootCertificates, ...[ca as string | Buffer | (string | Buffer)[]].flat()] } : {}),
+  };
 }
 
 /**

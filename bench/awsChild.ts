@@ -1,0 +1,63 @@
+/**
+ * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint),
+ * so the emulators' CPU is not the client's, and the AWS API call counter. Calls are counted as
+ * the emulators receive them (the `http.server.request.start` diagnostics channel, by server and
+ * `X-Amz-Target`), which needs nothing injected into the bundle under test.
+ */
+import { subscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage, Server } from 'node:http';
+import { startDynamo, startSqs, type LocalEmulator } from '../local/emulators.js';
+import { startSecretsEndpoint, type SecretsEndpoint } from '../local/secretsEndpoint.js';
+import { serve } from './ipc.js';
+
+export interface AwsEndpoints {
+  readonly dynamoEndpoint: string;
+  readonly sqsEndpoint: string;
+  readonly secretsUrl: string;
+}
+
+/** `Service.Operation` → calls since the last `counters` request. */
+export type AwsCallCounts = Readonly<Record<string, number>>;
+
+const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
+let counts: Record<string, number> = {};
+
+subscribe('http.server.request.start', (message) => {
+  const { request, server } = message as { request: IncomingMessage; server: Server };
+  const address = server.address();
+  const service = address && typeof address === 'object' ? services.get(address.port) : undefined;
+  if (!service) return;
+  const target = String(request.headers['x-amz-target'] ?? '');
+  const operation = target.includes('.') ? target.slice(target.lastIndexOf('.') + 1) : target || `${request.method ?? '?'} ${request.url ?? ''}`;
+  // One endpoint serves both Secrets Manager and SSM: the target's prefix says which.
+  const name = service === 'Secrets' ? (target.startsWith('AmazonSSM.') ? 'SSM' : 'SecretsManager') : service;
+  const key = `${name}.${operation}`;
+  counts[key] = (counts[key] ?? 0) + 1;
+});
+
+let dynamo: LocalEmulator | undefined;
+let sqs: LocalEmulator | undefined;
+let secrets: SecretsEndpoint | undefined;
+
+serve(
+  {
+    async start(payload: { secrets: Record<string, string> }): Promise<AwsEndpoints> {
+      dynamo = await startDynamo();
+      sqs = await startSqs();
+      secrets = await startSecretsEndpoint({ secrets: payload.secrets });
+      services.set(dynamo.port, 'DynamoDB');
+      services.set(sqs.port, 'SQS');
+      services.set(secrets.port, 'Secrets');
+      return { dynamoEndpoint: dynamo.endpoint, sqsEndpoint: sqs.endpoint, secretsUrl: secrets.url };
+    },
+    counters(): AwsCallCounts {
+      const snapshot = counts;
+      counts = {};
+      secrets?.clearRequests();
+      return snapshot;
+    },
+  },
+  async () => {
+    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop()]);
+  },
+);

@@ -1,0 +1,242 @@
+/**
+ * Child process: the client under test, one phase per process. Bundled by esbuild into
+ * `.build/client.mjs` and run with plain `node` (no tsx), so its CPU and RSS are the client's own.
+ *
+ * - `worker`: imports the bundled handler (`.build/relay.mjs`, as deployed) and drains the queue
+ *   with the same poller `npm start` uses (receive 10 → real SQSEvent → handler → delete), one
+ *   batch at a time like one Lambda sandbox.
+ * - `naive`: a new nodemailer transport per message (connect, STARTTLS, AUTH, send, close).
+ * - `pooled`: one `pool: true` nodemailer transport per route with the worker's connection limits.
+ *
+ * Requests: `start` (load), `warmup` (untimed), `measure` (the timed window), `exit`.
+ */
+import { readFileSync } from 'node:fs';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import nodemailer, { type Transporter } from 'nodemailer';
+import { localAwsClientConfig } from '../local/awsClientConfig.js';
+import { pollOnce, type BatchHandler } from '../lambda/worker/sqsPoller.js';
+import { serve } from './ipc.js';
+import { mailOptions, recipientOf, type GreetingMode } from './workload.js';
+
+export interface WorkerPhaseSpec {
+  readonly kind: 'worker';
+  /** Absolute path of the bundled handler. */
+  readonly bundle: string;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly sqsEndpoint: string;
+  readonly batchSize: number;
+  readonly memoryMb: number;
+  readonly warmup: number;
+  readonly messages: number;
+}
+
+export interface NodemailerPhaseSpec {
+  readonly kind: 'naive' | 'pooled';
+  readonly relayPort: number;
+  readonly caFile: string;
+  readonly greeting: GreetingMode;
+  /** Credentials of each route, index = route. */
+  readonly routes: readonly { readonly user: string; readonly pass: string }[];
+  readonly inFlight: number;
+  readonly maxConnections: number;
+  readonly maxMessagesPerConnection: number;
+  readonly warmup: number;
+  readonly messages: number;
+}
+
+export type PhaseSpec = WorkerPhaseSpec | NodemailerPhaseSpec;
+
+/** One timed window of one phase, as the client process saw it. */
+export interface PhaseMeasurement {
+  readonly delivered: number;
+  readonly failed: number;
+  readonly wallMs: number;
+  /** `process.cpuUsage()` delta of this process over the window (user + system). */
+  readonly cpuMs: number;
+  /** Bytes the process wrote to stdout + stderr in the window: the function's log volume. */
+  readonly logBytes: number;
+  /** Peak resident set size of the process so far (`resourceUsage().maxRSS`). */
+  readonly peakRssMb: number;
+  /** Worker only: handler invocations (batches), their summed wall time and CPU. */
+  readonly invocations?: number;
+  readonly handlerMs?: number;
+  readonly handlerCpuMs?: number;
+}
+
+// Count what the process writes (Powertools logs, EMF metrics): Lambda ships it to CloudWatch Logs.
+let outputBytes = 0;
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    outputBytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    return write(chunk, ...rest);
+  }) as typeof stream.write;
+}
+
+/** Stop a drain after this many empty receives in a row (something failed and waits for its visibility timeout). */
+const MAX_EMPTY_POLLS = 5;
+
+const cpuMsSince = (start: NodeJS.CpuUsage): number => {
+  const delta = process.cpuUsage(start);
+  return (delta.user + delta.system) / 1000;
+};
+
+interface Runner {
+  run(count: number): Promise<{ delivered: number; failed: number }>;
+  handlerStats?: () => { invocations: number; handlerMs: number; handlerCpuMs: number };
+  close(): Promise<void>;
+}
+
+async function workerRunner(spec: WorkerPhaseSpec): Promise<Runner> {
+  const module = (await import(spec.bundle)) as { handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }> };
+  let invocations = 0;
+  let handlerMs = 0;
+  let handlerCpuMs = 0;
+  const handler: BatchHandler = async (event, context) => {
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    invocations += 1;
+    try {
+      return await module.handler(event, {
+        ...context,
+        functionName: 'mailrelay-bench',
+        functionVersion: '$LATEST',
+        invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:mailrelay-bench',
+        memoryLimitInMB: String(spec.memoryMb),
+        awsRequestId: `bench-${process.pid}-${invocations}`,
+        logGroupName: '/aws/lambda/mailrelay-bench',
+        logStreamName: 'bench',
+        callbackWaitsForEmptyEventLoop: false,
+      });
+    } finally {
+      handlerMs += performance.now() - started;
+      handlerCpuMs += cpuMsSince(cpu);
+    }
+  };
+  // The poller stands in for Lambda's event source mapping; its SQS client is not the bundle's.
+  const sqs = new SQSClient(localAwsClientConfig(spec.sqsEndpoint));
+  return {
+    async run(count) {
+      let delivered = 0;
+      let failed = 0;
+      let empty = 0;
+      while (delivered < count && empty < MAX_EMPTY_POLLS) {
+        const result = await pollOnce(handler, { client: sqs, queueUrl: spec.queueUrl, queueArn: spec.queueArn, batchSize: spec.batchSize, waitTimeSeconds: 1 });
+        delivered += result.deleted;
+        failed += result.failed;
+        empty = result.received === 0 ? empty + 1 : 0;
+      }
+      return { delivered, failed };
+    },
+    handlerStats: () => ({ invocations, handlerMs, handlerCpuMs }),
+    async close() {
+      sqs.destroy();
+    },
+  };
+}
+
+function nodemailerRunner(spec: NodemailerPhaseSpec): Runner {
+  const ca = readFileSync(spec.caFile);
+  const transportOptions = (route: number) => {
+    const credentials = spec.routes[route];
+    if (!credentials) throw new Error(`no credentials for route ${route}`);
+    return {
+      host: '127.0.0.1',
+      port: spec.relayPort,
+      secure: false,
+      requireTLS: true,
+      tls: { ca },
+      auth: { user: credentials.user, pass: credentials.pass },
+    };
+  };
+  const pools: Transporter[] =
+    spec.kind === 'pooled'
+      ? spec.routes.map((_, route) =>
+          nodemailer.createTransport({ ...transportOptions(route), pool: true, maxConnections: spec.maxConnections, maxMessages: spec.maxMessagesPerConnection }),
+        )
+      : [];
+  let next = 0;
+  const sendOne = async (index: number): Promise<boolean> => {
+    const { address, route } = recipientOf(index, spec.routes.length, spec.greeting);
+    try {
+      if (spec.kind === 'pooled') {
+        await pools[route]!.sendMail(mailOptions(address));
+      } else {
+        const transport = nodemailer.createTransport(transportOptions(route));
+        try {
+          await transport.sendMail(mailOptions(address));
+        } finally {
+          transport.close();
+        }
+      }
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    async run(count) {
+      const first = next;
+      next += count;
+      let cursor = first;
+      let delivered = 0;
+      let failed = 0;
+      const lane = async (): Promise<void> => {
+        while (cursor < first + count) {
+          const index = cursor++;
+          if (await sendOne(index)) delivered += 1;
+          else failed += 1;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(spec.inFlight, count)) }, lane));
+      return { delivered, failed };
+    },
+    async close() {
+      for (const pool of pools) pool.close();
+    },
+  };
+}
+
+let spec: PhaseSpec | undefined;
+let runner: Runner | undefined;
+
+serve(
+  {
+    async start(payload: PhaseSpec): Promise<{ loadMs: number }> {
+      const started = performance.now();
+      spec = payload;
+      runner = spec.kind === 'worker' ? await workerRunner(spec) : nodemailerRunner(spec);
+      return { loadMs: performance.now() - started };
+    },
+    async warmup(): Promise<{ delivered: number; failed: number }> {
+      if (!spec || !runner) throw new Error('not started');
+      return spec.warmup > 0 ? runner.run(spec.warmup) : { delivered: 0, failed: 0 };
+    },
+    async measure(): Promise<PhaseMeasurement> {
+      if (!spec || !runner) throw new Error('not started');
+      const before = runner.handlerStats?.();
+      const bytes = outputBytes;
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      const { delivered, failed } = await runner.run(spec.messages);
+      const wallMs = performance.now() - started;
+      const cpuMs = cpuMsSince(cpu);
+      const after = runner.handlerStats?.();
+      return {
+        delivered,
+        failed,
+        wallMs,
+        cpuMs,
+        logBytes: outputBytes - bytes,
+        peakRssMb: process.resourceUsage().maxRSS / 1024,
+        ...(before && after
+          ? { invocations: after.invocations - before.invocations, handlerMs: after.handlerMs - before.handlerMs, handlerCpuMs: after.handlerCpuMs - before.handlerCpuMs }
+          : {}),
+      };
+    },
+  },
+  async () => {
+    await runner?.close();
+  },
+);

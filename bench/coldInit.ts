@@ -1,0 +1,102 @@
+/**
+ * Cold init, each sample in a fresh `node` process (no tsx): the time to import the module and
+ * then do its first piece of work. Variants run interleaved, `runs` times each.
+ */
+import { fork } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { stat, type Stat } from './analyze.js';
+import type { BenchBuild } from './build.js';
+
+export interface ColdInitVariant {
+  readonly id: string;
+  readonly label: string;
+  readonly module: string;
+  readonly kind: 'handler' | 'bare';
+  readonly execArgv: readonly string[];
+}
+
+export interface ColdInitResult {
+  readonly id: string;
+  readonly label: string;
+  /** `await import(module)`. */
+  readonly importMs: Stat;
+  /** The first piece of work after the import: the handler's first (empty) invocation, or constructing the clients. */
+  readonly initMs: Stat;
+  /** import + first work: the part of a Lambda cold start the code controls. */
+  readonly totalMs: Stat;
+  /** From process start (Node's time origin) to ready. */
+  readonly processReadyMs: Stat;
+  readonly rssMb: Stat;
+}
+
+interface ProbeSample {
+  bootMs: number;
+  importMs: number;
+  initMs: number;
+  readyMs: number;
+  rssMb: number;
+}
+
+export function coldInitVariants(build: BenchBuild): ColdInitVariant[] {
+  return [
+    { id: 'handler-bundle', label: 'mailrelay handler bundle (as deployed: --enable-source-maps)', module: build.handler.path, kind: 'handler', execArgv: ['--enable-source-maps'] },
+    { id: 'handler-bundle-no-source-maps', label: 'mailrelay handler bundle, without --enable-source-maps', module: build.handler.path, kind: 'handler', execArgv: [] },
+    { id: 'bare-bundle', label: 'bare: AWS SDK clients + nodemailer, bundled the same way', module: build.bare.path, kind: 'bare', execArgv: [] },
+    { id: 'bare-node-modules', label: 'bare: AWS SDK clients + nodemailer, unbundled from node_modules', module: build.bareUnbundled, kind: 'bare', execArgv: [] },
+  ];
+}
+
+/** Settings the handler's first invocation needs; nothing is called. */
+const PROBE_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'probe',
+  AWS_SECRET_ACCESS_KEY: 'probe',
+  CONFIG_TABLE_NAME: 'probe-config',
+  IDEMPOTENCY_TABLE_NAME: 'probe-idempotency',
+  DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/probe-dlq',
+  QUEUE_URL: 'http://127.0.0.1:9/000000000000/probe',
+  POWERTOOLS_SERVICE_NAME: 'mailrelay',
+  POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
+  POWERTOOLS_LOG_LEVEL: 'INFO',
+};
+
+function probe(probeScript: string, variant: ColdInitVariant): Promise<ProbeSample> {
+  return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: process.env['HOME'], ...PROBE_ENV };
+    const child = fork(probeScript, [pathToFileURL(variant.module).href, variant.kind], { execArgv: [...variant.execArgv], env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    let sample: ProbeSample | undefined;
+    child.on('message', (message) => (sample = message as ProbeSample));
+    child.on('exit', (code) => {
+      if (sample) resolve(sample);
+      else reject(new Error(`cold-init probe ${variant.id} exited ${String(code)} without a sample:\n${output.slice(-2000)}`));
+    });
+  });
+}
+
+export async function measureColdInit(build: BenchBuild, runs: number, onSample?: (variant: string, run: number) => void): Promise<ColdInitResult[]> {
+  const variants = coldInitVariants(build);
+  const samples = new Map<string, ProbeSample[]>(variants.map((v) => [v.id, []]));
+  for (let run = 0; run < runs; run++) {
+    // Rotate the order so no variant always runs right after another.
+    for (let i = 0; i < variants.length; i++) {
+      const variant = variants[(i + run) % variants.length]!;
+      samples.get(variant.id)!.push(await probe(build.probe, variant));
+      onSample?.(variant.id, run);
+    }
+  }
+  return variants.map((v) => {
+    const list = samples.get(v.id)!;
+    return {
+      id: v.id,
+      label: v.label,
+      importMs: stat(list.map((s) => s.importMs)),
+      initMs: stat(list.map((s) => s.initMs)),
+      totalMs: stat(list.map((s) => s.importMs + s.initMs)),
+      processReadyMs: stat(list.map((s) => s.readyMs)),
+      rssMb: stat(list.map((s) => s.rssMb)),
+    };
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * The bench's knobs: flags override environment variables, which override the defaults.
+ *
+ * | flag                  | env                  | default (full) | `--smoke` |
+ * |-----------------------|----------------------|----------------|-----------|
+ * | `--rounds=N`          | BENCH_ROUNDS         | 3              | 1         |
+ * | `--routes=1,10,100`   | BENCH_ROUTES         | 1,10,100       | 1,10      |
+ * | `--messages=N`        | BENCH_MESSAGES       | 1000           | 20        |
+ * | `--naive-messages=N`  | BENCH_NAIVE_MESSAGES | 300            | 10        |
+ * | `--serial-messages=N` | BENCH_SERIAL_MESSAGES| 40             | 4         |
+ * | `--warmup=N`          | BENCH_WARMUP         | max(50, 3 × routes) | 10   |
+ * | `--cold-runs=N`       | BENCH_COLD_RUNS      | 7              | 2         |
+ * | `--greeting=both`     | BENCH_GREETING       | both (`delay`, `no-delay`) | both |
+ * | `--out-dir=DIR`       | BENCH_OUT_DIR        | bench/         | bench/    |
+ * | `--build-dir=DIR`     | BENCH_BUILD_DIR      | bench/.build   | bench/.build |
+ *
+ * `--messages` is per worker and pooled phase, `--naive-messages` per naive-16 phase and
+ * `--serial-messages` per naive-serial phase (serial sends take ~130 ms each with the greeting delay).
+ * The defaults keep a full run under ~10 minutes on 2 cores; raise them on a bigger machine.
+ * `BENCH_CPU_PROFILE_DIR=dir` also writes a V8 CPU profile per client process (see bench/profile.ts).
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GREETING_MODES, type GreetingMode } from './workload.js';
+
+/** The worker's settings the comparison is pinned to (CDK and worker defaults). */
+export const WORKER_SHAPE = {
+  /** SQS event source batch size (CDK default, the SQS maximum per receive). */
+  batchSize: 10,
+  /** Records of a batch in flight at once (BATCH_CONCURRENCY default). */
+  batchConcurrency: 10,
+  /** Per-route SMTP connections (limits.maxConnections default). */
+  maxConnections: 4,
+  /** Transactions per connection (limits.maxMessagesPerConnection default). */
+  maxMessagesPerConnection: 100,
+  /** Lambda memory (CDK default). */
+  memoryMb: 512,
+  /** CONFIG_CACHE_TTL_SECONDS / SECRET_CACHE_TTL_SECONDS (CDK defaults). */
+  configCacheTtlSeconds: 60,
+  secretCacheTtlSeconds: 300,
+  /** Queue redrive maxReceiveCount (CDK default). */
+  maxReceiveCount: 10,
+} as const;
+
+/** In-flight sends of the naive concurrent alternative. */
+export const NAIVE_IN_FLIGHT = 16;
+
+export interface BenchOptions {
+  readonly smoke: boolean;
+  readonly rounds: number;
+  readonly routes: readonly number[];
+  readonly messages: number;
+  readonly naiveMessages: number;
+  readonly serialMessages: number;
+  /** Untimed messages before each timed window; `undefined` = max(50, 3 × routes). */
+  readonly warmup: number | undefined;
+  readonly coldRuns: number;
+  readonly greetings: readonly GreetingMode[];
+  readonly outDir: string;
+  readonly buildDir: string;
+}
+
+export class BenchOptionsError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'BenchOptionsError';
+  }
+}
+
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+
+/** Warm-up of a phase with `routes` routes: every route has its connections open before timing. */
+export const warmupFor = (options: BenchOptions, routes: number): number => options.warmup ?? Math.max(50, 3 * routes);
+
+/**
+ * @example
+ * const options = parseOptions(process.argv.slice(2), process.env);
+ */
+export function parseOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): BenchOptions {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
+    flags.set(match[1]!, match[2] ?? 'true');
+  }
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir'];
+  for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
+
+  const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
+  const raw = (flag: string, variable: string): string | undefined => flags.get(flag) ?? env[variable];
+  const integer = (flag: string, variable: string, fallback: number, min: number): number => {
+    const value = raw(flag, variable);
+    if (value === undefined || value === '') return fallback;
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min) throw new BenchOptionsError(`--${flag} / ${variable} must be an integer ≥ ${min} (got "${value}")`);
+    return parsed;
+  };
+  const routesRaw = raw('routes', 'BENCH_ROUTES');
+  const routes = routesRaw ? routesRaw.split(',').map((r) => Number(r.trim())) : smoke ? [1, 10] : [1, 10, 100];
+  if (routes.some((r) => !Number.isInteger(r) || r < 1 || r > 1000)) throw new BenchOptionsError(`--routes must be integers 1-1000 (got "${routesRaw}")`);
+  const greetingRaw = raw('greeting', 'BENCH_GREETING') ?? 'both';
+  if (greetingRaw !== 'both' && !GREETING_MODES.includes(greetingRaw as GreetingMode)) {
+    throw new BenchOptionsError(`--greeting must be both, delay or no-delay (got "${greetingRaw}")`);
+  }
+  const warmupRaw = raw('warmup', 'BENCH_WARMUP');
+  return {
+    smoke,
+    rounds: integer('rounds', 'BENCH_ROUNDS', smoke ? 1 : 3, 1),
+    routes: [...new Set(routes)].sort((a, b) => a - b),
+    messages: integer('messages', 'BENCH_MESSAGES', smoke ? 20 : 1000, 1),
+    naiveMessages: integer('naive-messages', 'BENCH_NAIVE_MESSAGES', smoke ? 10 : 300, 1),
+    serialMessages: integer('serial-messages', 'BENCH_SERIAL_MESSAGES', smoke ? 4 : 40, 1),
+    warmup: warmupRaw !== undefined && warmupRaw !== '' ? integer('warmup', 'BENCH_WARMUP', 0, 0) : smoke ? 10 : undefined,
+    coldRuns: integer('cold-runs', 'BENCH_COLD_RUNS', smoke ? 2 : 7, 1),
+    greetings: greetingRaw === 'both' ? GREETING_MODES : [greetingRaw as GreetingMode],
+    outDir: raw('out-dir', 'BENCH_OUT_DIR') ?? BENCH_DIR,
+    buildDir: raw('build-dir', 'BENCH_BUILD_DIR') ?? join(BENCH_DIR, '.build'),
+  };
+}

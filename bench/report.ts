@@ -1,0 +1,184 @@
+/**
+ * The bench's tables, rendered for the terminal (aligned text) or for the README (Markdown).
+ */
+import type { BundleInfo } from './build.js';
+import type { ColdInitResult } from './coldInit.js';
+import type { ConfigurationResult, CostEstimate, Stat } from './analyze.js';
+import type { RelayStart } from './relayChild.js';
+
+export interface BenchReport {
+  readonly configurations: readonly ConfigurationResult[];
+  readonly coldInit: readonly ColdInitResult[];
+  readonly bundles: { readonly handler: BundleInfo; readonly bare: BundleInfo };
+  readonly costs: readonly CostEstimate[];
+  readonly relays: readonly RelayStart[];
+}
+
+interface Table {
+  readonly title: string;
+  readonly headers: readonly string[];
+  /** `r` right-aligns a column (numbers). */
+  readonly align: readonly ('l' | 'r')[];
+  readonly rows: readonly (readonly string[])[];
+  readonly notes?: readonly string[];
+}
+
+/** 3 significant-ish digits: 1234 → "1234", 12.34 → "12.3", 1.234 → "1.23", 0.01234 → "0.012". */
+export function num(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  const abs = Math.abs(value);
+  if (abs >= 100) return value.toFixed(0);
+  if (abs >= 10) return value.toFixed(1);
+  if (abs >= 1) return value.toFixed(2);
+  if (abs === 0) return '0';
+  return value.toPrecision(2);
+}
+
+const range = (s: Stat): string => (s.n > 1 ? `${num(s.median)} (${num(s.min)}–${num(s.max)})` : num(s.median));
+const times = (value: number | undefined): string => (value === undefined ? '' : `${num(value)}×`);
+const dollars = (value: number): string => (value >= 1 ? `$${value.toFixed(2)}` : value >= 0.01 ? `$${value.toFixed(3)}` : value > 0 ? `$${value.toPrecision(2)}` : '$0');
+const kb = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KB`;
+
+const GREETING_LABEL = { delay: '100 ms (as shipped)', 'no-delay': 'none (patched out)' } as const;
+
+function throughputTable(report: BenchReport): Table {
+  const runs = Math.max(...report.configurations.map((c) => c.msgPerSec.n));
+  return {
+    title: `Throughput and client CPU (median of ${runs} interleaved runs, min–max in brackets)`,
+    headers: ['configuration', 'greeting delay', 'routes', 'msgs/run', 'msg/s', '× naive serial', '× naive 16', '× raw pooled', 'client CPU ms/msg', 'CPU × pooled', 'SMTP conns/100', 'AUTH/100', 'AWS calls/100', 'peak RSS MB', 'failed'],
+    align: ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: report.configurations.map((c) => [
+      c.label,
+      GREETING_LABEL[c.greeting],
+      String(c.routes),
+      String(c.messages),
+      range(c.msgPerSec),
+      times(c.ratios.toNaiveSerial),
+      times(c.ratios.toNaive16),
+      times(c.ratios.toPooled),
+      range(c.cpuMsPerMsg),
+      times(c.ratios.cpuToPooled),
+      num(c.connectionsPer100.median),
+      num(c.authPer100.median),
+      c.kind === 'worker' ? num(Object.values(c.awsCallsPer100).reduce((sum, s) => sum + s.median, 0)) : '',
+      num(c.peakRssMb.max),
+      String(c.failed),
+    ]),
+    notes: [
+      'client CPU = process.cpuUsage() of the client process over the timed window; the relay and the AWS emulators run in other processes.',
+      'For the worker that process also runs the local SQS poller (receive + delete), which Lambda\'s event source mapping does outside the function.',
+    ],
+  };
+}
+
+function workerTable(report: BenchReport): Table {
+  const workers = report.configurations.filter((c) => c.kind === 'worker');
+  return {
+    title: 'Worker invocations (one Lambda sandbox: batches of 10, 10 records in flight)',
+    headers: ['greeting delay', 'routes', 'records/invocation', 'invocation ms', 'handler CPU ms/msg', 'log bytes/msg', 'relay commands/100 msgs'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'l'],
+    rows: workers.map((c) => [
+      GREETING_LABEL[c.greeting],
+      String(c.routes),
+      num(c.messagesPerBatch?.median ?? 0),
+      c.handlerMsPerBatch ? range(c.handlerMsPerBatch) : '',
+      c.handlerCpuMsPerMsg ? range(c.handlerCpuMsPerMsg) : '',
+      num(c.logBytesPerMsg.median),
+      Object.entries(c.commandsPer100)
+        .map(([verb, s]) => `${verb} ${num(s.median)}`)
+        .join(', '),
+    ]),
+  };
+}
+
+function awsTable(report: BenchReport): Table {
+  const workers = report.configurations.filter((c) => c.kind === 'worker');
+  const calls = [...new Set(workers.flatMap((c) => Object.keys(c.awsCallsPer100)))].sort();
+  return {
+    title: 'AWS API calls per 100 messages at steady state (counted at the emulators, after warm-up)',
+    headers: ['greeting delay', 'routes', ...calls],
+    align: ['l', 'r', ...calls.map(() => 'r' as const)],
+    rows: workers.map((c) => [GREETING_LABEL[c.greeting], String(c.routes), ...calls.map((call) => num(c.awsCallsPer100[call]?.median ?? 0))]),
+    notes: ['Config (BatchGetItem) and secrets (GetSecretValue) are cached per sandbox for 60 s and 300 s (CDK defaults): at steady state they round to 0.'],
+  };
+}
+
+function coldInitTable(report: BenchReport): Table {
+  const runs = Math.max(...report.coldInit.map((c) => c.totalMs.n));
+  return {
+    title: `Cold init in a fresh node process (median of ${runs}, min–max)`,
+    headers: ['module', 'import ms', 'first work ms', 'import + first work ms', 'process start → ready ms', 'RSS MB'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r'],
+    rows: report.coldInit.map((c) => [c.label, range(c.importMs), range(c.initMs), range(c.totalMs), range(c.processReadyMs), num(c.rssMb.median)]),
+    notes: ['first work = the handler\'s first invocation with an empty batch (reads settings, builds the SDK clients and the pool) or constructing the bare clients.'],
+  };
+}
+
+function bundleTable(report: BenchReport): Table {
+  return {
+    title: 'Bundle size (esbuild, as deployed: ESM, minified, external source map)',
+    headers: ['bundle', 'size', 'gzip -9', 'source map'],
+    align: ['l', 'r', 'r', 'r'],
+    rows: [
+      ['mailrelay handler (lambda/handlers/relay.ts)', kb(report.bundles.handler.bytes), kb(report.bundles.handler.gzipBytes), kb(report.bundles.handler.mapBytes)],
+      ['bare: AWS SDK clients + nodemailer', kb(report.bundles.bare.bytes), kb(report.bundles.bare.gzipBytes), kb(report.bundles.bare.mapBytes)],
+    ],
+  };
+}
+
+function costTable(report: BenchReport): Table {
+  return {
+    title: 'Estimated AWS cost per million messages (us-east-1 list prices, Lambda arm64 512 MB; see bench/prices.ts)',
+    headers: ['greeting delay', 'routes', 'Lambda requests', 'Lambda duration', 'SQS', 'DynamoDB', 'Secrets Manager', 'CloudWatch Logs', 'total', 'total, CPU-scaled', 'Amazon SES'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: report.costs.map((c) => [
+      GREETING_LABEL[c.greeting],
+      String(c.routes),
+      dollars(c.perMillion.lambdaRequests),
+      dollars(c.perMillion.lambdaDuration),
+      dollars(c.perMillion.sqs),
+      dollars(c.perMillion.dynamodb),
+      dollars(c.perMillion.secretsManager),
+      dollars(c.perMillion.cloudWatchLogs),
+      dollars(c.perMillion.total),
+      dollars(c.perMillion.totalCpuScaled),
+      dollars(c.perMillion.ses),
+    ]),
+    notes: [
+      'Lambda duration from the measured invocation time here; "CPU-scaled" stretches the handler\'s CPU time to 512 MB\'s share of a vCPU (512/1769).',
+      'SQS = the measured receive + delete (+ any visibility change or DLQ send) per message + producers\' SendMessageBatch of 10.',
+      'Not included: the relay itself, secret storage ($0.40/secret-month), custom metrics, DynamoDB storage, data transfer.',
+    ],
+  };
+}
+
+function render(table: Table, format: 'text' | 'markdown'): string {
+  if (format === 'markdown') {
+    const line = (cells: readonly string[]) => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+    return [
+      `**${table.title}**`,
+      '',
+      line(table.headers),
+      line(table.align.map((a) => (a === 'r' ? '---:' : '---'))),
+      ...table.rows.map(line),
+      ...(table.notes?.length ? ['', ...table.notes.map((n) => `- ${n}`)] : []),
+    ].join('\n');
+  }
+  const widths = table.headers.map((h, i) => Math.max(h.length, ...table.rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (table.align[i] === 'r' ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [
+    table.title,
+    line(table.headers),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...table.rows.map(line),
+    ...(table.notes ?? []).map((n) => `  ${n}`),
+  ].join('\n');
+}
+
+/** Every table of the report, in the given format, separated by blank lines. */
+export function renderReport(report: BenchReport, format: 'text' | 'markdown'): string {
+  const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms`).join('; ');
+  const intro = format === 'markdown' ? `Relay greeting latency measured at start: ${relays}.` : `Relay greeting latency measured at start: ${relays}`;
+  return [intro, ...[throughputTable, workerTable, awsTable, costTable, coldInitTable, bundleTable].map((t) => render(t(report), format))].join('\n\n');
+}

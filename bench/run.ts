@@ -1,0 +1,383 @@
+/**
+ * `npm run bench`: the bundled handler against the alternatives, in one run (see
+ * docs/performance.md for what each figure means).
+ *
+ * Processes: this orchestrator (builds, enqueues, counts; its own CPU is not measured), one SMTP
+ * relay child per greeting mode (bench/relayChild.ts), one AWS emulator child
+ * (bench/awsChild.ts), and a fresh client child per timed phase (bench/client.ts, bundled).
+ * Phases of every configuration run round-robin, `rounds` times, in a rotating order.
+ *
+ *   npm run bench                      # full run (~10 min on 2 cores)
+ *   npm run bench -- --smoke           # tiny counts, seconds
+ *   npm run bench -- --messages=500 --rounds=3 --routes=1,10 --greeting=no-delay
+ */
+import { fstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem, type as osType, release } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PurgeQueueCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { localAwsClientConfig } from '../local/awsClientConfig.js';
+import { createConfigTable, createIdempotencyTable, createQueues, type CreatedQueues } from '../local/emulators.js';
+import { estimateCost, summarize, type BenchConfiguration, type PhaseRun } from './analyze.js';
+import type { AwsCallCounts, AwsEndpoints } from './awsChild.js';
+import { buildBench, REPO_ROOT, type BenchBuild } from './build.js';
+import { renderChart } from './chart.js';
+import type { PhaseMeasurement, PhaseSpec } from './client.js';
+import { measureColdInit } from './coldInit.js';
+import { startChild, type BenchChild } from './ipc.js';
+import { BenchOptionsError, NAIVE_IN_FLIGHT, parseOptions, warmupFor, WORKER_SHAPE, type BenchOptions } from './options.js';
+import { PRICES, COST_ASSUMPTIONS } from './prices.js';
+import type { RelayCounters, RelayStart } from './relayChild.js';
+import { renderReport, type BenchReport } from './report.js';
+import { queueBody, recipientOf, routeDomain, routePassword, routeSecretId, routeUser, SECRET_PREFIX, type GreetingMode } from './workload.js';
+
+const CA_FILE = join(REPO_ROOT, 'local/certs/ca.pem');
+const CONFIG_TABLE = 'mailrelay-bench-config';
+const IDEMPOTENCY_TABLE = 'mailrelay-bench-idempotency';
+const QUEUE_VISIBILITY_SECONDS = 60;
+/** A phase step that takes longer than this is a hung bench, not a slow one. */
+const STEP_TIMEOUT_MS = 10 * 60_000;
+const ENQUEUE_PARALLEL = 4;
+
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function tsxChild(file: string, name: string, args: string[] = []): BenchChild {
+  return startChild(join(REPO_ROOT, 'bench', file), {
+    name,
+    args,
+    execArgv: ['--import', import.meta.resolve('tsx')],
+    onOutput: (chunk, stream) => {
+      if (stream === 'stderr') process.stderr.write(`[${name}] ${chunk.toString()}`);
+    },
+  });
+}
+
+/** The configurations of the run, in their round-robin order. */
+export function configurations(options: BenchOptions): BenchConfiguration[] {
+  const list: BenchConfiguration[] = [];
+  for (const greeting of options.greetings) {
+    for (const routes of options.routes) {
+      const warmup = warmupFor(options, routes);
+      list.push({
+        id: `worker-r${routes}-${greeting}`,
+        kind: 'worker',
+        greeting,
+        routes,
+        inFlight: WORKER_SHAPE.batchConcurrency,
+        messages: options.messages,
+        warmup,
+        label: 'mailrelay worker (bundle)',
+      });
+      list.push({
+        id: `pooled-r${routes}-${greeting}`,
+        kind: 'pooled',
+        greeting,
+        routes,
+        inFlight: WORKER_SHAPE.batchConcurrency,
+        messages: options.messages,
+        warmup,
+        label: `raw pooled nodemailer (${WORKER_SHAPE.maxConnections} conns/route, ${WORKER_SHAPE.batchConcurrency} in flight)`,
+      });
+    }
+    const naiveWarmup = Math.min(10, warmupFor(options, 1));
+    list.push({ id: `naive-serial-r1-${greeting}`, kind: 'naive-serial', greeting, routes: 1, inFlight: 1, messages: options.serialMessages, warmup: Math.min(naiveWarmup, 3), label: 'naive: transport per message, serial' });
+    list.push({ id: `naive-16-r1-${greeting}`, kind: 'naive-16', greeting, routes: 1, inFlight: NAIVE_IN_FLIGHT, messages: options.naiveMessages, warmup: naiveWarmup, label: `naive: transport per message, ${NAIVE_IN_FLIGHT} in flight` });
+  }
+  return list;
+}
+
+interface World {
+  readonly runId: string;
+  readonly endpoints: AwsEndpoints;
+  readonly relays: ReadonlyMap<GreetingMode, { child: BenchChild; start: RelayStart }>;
+  readonly aws: BenchChild;
+  readonly sqs: SQSClient;
+  readonly queues: CreatedQueues;
+  readonly dynamo: DynamoDBClient;
+  readonly passwords: readonly string[];
+}
+
+async function startWorld(options: BenchOptions): Promise<World> {
+  const runId = Date.now().toString(36);
+  const maxRoutes = Math.max(...options.routes);
+  const passwords = Array.from({ length: maxRoutes }, (_, r) => routePassword(runId, r));
+  const users = Object.fromEntries(passwords.map((pass, r) => [routeUser(r), pass]));
+  const secrets = Object.fromEntries(passwords.map((password, r) => [routeSecretId(r), JSON.stringify({ username: routeUser(r), password })]));
+
+  const aws = tsxChild('awsChild.ts', 'aws');
+  const relays = new Map<GreetingMode, { child: BenchChild; start: RelayStart }>();
+  const [endpoints] = await Promise.all([
+    aws.request<AwsEndpoints>('start', { secrets }),
+    ...options.greetings.map(async (greeting) => {
+      const child = tsxChild('relayChild.ts', `relay-${greeting}`, [greeting]);
+      relays.set(greeting, { child, start: await child.request<RelayStart>('start', { users }) });
+    }),
+  ]);
+
+  const dynamo = new DynamoDBClient(localAwsClientConfig(endpoints.dynamoEndpoint));
+  const documents = DynamoDBDocumentClient.from(dynamo);
+  const sqs = new SQSClient(localAwsClientConfig(endpoints.sqsEndpoint));
+  await createConfigTable(dynamo, CONFIG_TABLE);
+  await createIdempotencyTable(dynamo, IDEMPOTENCY_TABLE);
+  const queues = await createQueues(sqs, { name: 'mailrelay-bench', maxReceiveCount: WORKER_SHAPE.maxReceiveCount, visibilityTimeout: QUEUE_VISIBILITY_SECONDS });
+
+  const items: Record<string, unknown>[] = [
+    {
+      scope: 'global',
+      relay: { host: '127.0.0.1', tls: 'starttls', timeoutSeconds: 30 },
+      auth: { type: 'PLAIN' },
+      limits: { maxConnections: WORKER_SHAPE.maxConnections, maxMessagesPerConnection: WORKER_SHAPE.maxMessagesPerConnection },
+    },
+  ];
+  for (const [greeting, relay] of relays) {
+    for (let r = 0; r < maxRoutes; r++) {
+      items.push({ scope: `domain#${routeDomain(r, greeting)}`, relay: { port: relay.start.port }, auth: { pass: { secret: routeSecretId(r) } } });
+    }
+  }
+  for (let i = 0; i < items.length; i += 16) {
+    await Promise.all(items.slice(i, i + 16).map((Item) => documents.send(new PutCommand({ TableName: CONFIG_TABLE, Item }))));
+  }
+  return { runId, endpoints, relays, aws, sqs, queues, dynamo, passwords };
+}
+
+async function stopWorld(world: World | undefined): Promise<void> {
+  if (!world) return;
+  world.sqs.destroy();
+  world.dynamo.destroy();
+  await Promise.all([world.aws.stop(), ...[...world.relays.values()].map((r) => r.child.stop())]);
+}
+
+function workerEnv(world: World): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'],
+    HOME: process.env['HOME'],
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: world.endpoints.dynamoEndpoint,
+    AWS_ENDPOINT_URL_SQS: world.endpoints.sqsEndpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: world.endpoints.secretsUrl,
+    AWS_ENDPOINT_URL_SSM: world.endpoints.secretsUrl,
+    CONFIG_TABLE_NAME: CONFIG_TABLE,
+    IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
+    QUEUE_URL: world.queues.queueUrl,
+    DEAD_LETTER_QUEUE_URL: world.queues.dlqUrl,
+    SECRET_PREFIX,
+    CONFIG_CACHE_TTL_SECONDS: String(WORKER_SHAPE.configCacheTtlSeconds),
+    SECRET_CACHE_TTL_SECONDS: String(WORKER_SHAPE.secretCacheTtlSeconds),
+    MAX_RECEIVE_COUNT: String(WORKER_SHAPE.maxReceiveCount),
+    BATCH_CONCURRENCY: String(WORKER_SHAPE.batchConcurrency),
+    RELAY_CA_FILE: CA_FILE,
+    POWERTOOLS_SERVICE_NAME: 'mailrelay',
+    POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+}
+
+async function enqueue(world: World, config: BenchConfiguration, round: number): Promise<void> {
+  const total = config.warmup + config.messages;
+  const batches: number[] = [];
+  for (let i = 0; i < total; i += 10) batches.push(i);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < batches.length) {
+      const start = batches[next++]!;
+      const entries = [];
+      for (let i = start; i < Math.min(start + 10, total); i++) {
+        const { address } = recipientOf(i, config.routes, config.greeting);
+        entries.push({ Id: String(i - start), MessageBody: queueBody(`bench-${world.runId}-${config.id}-${round}-${i}`, address) });
+      }
+      const response = await world.sqs.send(new SendMessageBatchCommand({ QueueUrl: world.queues.queueUrl, Entries: entries }));
+      if (response.Failed?.length) throw new Error(`enqueue: ${response.Failed.length} entries failed: ${response.Failed[0]?.Message ?? ''}`);
+    }
+  };
+  await Promise.all(Array.from({ length: ENQUEUE_PARALLEL }, lane));
+}
+
+function phaseSpec(config: BenchConfiguration, world: World, build: BenchBuild): PhaseSpec {
+  if (config.kind === 'worker') {
+    return {
+      kind: 'worker',
+      bundle: build.handler.path,
+      queueUrl: world.queues.queueUrl,
+      queueArn: world.queues.queueArn,
+      sqsEndpoint: world.endpoints.sqsEndpoint,
+      batchSize: WORKER_SHAPE.batchSize,
+      memoryMb: WORKER_SHAPE.memoryMb,
+      warmup: config.warmup,
+      messages: config.messages,
+    };
+  }
+  const relay = world.relays.get(config.greeting);
+  if (!relay) throw new Error(`no relay for ${config.greeting}`);
+  return {
+    kind: config.kind === 'pooled' ? 'pooled' : 'naive',
+    relayPort: relay.start.port,
+    caFile: CA_FILE,
+    greeting: config.greeting,
+    routes: world.passwords.slice(0, config.routes).map((pass, r) => ({ user: routeUser(r), pass })),
+    inFlight: config.inFlight,
+    maxConnections: WORKER_SHAPE.maxConnections,
+    maxMessagesPerConnection: WORKER_SHAPE.maxMessagesPerConnection,
+    warmup: config.warmup,
+    messages: config.messages,
+  };
+}
+
+async function runPhase(config: BenchConfiguration, round: number, world: World, build: BenchBuild): Promise<PhaseRun> {
+  const relay = world.relays.get(config.greeting)!.child;
+  if (config.kind === 'worker') {
+    await world.sqs.send(new PurgeQueueCommand({ QueueUrl: world.queues.queueUrl }));
+    await enqueue(world, config, round);
+  }
+  let stderrTail = '';
+  const client = startChild(build.client, {
+    name: `client ${config.id}`,
+    execArgv: ['--enable-source-maps', ...(process.env['BENCH_CPU_PROFILE_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROFILE_DIR']}`] : [])],
+    env: config.kind === 'worker' ? workerEnv(world) : { PATH: process.env['PATH'], HOME: process.env['HOME'] },
+    onOutput: (chunk, stream) => {
+      if (stream === 'stderr') stderrTail = (stderrTail + chunk.toString()).slice(-4000);
+    },
+  });
+  try {
+    await withTimeout(client.request('start', phaseSpec(config, world, build)), STEP_TIMEOUT_MS, `${config.id} start`);
+    await withTimeout(client.request('warmup'), STEP_TIMEOUT_MS, `${config.id} warm-up`);
+    // Counters from here on belong to the timed window.
+    await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCallCounts>('counters')]);
+    const measurement = await withTimeout(client.request<PhaseMeasurement>('measure'), STEP_TIMEOUT_MS, `${config.id} measure`);
+    const [relayCounters, aws] = await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCallCounts>('counters')]);
+    if (measurement.delivered < config.messages) {
+      log(`  ! ${config.id}: ${measurement.delivered} of ${config.messages} delivered, ${measurement.failed} failed. Client stderr:\n${stderrTail}`);
+    }
+    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws : {} };
+  } finally {
+    await client.stop();
+  }
+}
+
+/** Microseconds per fstat(2): syscalls dominate socket-heavy CPU figures, and virtual machines differ a lot. */
+function syscallMicros(): number {
+  const rounds = 20_000;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) fstatSync(2);
+  return Math.round(Number(process.hrtime.bigint() - started) / rounds / 10) / 100;
+}
+
+function machine(): Record<string, unknown> {
+  const list = cpus();
+  return {
+    syscallMicros: syscallMicros(),
+    cpus: list.length,
+    cpuModel: list[0]?.model ?? 'unknown',
+    memoryGb: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    os: `${osType()} ${release()}`,
+    node: process.version,
+  };
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchReport & { resultsPath: string; chartPath: string }> {
+  const startedAt = new Date();
+  const host = machine();
+  log(`mailrelay bench (${options.smoke ? 'smoke' : 'full'}): ${String(host['cpus'])} × ${String(host['cpuModel'])}, Node ${process.version}, ${String(host['syscallMicros'])} µs per syscall`);
+  const loadAtStart = loadavg()[0]!;
+  if (loadAtStart > cpus().length * 0.5) log(`! load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: other work is running, figures will be noisy`);
+  log(`building bundles into ${options.buildDir}`);
+  const build = await buildBench(options.buildDir);
+  log(`cold init: ${options.coldRuns} fresh processes per variant`);
+  const coldInit = await measureColdInit(build, options.coldRuns);
+
+  let world: World | undefined;
+  try {
+    world = await startWorld(options);
+    for (const [greeting, relay] of world.relays) log(`relay ${greeting}: port ${relay.start.port}, greeting after ${relay.start.greetingMs} ms`);
+    const list = configurations(options);
+    const runs = new Map<string, PhaseRun[]>(list.map((c) => [c.id, []]));
+    for (let round = 1; round <= options.rounds; round++) {
+      for (let i = 0; i < list.length; i++) {
+        const config = list[(i + round - 1) % list.length]!;
+        const started = Date.now();
+        const run = await runPhase(config, round, world, build);
+        runs.get(config.id)!.push(run);
+        const m = run.measurement;
+        log(
+          `[round ${round}/${options.rounds}] ${config.id.padEnd(26)} ${String(m.delivered).padStart(5)} msgs ${((m.delivered * 1000) / m.wallMs).toFixed(1).padStart(7)} msg/s ` +
+            `${(m.cpuMs / Math.max(1, m.delivered)).toFixed(2).padStart(6)} CPU ms/msg  (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        );
+      }
+    }
+
+    const results = summarize(list, runs);
+    const costs = results.map(estimateCost).filter((c) => c !== undefined);
+    const report: BenchReport = { configurations: results, coldInit, bundles: { handler: build.handler, bare: build.bare }, costs, relays: [...world.relays.values()].map((r) => r.start) };
+    const finishedAt = new Date();
+    const subtitle = `${String(host['cpus'])} × ${String(host['cpuModel'])}, Node ${process.version}, ${finishedAt.toISOString().slice(0, 10)}; ${options.smoke ? 'SMOKE RUN (tiny counts, not figures to quote)' : `${options.rounds} interleaved runs per configuration`}`;
+
+    mkdirSync(options.outDir, { recursive: true });
+    const resultsPath = join(options.outDir, 'results.json');
+    const chartPath = join(options.outDir, 'chart.svg');
+    writeFileSync(
+      resultsPath,
+      `${JSON.stringify(
+        {
+          schema: 1,
+          mode: options.smoke ? 'smoke' : 'full',
+          startedAt: startedAt.toISOString(),
+          finishedAt: finishedAt.toISOString(),
+          durationSeconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000),
+          machine: { ...host, loadAverage1m: { atStart: loadAtStart, atEnd: loadavg()[0] } },
+          options: { ...options, outDir: undefined, buildDir: undefined },
+          workerShape: WORKER_SHAPE,
+          relays: report.relays,
+          bundles: {
+            handler: { bytes: build.handler.bytes, gzipBytes: build.handler.gzipBytes, mapBytes: build.handler.mapBytes },
+            bare: { bytes: build.bare.bytes, gzipBytes: build.bare.gzipBytes, mapBytes: build.bare.mapBytes },
+          },
+          coldInit,
+          configurations: results,
+          cost: { prices: PRICES, assumptions: COST_ASSUMPTIONS, estimates: costs },
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    writeFileSync(chartPath, renderChart(results, subtitle));
+    const markdownPath = join(options.outDir, 'results.md');
+    writeFileSync(markdownPath, `<!-- generated by npm run bench: ${subtitle} -->\n\n${renderReport(report, 'markdown')}\n`);
+    process.stdout.write(`\n${renderReport(report, 'text')}\n\nwrote ${resultsPath}, ${markdownPath} and ${chartPath}\n`);
+    return { ...report, resultsPath, chartPath };
+  } finally {
+    await stopWorld(world);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof BenchOptionsError) {
+      log(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  runBench(options).then(
+    () => process.exit(0),
+    (error: unknown) => {
+      log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      process.exit(1);
+    },
+  );
+}

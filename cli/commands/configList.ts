@@ -1,0 +1,77 @@
+/** `mailrelay config list`: every item, one line each, with what it sets. */
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { parseConfigItem, type ConfigItem } from '../../lambda/core/config/schema.js';
+import { ConfigValidationError, formatIssues } from '../../lambda/core/errors.js';
+import { describeKeysource } from '../../lambda/core/keysources.js';
+import type { CommandRun } from '../command.js';
+import { plural, printJson, table } from '../io.js';
+import { maskInlineValues } from '../redact.js';
+
+/** Global first, then groups, bindings and domains, each alphabetically. */
+const ORDER = ['global', 'binding-group#', 'binding#', 'domain#'];
+const rank = (scope: string): number => ORDER.findIndex((prefix) => scope === prefix || scope.startsWith(prefix));
+
+export const run: CommandRun = async (_parsed, ctx) => {
+  const target = ctx.target();
+  const tableName = target.configTable();
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await (await target.dynamo()).send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start, ConsistentRead: true }));
+    items.push(...((page.Items ?? []) as Record<string, unknown>[]));
+    start = page.LastEvaluatedKey as Record<string, unknown> | undefined;
+  } while (start);
+  items.sort((a, b) => rank(String(a['scope'])) - rank(String(b['scope'])) || String(a['scope']).localeCompare(String(b['scope'])));
+
+  if (ctx.json) {
+    printJson(ctx.io, { table: tableName, items: items.map(maskInlineValues) });
+    return 0;
+  }
+  if (items.length === 0) {
+    ctx.io.out(`No items in ${tableName}.`);
+    return 0;
+  }
+  const rows: string[][] = [['SCOPE', 'SETS', 'UPDATED']];
+  let broken = 0;
+  for (const raw of items) {
+    let sets: string;
+    try {
+      sets = summarize(parseConfigItem(raw));
+    } catch (error) {
+      if (!(error instanceof ConfigValidationError)) throw error;
+      broken++;
+      sets = `INVALID: ${formatIssues(error.issues)}`;
+    }
+    rows.push([String(raw['scope']), sets, typeof raw['updatedAt'] === 'string' ? raw['updatedAt'].replace(/\.\d+Z$/, 'Z') : '-']);
+  }
+  table(rows).forEach((line) => ctx.io.out(line));
+  ctx.io.out(`\n${plural(items.length, 'item')} in ${tableName}${broken ? `, ${broken} INVALID` : ''}.`);
+  return 0;
+};
+
+/** `relay smtp.example:587 starttls; auth LOGIN user=x pass=secret:...; limits maxConnections=2; group tenants`. */
+export function summarize(item: ConfigItem): string {
+  const parts: string[] = [];
+  if (item.group) parts.push(`group ${item.group}`);
+  if (item.relay) {
+    const r = item.relay;
+    const where = r.host ? `${r.host}${r.port ? `:${r.port}` : ''}` : r.port ? `port ${r.port}` : '';
+    const rest = Object.entries(r)
+      .filter(([k]) => k !== 'host' && k !== 'port')
+      .map(([k, v]) => (k === 'tls' ? String(v) : `${k}=${String(v)}`));
+    parts.push(`relay ${[where, ...rest].filter(Boolean).join(' ')}`);
+  }
+  if (item.auth) {
+    const a = item.auth;
+    const bits = [
+      a.type,
+      a.user ? `user=${a.user}` : undefined,
+      a.pass ? `pass=${describeKeysource(a.pass)}` : undefined,
+      a.key ? `key=${a.key}` : undefined,
+      a.oauth2 ? `oauth2 client=${a.oauth2.clientId}` : undefined,
+    ].filter(Boolean);
+    parts.push(`auth ${bits.join(' ')}`);
+  }
+  if (item.limits) parts.push(`limits ${Object.entries(item.limits).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
+  return parts.join('; ') || '(nothing)';
+}

@@ -1,0 +1,242 @@
+/**
+ * Every command of the CLI, in the order `mailrelay --help` lists them: names, help and options here,
+ * implementations loaded on use (each imports only the AWS clients it needs).
+ */
+import type { Command } from '../command.js';
+
+const enqueueCommand: Command = {
+  name: 'enqueue',
+  summary: 'validate queue messages (JSON files) and send the valid ones to the queue',
+  help: `Usage: mailrelay enqueue FILE... [--dry-run] [--queue-url URL | --local] [--json]
+
+Validates each file as the worker will (DESIGN.md §1) and sends the valid ones to the queue with
+SendMessageBatch, ten at a time. An invalid file is reported with each field path and reason and
+is not sent. Prints the SQS message id of each message sent.
+
+Options:
+  --dry-run          validate only; send nothing
+  --queue-url URL    the queue (default: $MAILRELAY_QUEUE_URL; with --local: the local queue)
+
+Exit status: 0 when every file was sent (or is valid, with --dry-run), 1 otherwise.
+
+Example:
+  mailrelay --local enqueue local/sample-message.json`,
+  options: { 'dry-run': { type: 'boolean' } },
+  positionals: true,
+  load: async () => (await import('./enqueue.js')).run,
+};
+
+const configPutCommand: Command = {
+  name: 'config put',
+  summary: 'validate config items (one, or an array) from a JSON file and write them',
+  help: `Usage: mailrelay config put FILE [--config-table NAME | --local] [--json]
+
+Reads one config item or an array of items (DESIGN.md §2) from FILE, validates every one of
+them, and only then writes them all, each stamped with "updatedAt". When any item is invalid,
+nothing is written and each problem is printed with its field path. An item replaces the item of
+the same scope.
+
+With --local, the placeholders of local/config.json ("\${LOCAL_RELAY_HOST}", "\${LOCAL_RELAY_PORT}")
+are filled in with the local relay's address.
+
+Options:
+  --config-table NAME   the config table (default: $MAILRELAY_CONFIG_TABLE)
+
+Example:
+  mailrelay config put partner.json --config-table mailrelay-config`,
+  options: {},
+  positionals: true,
+  load: async () => (await import('./configPut.js')).run,
+};
+
+const configGetCommand: Command = {
+  name: 'config get',
+  summary: 'print the item of one scope',
+  help: `Usage: mailrelay config get SCOPE [--config-table NAME | --local] [--json]
+
+Prints the stored item of SCOPE (global, binding-group#<name>, binding#<name>, domain#<domain>)
+as JSON. Keysources print as stored (they are references); an inline { "value": ... } is masked.
+Exit status 1 when the scope has no item.
+
+Example:
+  mailrelay config get 'domain#partner.example'`,
+  options: {},
+  positionals: true,
+  load: async () => (await import('./configGet.js')).run,
+};
+
+const configListCommand: Command = {
+  name: 'config list',
+  summary: 'list every config item',
+  help: `Usage: mailrelay config list [--config-table NAME | --local] [--json]
+
+Lists the items of the config table: scope, relay, auth and limits each sets, and when it was
+written. A stored item that no longer validates is listed as INVALID with its problems (the
+worker refuses it, and only the messages that need it fail). --json prints the items as stored
+(inline secret values masked).`,
+  options: {},
+  positionals: false,
+  load: async () => (await import('./configList.js')).run,
+};
+
+const configDeleteCommand: Command = {
+  name: 'config delete',
+  summary: 'delete the item of one scope',
+  help: `Usage: mailrelay config delete SCOPE [--config-table NAME | --local] [--json]
+
+Deletes the item of SCOPE. The worker sees the change within its config cache TTL
+(CONFIG_CACHE_TTL_SECONDS, 60 s by default; 0 with npm start). Exit status 1 when there was no item.
+
+Example:
+  mailrelay config delete 'binding#acme.example'`,
+  options: {},
+  positionals: true,
+  load: async () => (await import('./configDelete.js')).run,
+};
+
+const configExplainCommand: Command = {
+  name: 'config explain',
+  summary: 'show the effective settings for a message and which scope each came from',
+  help: `Usage: mailrelay config explain --from ADDR --to ADDR [--to ADDR...] [--binding NAME] [--json]
+       mailrelay config explain --message FILE [--json]
+
+Resolves config as the worker does (global < binding group < binding < domain < message) and
+prints, for each group of recipients that share their settings (one SMTP transaction each),
+every setting with its value and the scope it came from ("default" when no item sets it).
+Secrets are shown as references (secret:mailrelay/x#field), never their values.
+
+Options:
+  --from ADDR       the sender; its domain is the default binding and EHLO name
+  --to ADDR         a recipient (repeat for several)
+  --binding NAME    the message's binding (default: the sender's domain)
+  --message FILE    take sender, recipients, binding and auth override from a queue message
+
+Exit status 1 when some recipient cannot be routed (an invalid or incomplete config item).
+
+Example:
+  mailrelay --local config explain --from billing@acme.example --to bob@example.net --to alice@partner.example`,
+  options: {
+    from: { type: 'string' },
+    to: { type: 'string', multiple: true },
+    binding: { type: 'string' },
+    message: { type: 'string' },
+  },
+  positionals: false,
+  load: async () => (await import('./configExplain.js')).run,
+};
+
+const checkCommand: Command = {
+  name: 'check',
+  summary: 'test a route: connect, STARTTLS, AUTH, QUIT (no mail is sent)',
+  help: `Usage: mailrelay check (--to ADDR | --binding NAME) [--from ADDR] [--ca FILE] [--json]
+
+Resolves the route the worker would take for a message from --from to --to (or for a binding),
+reads its credentials from Secrets Manager / SSM as the worker does, then connects to the relay,
+negotiates TLS, authenticates with the configured mechanism and sends QUIT. No mail is sent.
+Prints each SMTP step with its reply code (passwords and tokens are never shown) and a verdict:
+OK, or FAILED with the relay's reply. Several recipients on different routes check each route.
+
+Options:
+  --to ADDR         a recipient (repeat for several); its domain picks domain#<domain> items
+  --binding NAME    the binding (default: the domain of --from)
+  --from ADDR       the sender (default EHLO name: its domain, else the binding, else the recipient's domain)
+  --ca FILE         extra CA certificates (PEM) to trust, e.g. a private relay's (default: $RELAY_CA_FILE;
+                    with --local, the stand-ins' test CA)
+
+Exit status: 0 when every route checks OK, 1 otherwise.
+
+Example:
+  mailrelay --local check --from billing@acme.example --to alice@partner.example`,
+  options: {
+    to: { type: 'string', multiple: true },
+    binding: { type: 'string' },
+    from: { type: 'string' },
+    ca: { type: 'string' },
+  },
+  positionals: false,
+  load: async () => (await import('./check.js')).run,
+};
+
+const dlqListCommand: Command = {
+  name: 'dlq list',
+  summary: 'list dead-lettered messages with their reason, SMTP reply, route and recipients',
+  help: `Usage: mailrelay dlq list [--max N] [--dlq-url URL | --local] [--json]
+
+Lists the messages in the dead-letter queue with the reason the worker attached: the failure
+reason (invalid-message, auth-failed, smtp-permanent, ...), the SMTP code and reply, the route,
+the recipients still undelivered, and how long ago it failed. Messages are received with a short
+visibility timeout and made visible again at once: listing does not take them away from anyone.
+
+Options:
+  --max N          list at most N messages (default 100)
+  --dlq-url URL    the dead-letter queue (default: $MAILRELAY_DLQ_URL)`,
+  options: { max: { type: 'string' } },
+  positionals: false,
+  load: async () => (await import('./dlqList.js')).run,
+};
+
+const dlqRedriveCommand: Command = {
+  name: 'dlq redrive',
+  summary: 'send dead-lettered messages (all, or --id ones) back to the queue',
+  help: `Usage: mailrelay dlq redrive [--id ID...] [--queue-url URL] [--dlq-url URL | --local] [--json]
+
+Sends each selected DLQ message's original body back to the main queue, then deletes it from the
+DLQ. Without --id, every message in the DLQ is redriven. Fix the cause first (a config item, a
+secret): recipients the relay already accepted are never sent again (the idempotency table
+remembers them), and the ones it refused get another chance.
+
+Options:
+  --id ID          a DLQ message id from \`dlq list\` (repeat for several)
+  --queue-url URL  the main queue (default: $MAILRELAY_QUEUE_URL)
+  --dlq-url URL    the dead-letter queue (default: $MAILRELAY_DLQ_URL)
+
+Exit status 1 when an --id was not found or a message could not be moved.`,
+  options: { id: { type: 'string', multiple: true } },
+  positionals: false,
+  load: async () => (await import('./dlqRedrive.js')).run,
+};
+
+const workerCommand: Command = {
+  name: 'worker',
+  summary: 'run the worker (the Lambda handler) against an SQS queue until stopped',
+  help: `Usage: mailrelay worker --queue-url URL [--batch-size N] [--wait-time SECONDS] [--timeout SECONDS] [--pretty]
+
+Runs the real Lambda handler against an SQS queue: receives up to 10 messages with long polling,
+hands them over as an SQS event, deletes the ones that succeeded and leaves the failed ones to
+their visibility timeout and the queue's redrive policy. On SIGINT / SIGTERM it stops after the
+poll in flight and the batch in hand (a second signal quits at once).
+
+The handler reads its settings from the environment, as in Lambda:
+  CONFIG_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DEAD_LETTER_QUEUE_URL (required),
+  SECRET_PREFIX (mailrelay/), MAX_RECEIVE_COUNT (5; must equal the queue's redrive policy),
+  CONFIG_CACHE_TTL_SECONDS (60), SECRET_CACHE_TTL_SECONDS (300), MIN_REMAINING_TIME_MS (10000),
+  BATCH_CONCURRENCY (10), RELAY_CA_FILE; AWS credentials and region from the default chain.
+
+Options:
+  --queue-url URL      the queue (default: $MAILRELAY_QUEUE_URL, else $QUEUE_URL)
+  --batch-size N       messages per receive, 1-10 (default 10)
+  --wait-time SECONDS  long-poll wait of each receive, 0-20 (default 10)
+  --timeout SECONDS    the time budget of each batch, like a Lambda timeout (default 60)
+  --pretty             one short line per log record instead of JSON`,
+  options: {
+    'batch-size': { type: 'string' },
+    'wait-time': { type: 'string' },
+    timeout: { type: 'string' },
+    pretty: { type: 'boolean' },
+  },
+  positionals: false,
+  load: async () => (await import('./worker.js')).run,
+};
+
+export const COMMANDS: readonly Command[] = [
+  enqueueCommand,
+  configPutCommand,
+  configGetCommand,
+  configListCommand,
+  configDeleteCommand,
+  configExplainCommand,
+  checkCommand,
+  dlqListCommand,
+  dlqRedriveCommand,
+  workerCommand,
+];

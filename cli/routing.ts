@@ -1,0 +1,135 @@
+/**
+ * The routes a message would take, as the worker resolves them (lambda/core/config/resolve.ts):
+ * for `config explain` and `check`. Addresses and the binding are validated as in a queue message.
+ */
+import {
+  GLOBAL_SCOPE,
+  bindingGroupScope,
+  bindingScope,
+  mergeLayers,
+  resolveRoutes,
+  routeKey,
+  routeLabel,
+  type RouteFailure,
+  type RouteGroup,
+  type SettingLayer,
+} from '../lambda/core/config/resolve.js';
+import { NAME_PATTERN, parseConfigItem, type ConfigItem, type MessageAuthOverride } from '../lambda/core/config/schema.js';
+import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
+import { parseMailbox, parseQueueMessage } from '../lambda/core/message/index.js';
+import type { MailAddress } from '../lambda/core/message/types.js';
+import type { ConfigStore } from '../lambda/core/ports.js';
+import { UsageError } from './errors.js';
+
+export interface RouteQuery {
+  readonly from?: MailAddress | undefined;
+  readonly to: readonly MailAddress[];
+  /** Lower-cased. */
+  readonly binding?: string | undefined;
+  readonly bindingSource: 'option' | 'message' | 'sender-domain' | 'none';
+  readonly auth?: MessageAuthOverride | undefined;
+}
+
+export interface RouteAnswer {
+  readonly binding: string | undefined;
+  readonly bindingSource: RouteQuery['bindingSource'];
+  /** The default EHLO name. */
+  readonly senderDomain: string;
+  readonly routes: readonly RouteGroup[];
+  readonly failures: readonly RouteFailure[];
+}
+
+/**
+ * Builds a query from `--from`, `--to` and `--binding`.
+ * @throws UsageError naming the bad option.
+ */
+export function queryFromOptions(command: string, options: { from?: string | undefined; to?: readonly string[] | undefined; binding?: string | undefined }): RouteQuery {
+  const address = (flag: string, value: string): MailAddress => {
+    const result = parseMailbox(value);
+    if (!result.ok) throw new UsageError(`--${flag} ${JSON.stringify(value)}: ${result.reason}`, command);
+    return result.address;
+  };
+  const from = options.from === undefined ? undefined : address('from', options.from);
+  const to = (options.to ?? []).map((value) => address('to', value));
+  if (options.binding !== undefined && !NAME_PATTERN.test(options.binding)) {
+    throw new UsageError(`--binding ${JSON.stringify(options.binding)}: must be 1-128 letters, digits, ".", "_" or "-"`, command);
+  }
+  const binding = options.binding?.toLowerCase() ?? from?.domain;
+  return { from, to: dedupe(to), binding, bindingSource: options.binding !== undefined ? 'option' : from ? 'sender-domain' : 'none' };
+}
+
+/**
+ * Builds a query from a queue message file (its sender, recipients, binding and auth override).
+ * @throws UsageError when the message is invalid.
+ */
+export function queryFromMessage(command: string, file: string, body: string): RouteQuery {
+  try {
+    const message = parseQueueMessage(body, { fallbackIdempotencyKey: 'explain' });
+    return {
+      from: message.sender,
+      to: message.envelope.to,
+      binding: message.binding,
+      bindingSource: message.bindingSource,
+      auth: message.auth,
+    };
+  } catch (error) {
+    if (error instanceof MessageValidationError) throw new UsageError(`${file} is not a valid message: ${formatIssues(error.issues)}`, command, { cause: error });
+    throw error;
+  }
+}
+
+/** Resolves the routes of a query. With no recipient, the route of the binding alone (global, group, binding). */
+export async function resolveQuery(query: RouteQuery, store: ConfigStore): Promise<RouteAnswer> {
+  const senderDomain = query.from?.domain ?? query.binding ?? query.to[0]?.domain ?? 'localhost.invalid';
+  const base = { binding: query.binding, bindingSource: query.bindingSource, senderDomain };
+  if (query.to.length > 0) {
+    // No binding: 'binding#' names no item, so only global and domain scopes apply.
+    const resolution = await resolveRoutes({ binding: query.binding ?? '', senderDomain, recipients: query.to, auth: query.auth }, store);
+    return { ...base, ...resolution };
+  }
+  return { ...base, ...(await resolveBindingOnly(query, senderDomain, store)) };
+}
+
+async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store: ConfigStore): Promise<Pick<RouteAnswer, 'routes' | 'failures'>> {
+  const layers: SettingLayer[] = [];
+  const fail = (error: ConfigValidationError) => ({ routes: [], failures: [{ recipients: [], error }] });
+  const scopes = [GLOBAL_SCOPE, ...(query.binding ? [bindingScope(query.binding)] : [])];
+  const first = await store.getItems(scopes);
+  const global = validate(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
+  if (global instanceof ConfigValidationError) return fail(global);
+  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
+  if (query.binding) {
+    const scope = bindingScope(query.binding);
+    const binding = validate(scope, first.get(scope));
+    if (binding instanceof ConfigValidationError) return fail(binding);
+    if (binding?.group !== undefined) {
+      const groupScope = bindingGroupScope(binding.group);
+      const group = validate(groupScope, (await store.getItems([groupScope])).get(groupScope));
+      if (group instanceof ConfigValidationError) return fail(group);
+      if (group) layers.push({ origin: groupScope, item: group });
+    }
+    if (binding) layers.push({ origin: scope, item: binding });
+  }
+  if (query.auth) layers.push({ origin: 'message', item: { auth: query.auth } });
+  const merged = mergeLayers(layers, senderDomain);
+  if (merged instanceof ConfigValidationError) return fail(merged);
+  return { routes: [{ ...merged, recipients: [], key: routeKey(merged.settings), label: routeLabel(merged.settings) }], failures: [] };
+}
+
+function validate(scope: string, raw: unknown): ConfigItem | ConfigValidationError | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const item = parseConfigItem(raw);
+    if (item.scope !== scope) return new ConfigValidationError(scope, [{ path: 'scope', message: `item stored under ${scope} says ${item.scope}` }]);
+    return item;
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error;
+    throw error;
+  }
+}
+
+function dedupe(addresses: readonly MailAddress[]): MailAddress[] {
+  const seen = new Map<string, MailAddress>();
+  for (const a of addresses) if (!seen.has(a.address)) seen.set(a.address, a);
+  return [...seen.values()];
+}

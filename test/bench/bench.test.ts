@@ -1,0 +1,143 @@
+/**
+ * `npm run bench -- --smoke` end to end, so the bench cannot rot: tiny counts, one round, every
+ * configuration, a fresh output directory. Asserts the shape and sanity of what it writes, never
+ * how fast anything was.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigurationResult, CostEstimate } from '../../bench/analyze.js';
+import type { ColdInitResult } from '../../bench/coldInit.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const RUN_TIMEOUT_MS = 150_000;
+
+interface Results {
+  mode: string;
+  machine: { cpus: number; node: string };
+  relays: { greeting: string; port: number; greetingMs: number }[];
+  bundles: { handler: { bytes: number; gzipBytes: number }; bare: { bytes: number } };
+  coldInit: ColdInitResult[];
+  configurations: ConfigurationResult[];
+  cost: { prices: { sesPerMessage: number }; estimates: CostEstimate[] };
+}
+
+let dir: string;
+let exitCode: number | null;
+let stdout = '';
+let stderr = '';
+let results: Results;
+
+function runSmoke(outDir: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', `--out-dir=${outDir}`, `--build-dir=${join(outDir, 'build')}`], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS - 5_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+const byId = (id: string): ConfigurationResult => {
+  const found = results.configurations.find((c) => c.id === id);
+  if (!found) throw new Error(`no configuration ${id}`);
+  return found;
+};
+
+beforeAll(async () => {
+  // Prepare
+  dir = mkdtempSync(join(tmpdir(), 'mailrelay-bench-'));
+  // Act
+  exitCode = await runSmoke(dir);
+  if (exitCode === 0) results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
+}, RUN_TIMEOUT_MS);
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm run bench -- --smoke', () => {
+  it('exits 0 and prints every table', () => {
+    expect(exitCode, stderr.slice(-3000)).toBe(0);
+    for (const title of ['Throughput and client CPU', 'Worker invocations', 'AWS API calls per 100 messages', 'Estimated AWS cost per million', 'Cold init', 'Bundle size']) {
+      expect(stdout).toContain(title);
+    }
+  });
+
+  it('measures every configuration of both greeting modes, all messages delivered', () => {
+    expect(results.mode).toBe('smoke');
+    const expected = ['delay', 'no-delay'].flatMap((g) => [
+      `worker-r1-${g}`,
+      `pooled-r1-${g}`,
+      `worker-r10-${g}`,
+      `pooled-r10-${g}`,
+      `naive-serial-r1-${g}`,
+      `naive-16-r1-${g}`,
+    ]);
+    expect(results.configurations.map((c) => c.id).sort()).toEqual(expected.sort());
+    for (const c of results.configurations) {
+      expect(c.failed, c.id).toBe(0);
+      expect(c.runs, c.id).toHaveLength(1);
+      expect(c.runs[0]!.delivered, c.id).toBe(c.messages);
+      expect(c.msgPerSec.median, c.id).toBeGreaterThan(0);
+      expect(c.cpuMsPerMsg.median, c.id).toBeGreaterThan(0);
+      expect(c.peakRssMb.max, c.id).toBeGreaterThan(0);
+      expect(c.messageBytes, c.id).toBeGreaterThan(2_000);
+    }
+    expect(results.relays.map((r) => r.greeting).sort()).toEqual(['delay', 'no-delay']);
+  });
+
+  it('counts the worker\'s AWS calls and invocations, and relates it to the alternatives', () => {
+    const worker = byId('worker-r10-no-delay');
+    // Every message claims and settles its idempotency key; every batch is received and deleted.
+    expect(worker.awsCallsPer100['DynamoDB.UpdateItem']?.median).toBe(200);
+    expect(worker.awsCallsPer100['SQS.ReceiveMessage']?.median).toBeGreaterThan(0);
+    expect(worker.awsCallsPer100['SQS.DeleteMessageBatch']?.median).toBeGreaterThan(0);
+    expect(worker.messagesPerBatch?.median).toBeGreaterThan(0);
+    expect(worker.handlerMsPerBatch?.median).toBeGreaterThan(0);
+    expect(worker.logBytesPerMsg.median).toBeGreaterThan(0);
+    expect(worker.ratios.toPooled).toBeGreaterThan(0);
+    expect(worker.ratios.toNaiveSerial).toBeGreaterThan(0);
+    expect(worker.ratios.toNaive16).toBeGreaterThan(0);
+  });
+
+  it('sees the naive alternative open one connection and one AUTH per message', () => {
+    for (const id of ['naive-serial-r1-delay', 'naive-16-r1-no-delay']) {
+      expect(byId(id).connectionsPer100.median, id).toBe(100);
+      expect(byId(id).authPer100.median, id).toBe(100);
+    }
+  });
+
+  it('reports cold init, bundle sizes and a cost per million next to SES', () => {
+    expect(results.coldInit.map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-no-source-maps', 'bare-bundle', 'bare-node-modules']);
+    for (const c of results.coldInit) {
+      expect(c.totalMs.n, c.id).toBe(2);
+      expect(c.importMs.median, c.id).toBeGreaterThan(0);
+    }
+    expect(results.bundles.handler.bytes).toBeGreaterThan(results.bundles.bare.bytes);
+    expect(results.bundles.handler.gzipBytes).toBeGreaterThan(0);
+    expect(results.cost.estimates.map((e) => e.configuration).sort()).toEqual(['worker-r1-delay', 'worker-r1-no-delay', 'worker-r10-delay', 'worker-r10-no-delay']);
+    for (const e of results.cost.estimates) {
+      expect(e.perMillion.total).toBeGreaterThan(0);
+      expect(e.perMillion.ses).toBeCloseTo(100, 6);
+    }
+  });
+
+  it('draws the chart', () => {
+    const svg = readFileSync(join(dir, 'chart.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain('mailrelay worker · 10 routes');
+    expect(svg).toContain('naive, 16 in flight');
+    expect(svg).toContain('SMOKE RUN');
+  });
+});

@@ -1,0 +1,329 @@
+/**
+ * `npm start`'s stand-ins with the real worker, and the `mailrelay` CLI as a subprocess against
+ * them (`--local --state-file`): enqueue → relayed, config explain's origins, check against a good
+ * and a wrong password, the DLQ listed and redriven, config put/get/list/delete, and
+ * `npm start -- --once` end to end.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveDeadLetters, release, type DeadLetter } from '../../cli/dlq/deadLetters.js';
+import { main } from '../../cli/main.js';
+import { startLocalStack, type LocalStack } from '../../local/start.js';
+import { killAll, mailrelay, run, waitFor } from './helpers.js';
+
+const SECRETS = ['demo-password', 'partner-password'];
+const base64 = (s: string): string => Buffer.from(s).toString('base64');
+
+let stack: LocalStack;
+let dir: string;
+let cli: (...args: string[]) => ReturnType<typeof mailrelay>;
+const printed: string[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mailrelay-cli-'));
+  stack = await startLocalStack({ stateFile: join(dir, 'endpoints.json'), workerLogs: 'silent', print: (line) => printed.push(line) });
+  cli = (...args) => mailrelay(['--local', '--state-file', stack.stateFile!, ...args]);
+});
+
+afterAll(async () => {
+  killAll();
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function file(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return path;
+}
+
+function expectNoSecrets(output: string): void {
+  for (const secret of SECRETS) {
+    expect(output).not.toContain(secret);
+    expect(output).not.toContain(base64(secret));
+  }
+}
+
+describe('enqueue', () => {
+  it('sends a valid message, which the worker relays over STARTTLS + AUTH', async () => {
+    // Prepare
+    const before = stack.relay.messages.length;
+
+    // Act
+    const result = await cli('enqueue', 'local/sample-message.json');
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/local\/sample-message\.json\s+sent\s+[0-9a-f-]{36}/);
+    const messages = await stack.relay.waitForMessages(before + 2, 15_000);
+    const relayed = messages.slice(before);
+    expect(relayed.map((m) => m.rcptTo[0]).sort()).toEqual(['alice@partner.example', 'bob@example.net']);
+    expect(relayed.every((m) => m.secure && m.secureAtAuth)).toBe(true);
+    expect(relayed.map((m) => m.authMethod).sort()).toEqual(['LOGIN', 'PLAIN']);
+    expect(relayed[0]!.raw.toString()).toContain('Subject: Hello from mailrelay');
+    expect(printed.some((line) => /^\[smtp-relay\] 250 from=<billing@acme\.example> to=<bob@example\.net> user=demo auth=PLAIN tls=yes/.test(line))).toBe(true);
+  });
+
+  it('reports an invalid file with field paths and sends nothing', async () => {
+    // Prepare
+    const bad = file('bad.json', { from: 'billing@acme.example', to: ['not an address'], subject: 'x', text: 'y', colour: 'red' });
+
+    // Act
+    const result = await cli('enqueue', bad, '--json');
+
+    // Assess
+    expect(result.code).toBe(1);
+    const output = JSON.parse(result.stdout) as { sent: unknown[]; invalid: { file: string; issues: { path: string }[] }[] };
+    expect(output.sent).toEqual([]);
+    expect(output.invalid[0]!.file).toBe(bad);
+    expect(output.invalid[0]!.issues.map((i) => i.path).sort()).toEqual(['colour', 'to[0]']);
+  });
+});
+
+describe('config explain', () => {
+  it('prints the effective settings per recipient group with the scope of each field', async () => {
+    // Act
+    const [json, text] = await Promise.all([
+      cli('config', 'explain', '--from', 'billing@acme.example', '--to', 'bob@example.net', '--to', 'alice@partner.example', '--json'),
+      cli('config', 'explain', '--from', 'billing@acme.example', '--to', 'alice@partner.example'),
+    ]);
+
+    // Assess
+    expect(json.code).toBe(0);
+    const answer = JSON.parse(json.stdout) as {
+      binding: string;
+      routes: { recipients: string[]; origins: Record<string, string>; settings: { auth: { type: string; pass: string } } }[];
+    };
+    expect(answer.binding).toBe('acme.example');
+    const bob = answer.routes.find((r) => r.recipients.includes('bob@example.net'))!;
+    const alice = answer.routes.find((r) => r.recipients.includes('alice@partner.example'))!;
+    expect(bob.origins).toMatchObject({
+      'relay.host': 'global',
+      'relay.ehloName': 'binding#acme.example',
+      'auth.type': 'global',
+      'auth.pass': 'global',
+      'limits.maxConnections': 'binding-group#tenants',
+      'relay.verifyCertificate': 'default',
+    });
+    expect(alice.origins).toMatchObject({ 'relay.host': 'global', 'auth.type': 'domain#partner.example', 'auth.user': 'domain#partner.example' });
+    expect(alice.settings.auth).toMatchObject({ type: 'LOGIN', pass: 'secret:mailrelay/partner#password' });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/relay\.ehloName\s+mail\.acme\.example\s+binding#acme\.example/);
+    expect(text.stdout).toMatch(/auth\.pass\s+secret:mailrelay\/partner#password\s+domain#partner\.example/);
+    expectNoSecrets(json.stdout + text.stdout);
+  });
+});
+
+describe('check', () => {
+  it('connects, STARTTLS, AUTH and QUIT, and says OK', async () => {
+    // Act
+    const result = await cli('check', '--from', 'billing@acme.example', '--to', 'alice@partner.example');
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('C: STARTTLS');
+    expect(result.stdout).toContain('S: 220 Ready to start TLS');
+    expect(result.stdout).toContain('C: AUTH LOGIN');
+    expect(result.stdout).toContain('S: 235 Authentication successful');
+    expect(result.stdout).toContain('C: QUIT');
+    expect(result.stdout).toMatch(/^OK: 127\.0\.0\.1:\d+ with STARTTLS .*AUTH LOGIN as partner-user accepted; no mail sent$/m);
+    expect(result.stdout).not.toContain('MAIL FROM');
+    expectNoSecrets(result.stdout + result.stderr);
+  });
+
+  it('fails with the relay\'s 535 reply when the password is wrong, and exits 1', async () => {
+    // Prepare: the relay's password rotated; the secret still holds the old one
+    stack.relay.setPassword('partner-user', 'rotated-elsewhere');
+    try {
+      // Act
+      const [result, json] = await Promise.all([cli('check', '--to', 'alice@partner.example'), cli('check', '--binding', 'acme.example', '--json')]);
+
+      // Assess
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain('S: 535 Error: Authentication credentials invalid');
+      expect(result.stdout).toMatch(/^FAILED: 535 Error: Authentication credentials invalid$/m);
+      expect(result.stdout).toContain('C: <password, hidden>');
+      expectNoSecrets(result.stdout + result.stderr);
+      // the binding alone routes by global + group + binding: PLAIN as demo, unaffected
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, routes: [{ ok: true, label: expect.stringContaining('PLAIN') as unknown }] });
+    } finally {
+      stack.relay.setPassword('partner-user', 'partner-password');
+    }
+  });
+});
+
+/** The DLQ as `dlq list --json` shows it. */
+interface DlqEntry {
+  id: string;
+  body: string;
+  reason?: string;
+  detail?: string;
+  recipients: string[];
+  sourceMessageId?: string;
+}
+
+/** Waits (in-process, no subprocess per poll) until the DLQ holds a matching entry. */
+function waitForDeadLetter(what: string, match: (entry: DeadLetter) => boolean): Promise<DeadLetter> {
+  return waitFor(
+    what,
+    async () => {
+      const letters = await receiveDeadLetters(stack.sqs, stack.state.dlqUrl, { visibilitySeconds: 5 });
+      await release(stack.sqs, stack.state.dlqUrl, letters);
+      return letters.find(match);
+    },
+    20_000,
+    250,
+  );
+}
+
+describe('dlq', () => {
+  it('lists a poison message with its reason and field path; redrive sends it through the queue again', async () => {
+    // Prepare: a body the CLI would refuse, sent straight to the queue
+    const poison = JSON.stringify({ from: 'billing@acme.example', to: ['not an address'], subject: 'poison', text: 'x' });
+    const sent = await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.state.queueUrl, MessageBody: poison }));
+    const letter = await waitForDeadLetter('the poison message in the DLQ', (l) => l.sourceMessageId === sent.MessageId);
+
+    // Act
+    const [json, text] = await Promise.all([cli('dlq', 'list', '--json'), cli('dlq', 'list')]);
+    const redrive = await cli('dlq', 'redrive', '--id', letter.id);
+
+    // Assess
+    expect(json.code).toBe(0);
+    const entry = (JSON.parse(json.stdout) as { messages: DlqEntry[] }).messages.find((m) => m.id === letter.id);
+    expect(entry).toMatchObject({ body: poison, reason: 'invalid-message', sourceMessageId: sent.MessageId });
+    expect(entry!.detail).toContain('to[0]: must be an email address');
+    expect(text.stdout).toMatch(new RegExp(`^${letter.id}  \\d+s ago  invalid-message$`, 'm'));
+    expect(text.stdout).toMatch(/^ {2}detail\s+invalid message: to\[0\]/m);
+    expect(redrive.code).toBe(0);
+    const newId = /^redriven \S+ → (\S+)/m.exec(redrive.stdout)?.[1];
+    expect(newId).toMatch(/^[0-9a-f-]{36}$/);
+    // the worker received it from the main queue (under the new id) and dead-lettered it again
+    const again = await waitForDeadLetter('the redriven message back in the DLQ', (l) => l.sourceMessageId === newId);
+    expect(again.body).toBe(poison);
+    expect(again.id).not.toBe(letter.id);
+  });
+
+  it('a message dead-lettered for a missing secret is delivered once the secret exists and it is redriven', async () => {
+    // Prepare: recipients at fixme.example need a secret nobody created yet
+    const item = file('fixme.json', { scope: 'domain#fixme.example', auth: { type: 'PLAIN', user: 'fixme-user', pass: { secret: 'mailrelay/fixme' } } });
+    const message = file('fixme-message.json', { from: 'billing@acme.example', to: ['carol@fixme.example'], subject: 'Fixed', text: 'hello' });
+    expect((await cli('config', 'put', item)).code).toBe(0);
+    expect((await cli('enqueue', message)).code).toBe(0);
+    const letter = await waitForDeadLetter('the message in the DLQ', (l) => l.recipients.includes('carol@fixme.example'));
+    expect(letter.reason).toBe('secret-missing');
+    const before = stack.relay.messages.length;
+
+    // Act: the operator creates the secret (and the relay knows the user), then redrives everything
+    stack.secrets.setSecret('mailrelay/fixme', 'fixme-password');
+    stack.relay.setPassword('fixme-user', 'fixme-password');
+    const redrive = await cli('dlq', 'redrive');
+
+    // Assess
+    expect(redrive.code).toBe(0);
+    expect(redrive.stdout).toContain(`redriven ${letter.id}`);
+    const delivered = await stack.relay.waitForMessages(before + 1, 15_000);
+    expect(delivered.find((m) => m.rcptTo.includes('carol@fixme.example'))).toMatchObject({ user: 'fixme-user', authMethod: 'PLAIN', secure: true });
+  });
+});
+
+/** The CLI in this process (same code as bin/mailrelay.js, without the subprocess): for the quick cases. */
+async function cliInProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(['--local', '--state-file', stack.stateFile!, ...args], { io: { out: (l) => out.push(l), err: (l) => err.push(l) } });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+describe('config put / get / list / delete', () => {
+  it('refuses a file with an invalid item and writes none of it', async () => {
+    // Prepare
+    const items = file('mixed.json', [
+      { scope: 'domain#ok.example', relay: { port: 2525 } },
+      { scope: 'domain#bad.example', relay: { port: 70000, colour: 'red' } },
+    ]);
+
+    // Act
+    const put = await cliInProcess('config', 'put', items);
+    const get = await cliInProcess('config', 'get', 'domain#ok.example');
+
+    // Assess
+    expect(put.code).toBe(1);
+    expect(put.stderr).toContain('[1] domain#bad.example: relay.port: must be 1-65535');
+    expect(put.stderr).toContain('relay.colour');
+    expect(put.stderr).toContain('Nothing written');
+    expect(get.code).toBe(1);
+  });
+
+  it('puts, gets, lists and deletes an item', async () => {
+    // Prepare
+    const item = file('one.json', { scope: 'Domain#Roundtrip.Example', auth: { type: 'LOGIN', user: 'u', pass: { value: 'inline-secret' } } });
+
+    // Act
+    const put = await cliInProcess('config', 'put', item);
+    const get = await cliInProcess('config', 'get', 'domain#roundtrip.example');
+    const list = await cliInProcess('config', 'list');
+    const del = await cliInProcess('config', 'delete', 'domain#roundtrip.example');
+    const gone = await cliInProcess('config', 'get', 'domain#roundtrip.example');
+
+    // Assess
+    expect(put.code).toBe(0);
+    expect(put.stdout).toContain('put domain#roundtrip.example');
+    expect(get.code).toBe(0);
+    const stored = JSON.parse(get.stdout) as { scope: string; updatedAt: string; auth: { pass: unknown } };
+    expect(stored.scope).toBe('domain#roundtrip.example');
+    expect(Date.parse(stored.updatedAt)).not.toBeNaN();
+    expect(stored.auth.pass).toEqual({ value: '***' });
+    expect(list.stdout).toMatch(/domain#roundtrip\.example\s+auth LOGIN user=u pass=value:\(inline\)/);
+    expect(list.stdout).toMatch(/^global\s+relay 127\.0\.0\.1:\d+ starttls/m);
+    expect(get.stdout + list.stdout).not.toContain('inline-secret');
+    expect(del.code).toBe(0);
+    expect(gone.code).toBe(1);
+  });
+});
+
+describe('command line', () => {
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) }, out, err };
+  };
+
+  it('prints help with exit 0, and usage errors with exit 2', async () => {
+    const help = capture();
+    const putHelp = capture();
+    const unknown = capture();
+    const missing = capture();
+    const noTable = capture();
+
+    expect(await main(['--help'], help)).toBe(0);
+    expect(await main(['config', 'put', '--help'], putHelp)).toBe(0);
+    expect(await main(['config', 'put', 'x.json', '--colour'], unknown)).toBe(2);
+    expect(await main(['check'], missing)).toBe(2);
+    expect(await main(["config", "list"], { io: noTable.io, env: {} })).toBe(2);
+
+    expect(help.out.join('\n')).toMatch(/config explain\s+show the effective settings/);
+    expect(putHelp.out.join('\n')).toContain('Usage: mailrelay config put FILE');
+    expect(unknown.err.join('\n')).toContain("Unknown option '--colour'");
+    expect(missing.err.join('\n')).toContain('give --to ADDR or --binding NAME');
+    expect(noTable.err.join('\n')).toContain('MAILRELAY_CONFIG_TABLE');
+  });
+});
+
+describe('npm start -- --once', () => {
+  it('starts everything, relays the sample message and exits 0', async () => {
+    // Act
+    const result = await run('npm', ['start', '--silent', '--', '--once', '--state-file', join(dir, 'once.json')], { timeoutMs: 45_000, detached: true });
+
+    // Assess
+    expect(result.stderr).not.toMatch(/Error/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/SMTP relay\s+127\.0\.0\.1:\d+\s+STARTTLS \+ AUTH PLAIN\/LOGIN required/);
+    expect(result.stdout).toMatch(/^\[smtp-relay\] 250 from=<billing@acme\.example> to=<bob@example\.net> user=demo auth=PLAIN tls=yes/m);
+    expect(result.stdout).toMatch(/^\[worker\] relayed\s+alice@partner\.example via 127\.0\.0\.1:\d+ starttls LOGIN user=partner-user: 250/m);
+    expect(result.stdout).toContain('Stopping (--once)');
+  }, 50_000);
+});
