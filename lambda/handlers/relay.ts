@@ -32,7 +32,9 @@ const CLAIM_LEASE_MARGIN_MS = 60_000;
 
 export async function relayBatch(event: SQSEvent, context: Pick<Context, 'getRemainingTimeInMillis'>): Promise<BatchResult> {
   const w = getWorker();
-  return processBatch(event.Records, { ...w, claimLeaseMs: context.getRemainingTimeInMillis() + CLAIM_LEASE_MARGIN_MS, mayStartDelivery: () => context.getRemainingTimeInMillis() >= w.settings.minRemainingTimeMs }, {
+  const enoughTime = (): boolean => context.getRemainingTimeInMillis() >= w.settings.minRemainingTimeMs;
+  const deps = { ...w, claimLeaseMs: context.getRemainingTimeInMillis() + CLAIM_LEASE_MARGIN_MS, mayStartDelivery: enoughTime };
+  return processBatch(event.Records, deps, {
     remainingTimeMs: () => context.getRemainingTimeInMillis(),
     minRemainingMs: w.settings.minRemainingTimeMs,
     concurrency: w.settings.batchConcurrency,
