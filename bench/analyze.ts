@@ -46,6 +46,7 @@ export interface RunFigures {
   readonly wallMs: number;
   readonly msgPerSec: number;
   readonly cpuMsPerMsg: number;
+  readonly relayCpuMsPerMsg: number;
   readonly connectionsPer100: number;
   readonly authPer100: number;
   readonly commandsPer100: Readonly<Record<string, number>>;
@@ -63,6 +64,8 @@ export interface ConfigurationResult extends BenchConfiguration {
   readonly failed: number;
   readonly msgPerSec: Stat;
   readonly cpuMsPerMsg: Stat;
+  /** The SMTP relay's own CPU per message (it runs in its own process). */
+  readonly relayCpuMsPerMsg: Stat;
   readonly connectionsPer100: Stat;
   readonly authPer100: Stat;
   readonly commandsPer100: Readonly<Record<string, Stat>>;
@@ -109,6 +112,7 @@ export function runFigures(run: PhaseRun): RunFigures {
     wallMs: m.wallMs,
     msgPerSec: m.wallMs > 0 ? (n * 1000) / m.wallMs : 0,
     cpuMsPerMsg: n > 0 ? m.cpuMs / n : 0,
+    relayCpuMsPerMsg: n > 0 ? run.relay.cpuMs / n : 0,
     connectionsPer100: per100(run.relay.connections, n),
     authPer100: per100(run.relay.commands['AUTH'] ?? 0, n),
     commandsPer100,
@@ -151,6 +155,7 @@ export function summarize(configurations: readonly BenchConfiguration[], runs: R
       failed: figures.reduce((sum, r) => sum + r.failed, 0),
       msgPerSec: stat(figures.map((r) => r.msgPerSec)),
       cpuMsPerMsg: stat(figures.map((r) => r.cpuMsPerMsg)),
+      relayCpuMsPerMsg: stat(figures.map((r) => r.relayCpuMsPerMsg)),
       connectionsPer100: stat(figures.map((r) => r.connectionsPer100)),
       authPer100: stat(figures.map((r) => r.authPer100)),
       commandsPer100: statOfKeys(figures, (r) => r.commandsPer100),

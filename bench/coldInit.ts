@@ -58,6 +58,8 @@ const PROBE_ENV = {
   POWERTOOLS_SERVICE_NAME: 'mailrelay',
   POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
   POWERTOOLS_LOG_LEVEL: 'INFO',
+  // Lambda runs node24; on Node 20 the SDK would print a support warning during the first work.
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
 
 function probe(probeScript: string, variant: ColdInitVariant): Promise<ProbeSample> {

@@ -6,6 +6,7 @@
  * | `--rounds=N`          | BENCH_ROUNDS         | 3              | 1         |
  * | `--routes=1,10,100`   | BENCH_ROUTES         | 1,10,100       | 1,10      |
  * | `--messages=N`        | BENCH_MESSAGES       | 1000           | 20        |
+ * | `--pooled-messages=N` | BENCH_POOLED_MESSAGES| 2000           | 20        |
  * | `--naive-messages=N`  | BENCH_NAIVE_MESSAGES | 300            | 10        |
  * | `--serial-messages=N` | BENCH_SERIAL_MESSAGES| 40             | 4         |
  * | `--warmup=N`          | BENCH_WARMUP         | max(50, 3 × routes) | 10   |
@@ -14,7 +15,8 @@
  * | `--out-dir=DIR`       | BENCH_OUT_DIR        | bench/         | bench/    |
  * | `--build-dir=DIR`     | BENCH_BUILD_DIR      | bench/.build   | bench/.build |
  *
- * `--messages` is per worker and pooled phase, `--naive-messages` per naive-16 phase and
+ * `--messages` is per worker phase, `--pooled-messages` per raw pooled phase (fast, so more
+ * messages for a stable window), `--naive-messages` per naive-16 phase and
  * `--serial-messages` per naive-serial phase (serial sends take ~130 ms each with the greeting delay).
  * The defaults keep a full run under ~10 minutes on 2 cores; raise them on a bigger machine.
  * `BENCH_CPU_PROFILE_DIR=dir` also writes a V8 CPU profile per client process (see bench/profile.ts).
@@ -50,6 +52,7 @@ export interface BenchOptions {
   readonly rounds: number;
   readonly routes: readonly number[];
   readonly messages: number;
+  readonly pooledMessages: number;
   readonly naiveMessages: number;
   readonly serialMessages: number;
   /** Untimed messages before each timed window; `undefined` = max(50, 3 × routes). */
@@ -83,7 +86,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -108,6 +111,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     rounds: integer('rounds', 'BENCH_ROUNDS', smoke ? 1 : 3, 1),
     routes: [...new Set(routes)].sort((a, b) => a - b),
     messages: integer('messages', 'BENCH_MESSAGES', smoke ? 20 : 1000, 1),
+    pooledMessages: integer('pooled-messages', 'BENCH_POOLED_MESSAGES', smoke ? 20 : 2000, 1),
     naiveMessages: integer('naive-messages', 'BENCH_NAIVE_MESSAGES', smoke ? 10 : 300, 1),
     serialMessages: integer('serial-messages', 'BENCH_SERIAL_MESSAGES', smoke ? 4 : 40, 1),
     warmup: warmupRaw !== undefined && warmupRaw !== '' ? integer('warmup', 'BENCH_WARMUP', 0, 0) : smoke ? 10 : undefined,

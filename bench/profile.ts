@@ -76,6 +76,19 @@ export function cpuByPackage(profile: CpuProfile): { total: number; rows: [strin
   return { total, rows: [...totals].sort((a, b) => b[1] - a[1]) };
 }
 
+/** Coarser groups for the README: whose code the CPU went to. */
+export function groupOf(name: string): string {
+  if (/^@(aws-sdk|smithy|aws-crypto)\//.test(name)) return 'AWS SDK v3 (@aws-sdk/*, @smithy/*)';
+  if (name === 'nodemailer') return 'nodemailer (MIME composition, SMTP client)';
+  if (name.startsWith('lambda/')) return 'mailrelay code (lambda/**)';
+  if (/^@(aws-lambda-powertools|middy)\//.test(name)) return 'Powertools + middy';
+  if (name === 'zod') return 'zod (message and config validation)';
+  if (name.startsWith('bench/')) return 'bench harness (the local SQS poller)';
+  if (name === '(garbage collector)') return 'garbage collector';
+  if (name === 'node internals / native') return 'Node internals / native (sockets, TLS, HTTP, stdout)';
+  return 'other';
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const files = process.argv.slice(2);
   if (files.length === 0) {
@@ -86,6 +99,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const { total, rows } = cpuByPackage(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
     process.stdout.write(`${file}: ${total.toFixed(0)} ms CPU (idle excluded)\n`);
     for (const [name, ms] of rows.slice(0, 25)) process.stdout.write(`${ms.toFixed(0).padStart(8)} ms  ${((ms * 100) / total).toFixed(1).padStart(5)} %  ${name}\n`);
+    const groups = new Map<string, number>();
+    for (const [name, ms] of rows) groups.set(groupOf(name), (groups.get(groupOf(name)) ?? 0) + ms);
+    process.stdout.write('  by group:\n');
+    for (const [name, ms] of [...groups].sort((a, b) => b[1] - a[1])) process.stdout.write(`${ms.toFixed(0).padStart(8)} ms  ${((ms * 100) / total).toFixed(1).padStart(5)} %  ${name}\n`);
     process.stdout.write('\n');
   }
 }

@@ -21,6 +21,8 @@ export interface RelayCounters {
   readonly bytes: number;
   readonly authFailures: number;
   readonly errors: number;
+  /** `process.cpuUsage()` of the relay process (user + system), in ms. */
+  readonly cpuMs: number;
   /** Command verbs (EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, RSET, QUIT, ...) and how often. */
   readonly commands: Readonly<Record<string, number>>;
 }
@@ -63,6 +65,7 @@ function greetingLatency(port: number): Promise<number> {
 const greeting: GreetingMode = process.argv[2] === 'no-delay' ? 'no-delay' : 'delay';
 if (greeting === 'no-delay') removeGreetingDelay();
 let relay: SmtpRelay | undefined;
+let cpuSince = process.cpuUsage();
 
 serve(
   {
@@ -78,6 +81,8 @@ serve(
       if (!relay) throw new Error('relay not started');
       const commands: Record<string, number> = {};
       for (const verb of relay.commands) commands[verb] = (commands[verb] ?? 0) + 1;
+      const cpu = process.cpuUsage(cpuSince);
+      cpuSince = process.cpuUsage();
       const counters: RelayCounters = {
         connections: relay.connectionCount,
         messages: relay.messages.length,
@@ -85,6 +90,7 @@ serve(
         bytes: relay.messages.reduce((sum, m) => sum + m.raw.length, 0),
         authFailures: relay.authAttempts.filter((a) => !a.success).length,
         errors: relay.errors.length,
+        cpuMs: (cpu.user + cpu.system) / 1000,
         commands,
       };
       relay.clear();

@@ -91,6 +91,7 @@ describe('npm run bench -- --smoke', () => {
       expect(c.runs[0]!.delivered, c.id).toBe(c.messages);
       expect(c.msgPerSec.median, c.id).toBeGreaterThan(0);
       expect(c.cpuMsPerMsg.median, c.id).toBeGreaterThan(0);
+      expect(c.relayCpuMsPerMsg.median, c.id).toBeGreaterThan(0);
       expect(c.peakRssMb.max, c.id).toBeGreaterThan(0);
       expect(c.messageBytes, c.id).toBeGreaterThan(2_000);
     }
