@@ -1,12 +1,7 @@
 /**
- * The SMTP dialogue of `mailrelay check`, recorded from nodemailer's own transaction log while the
- * worker's SmtpSession.open runs unchanged (so the check enforces exactly what the worker does:
- * TLS before credentials, the configured mechanism only).
- *
- * SmtpSession does not take a logger (it passes `logger: false`), so the recorder hooks
- * SMTPConnection's `connect` for the connections opened while a recording is active and gives each
- * one a logger with `transactionLog` on. If SessionOptions gains a `logger` option, pass
- * {@link transcriptLogger} there instead and drop the hook.
+ * The SMTP dialogue of `mailrelay check`, recorded from nodemailer's own transaction log, which
+ * the worker's SmtpSession.open hands to its `transcript` option (so the check enforces exactly
+ * what the worker does: TLS before credentials, the configured mechanism only).
  *
  * Secrets never reach the transcript: nodemailer already logs `/* secret *\/` in place of passwords
  * and tokens; on top of that the AUTH lines are rewritten to name the mechanism and user only, and
@@ -23,12 +18,7 @@ export interface TranscriptLine {
 
 export interface Recording {
   readonly lines: TranscriptLine[];
-  /** The connections opened while recording (to read TLS details and wait for the end). */
-  readonly connections: SMTPConnection[];
 }
-
-let active: Recording | undefined;
-let hooked = false;
 
 /** A bunyan-style logger that appends nodemailer's transaction log to `recording`. */
 export function transcriptLogger(recording: Recording): SMTPConnection['logger'] {
@@ -43,35 +33,6 @@ export function transcriptLogger(recording: Recording): SMTPConnection['logger']
       else if (level !== 'debug' && level !== 'trace') recording.lines.push({ dir: '*', text });
     };
   return { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), fatal: log('fatal') };
-}
-
-function hook(): void {
-  if (hooked) return;
-  hooked = true;
-  const proto = SMTPConnection.prototype;
-  const connect = proto.connect;
-  proto.connect = function connectRecorded(this: SMTPConnection, callback) {
-    const recording = active;
-    if (recording) {
-      (this.options as { transactionLog?: boolean }).transactionLog = true;
-      this.logger = transcriptLogger(recording);
-      recording.connections.push(this);
-    }
-    return connect.call(this, callback);
-  };
-}
-
-/** Records the SMTP dialogue of every connection `fn` opens. One recording at a time. */
-export async function record<T>(fn: (recording: Recording) => Promise<T>): Promise<{ recording: Recording; result: T }> {
-  hook();
-  if (active) throw new Error('a recording is already running');
-  const recording: Recording = { lines: [], connections: [] };
-  active = recording;
-  try {
-    return { recording, result: await fn(recording) };
-  } finally {
-    active = undefined;
-  }
 }
 
 /**

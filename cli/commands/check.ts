@@ -3,7 +3,6 @@
  * with the worker's own SmtpSession (same TLS and mechanism rules), printing each SMTP step.
  * No mail is sent. Secrets appear as references, never values.
  */
-import type { TLSSocket } from 'node:tls';
 import { AwsSecretSource } from '../../lambda/adapters/awsSecretSource.js';
 import type { RouteGroup } from '../../lambda/core/config/resolve.js';
 import { buildCredentials } from '../../lambda/core/credentials.js';
@@ -11,7 +10,7 @@ import { isDeliveryError, TransientDeliveryError } from '../../lambda/core/error
 import { describeKeysource, resolveKeysource } from '../../lambda/core/keysources.js';
 import { createOAuth2TokenProvider } from '../../lambda/core/oauth/index.js';
 import { SmtpSession, type SessionCredentials } from '../../lambda/core/smtp/session.js';
-import { record, renderTranscript, type Recording, type TranscriptLine } from '../check/transcript.js';
+import { renderTranscript, transcriptLogger, type Recording, type TranscriptLine } from '../check/transcript.js';
 import type { CommandRun } from '../command.js';
 import { list, str } from '../command.js';
 import { configStore } from '../configStore.js';
@@ -76,18 +75,11 @@ async function checkRoute(route: RouteGroup, sources: Parameters<typeof buildCre
     return { ...base, ...failure(error, 'reading the credentials'), transcript: [] };
   }
 
-  let recording: Recording | undefined;
+  const recording: Recording = { lines: [] };
   try {
-    const recorded = await record((r) => {
-      recording = r;
-      return SmtpSession.open({ relay: route.settings.relay, credentials, ca });
-    });
-    recording = recorded.recording;
-    const connection = recording.connections.at(-1);
-    const tls = tlsDetails(connection?._socket);
-    const ended = connection ? waitForEnd(connection) : Promise.resolve();
-    recorded.result.close();
-    await ended;
+    const session = await SmtpSession.open({ relay: route.settings.relay, credentials, ca, transcript: transcriptLogger(recording) });
+    const tls = session.tls;
+    await session.quit(QUIT_WAIT_MS);
     const user = credentials.mechanism === 'NONE' ? undefined : credentials.user;
     const verdict =
       `OK: ${route.settings.relay.host}:${route.settings.relay.port}` +
@@ -96,7 +88,7 @@ async function checkRoute(route: RouteGroup, sources: Parameters<typeof buildCre
       '; no mail sent';
     return { ...base, ok: true, verdict, tls, transcript: renderTranscript(recording.lines, secrets) };
   } catch (error) {
-    return { ...base, ...failure(error, 'checking the relay'), transcript: renderTranscript(recording?.lines ?? [], secrets) };
+    return { ...base, ...failure(error, 'checking the relay'), transcript: renderTranscript(recording.lines, secrets) };
   }
 }
 
@@ -128,23 +120,6 @@ function failure(error: unknown, during: string): Omit<RouteCheck, 'label' | 're
     responseCode: error.responseCode,
     response: reply,
   };
-}
-
-function tlsDetails(socket: unknown): RouteCheck['tls'] {
-  const tls = socket as Partial<TLSSocket> | undefined;
-  if (!tls || typeof tls.getProtocol !== 'function' || !tls.encrypted) return undefined;
-  return { protocol: tls.getProtocol(), cipher: tls.getCipher?.()?.name, verified: tls.authorized === true };
-}
-
-function waitForEnd(connection: { once(event: 'end', listener: () => void): unknown; destroyed: boolean }): Promise<void> {
-  if (connection.destroyed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, QUIT_WAIT_MS);
-    connection.once('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 function printHeader(route: RouteGroup, out: (line: string) => void): void {

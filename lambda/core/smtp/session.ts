@@ -4,7 +4,7 @@
  * `allowInsecureAuth`, and only with the configured mechanism, which the relay must advertise —
  * never silently another (DESIGN.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
  */
-import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import { rootCertificates, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { PermanentDeliveryError, TransientDeliveryError } from '../errors.js';
 import type { EffectiveRelay } from '../config/resolve.js';
@@ -25,6 +25,20 @@ export interface SessionOptions {
   readonly credentials: SessionCredentials;
   /** Extra trusted CA certificates (local stand-ins and tests); public CAs are always trusted. */
   readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
+  /**
+   * Receives nodemailer's SMTP transaction log (`mailrelay check` prints it). nodemailer already
+   * writes `/* secret *\/` in place of passwords and tokens; the caller must still not log AUTH
+   * continuation lines as they are. Off in the worker. @default none
+   */
+  readonly transcript?: SMTPConnection['logger'] | undefined;
+}
+
+/** The negotiated TLS of a session, for `mailrelay check`. */
+export interface SessionTls {
+  readonly protocol: string | null;
+  readonly cipher: string | undefined;
+  /** The chain and host name were verified. */
+  readonly verified: boolean;
 }
 
 /** The outcome of one transaction: which recipients the relay took and which it refused. */
@@ -75,7 +89,8 @@ export class SmtpSession {
       connectionTimeout: timeoutMs,
       greetingTimeout: timeoutMs,
       socketTimeout: timeoutMs,
-      logger: false,
+      logger: options.transcript ?? false,
+      transactionLog: options.transcript !== undefined,
       allowInternalNetworkInterfaces: true,
       tls: tlsOptions(relay, options.ca),
     });
@@ -177,6 +192,27 @@ export class SmtpSession {
     } catch (error) {
       throw classifySmtpError(error);
     }
+  }
+
+  /** The negotiated TLS, or undefined on a connection without TLS. */
+  public get tls(): SessionTls | undefined {
+    const socket = this.connection._socket as TLSSocket | false | null;
+    if (!socket || typeof socket.getProtocol !== 'function' || !socket.encrypted) return undefined;
+    return { protocol: socket.getProtocol(), cipher: socket.getCipher?.()?.name, verified: socket.authorized === true };
+  }
+
+  /** QUIT, and wait (at most `waitMs`) for the relay to close the connection. */
+  public async quit(waitMs = 5_000): Promise<void> {
+    if (this.closed) return;
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      this.connection.once('end', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.close();
+    await ended;
   }
 
   /** QUIT and close. */
