@@ -6,7 +6,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ClaimResult, DeliveryRecord, IdempotencyStore } from '../core/ports.js';
+import type { ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
 import { classifyAwsError } from './awsErrors.js';
 
 export interface DynamoIdempotencyStoreOptions {
@@ -72,7 +72,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         new UpdateCommand({
           TableName: this.options.tableName,
           Key: { id: key },
-          UpdateExpression: 'SET #status = :status, delivered = :delivered, failed = :failed, expiresAt = :expires, settledAt = :at REMOVE leaseUntil',
+          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, expiresAt = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':status': record.status,
@@ -80,6 +80,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ':failed': [...record.failed],
             ':expires': Math.floor(now / 1000) + this.retention,
             ':at': new Date(now).toISOString(),
+            ...(record.failure ? { ':failure': record.failure } : {}),
           },
         }),
       );
@@ -97,5 +98,10 @@ function toRecord(item: Record<string, unknown> | undefined): DeliveryRecord | u
     status: status === 'pending' || status === 'delivered' || status === 'dead-lettered' || status === 'in-progress' ? status : 'pending',
     delivered: list(item['delivered']),
     failed: list(item['failed']),
+    failure: isFailure(item['failure']) ? item['failure'] : undefined,
   };
+}
+
+function isFailure(value: unknown): value is RecordedFailure {
+  return value !== null && typeof value === 'object' && typeof (value as { reason?: unknown }).reason === 'string';
 }

@@ -43,6 +43,16 @@ export interface DeliveryRecord {
   readonly delivered: readonly string[];
   /** Recipients refused permanently (5xx) in this round: not retried until a redrive. */
   readonly failed: readonly string[];
+  /** Why the first of `failed` was refused, so a later DLQ entry still carries the relay's reply. */
+  readonly failure?: RecordedFailure | undefined;
+}
+
+export interface RecordedFailure {
+  readonly reason: string;
+  readonly detail?: string | undefined;
+  readonly responseCode?: number | undefined;
+  readonly response?: string | undefined;
+  readonly route?: string | undefined;
 }
 
 export type ClaimResult =

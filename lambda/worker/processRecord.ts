@@ -6,7 +6,7 @@
 import { isDeliveryError, MessageValidationError, TransientDeliveryError } from '../core/errors.js';
 import { parseQueueMessage } from '../core/message/index.js';
 import type { QueueMessage } from '../core/message/types.js';
-import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore } from '../core/ports.js';
+import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
 import { relayMessage, type RecipientResult, type RelayDependencies } from '../core/relay.js';
 import { retryDelaySeconds } from './backoff.js';
 import type { QueueRecord, RecordOutcome, RetryScheduler, WorkerLogger, WorkerMetrics } from './types.js';
@@ -126,7 +126,14 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
     else deps.logger.warn(r.status === 'deferred' ? 'deferred' : 'rejected', { ...line, smtpReply: r.response });
   }
 
-  const recordOf = (status: 'pending' | 'delivered' | 'dead-lettered') => ({ status, delivered: [...delivered], failed: [...failed] });
+  // The refusal behind `failed`, kept across receives: the DLQ entry written later still names it.
+  const newFailure = results.find((r) => r.status === 'failed');
+  const failure: RecordedFailure | undefined = newFailure
+    ? { reason: newFailure.reason ?? 'smtp-permanent', detail: newFailure.detail, responseCode: newFailure.responseCode, response: newFailure.response, route: newFailure.route }
+    : failedBefore.length > 0
+      ? previous?.failure
+      : undefined;
+  const recordOf = (status: 'pending' | 'delivered' | 'dead-lettered') => ({ status, delivered: [...delivered], failed: [...failed], failure });
   const undelivered = message.envelope.to.map((r) => r.address).filter((a) => !delivered.has(lower(a)));
 
   if (deferred.length > 0 && receiveCount < deps.maxReceiveCount) {
@@ -143,10 +150,10 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
 
   // Permanent failures, or deferrals on the last receive: dead-letter with the reason of the
   // first recipient still undelivered (the queue would move it anyway, but without a reason).
-  const worst = deferred[0] ?? results.find((r) => r.status === 'failed');
+  const worst = deferred[0] ?? failure;
   const reason: DeadLetterReason = {
     reason: deferred.length > 0 ? `retries-exhausted:${worst?.reason ?? 'unknown'}` : (worst?.reason ?? 'smtp-permanent'),
-    detail: worst?.detail ?? 'recipients refused earlier',
+    detail: worst?.detail ?? 'recipients refused on an earlier receive',
     responseCode: worst?.responseCode,
     response: worst?.response,
     route: worst?.route,

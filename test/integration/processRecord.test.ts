@@ -91,6 +91,21 @@ describe('processRecord', () => {
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['ok@example.net'], ['bad@example.net']]);
   });
 
+  it('a recipient refused while another was deferred: the later DLQ entry still carries the relay’s reply', async () => {
+    refused.add('bad@example.net');
+    deferred.add('later@example.net');
+    const to = ['bad@example.net', 'later@example.net'];
+    expect(await processRecord(record(body(to)), deps)).toBe('retry');
+
+    deferred.clear();
+    expect(await processRecord(record(body(to), 2), deps)).toBe('dead-lettered');
+
+    expect(dlq.entries).toHaveLength(1);
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'smtp-permanent', responseCode: 550, recipients: ['bad@example.net'] });
+    expect(dlq.entries[0]!.reason.response).toContain('5.1.1 unknown');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['later@example.net']]);
+  });
+
   it('still deferred on the last receive: dead-lettered with retries-exhausted and the SMTP reply', async () => {
     deferred.add('later@example.net');
     expect(await processRecord(record(body(['later@example.net']), 3), deps)).toBe('dead-lettered');
