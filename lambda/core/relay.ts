@@ -22,6 +22,8 @@ export interface RecipientResult {
   /** The route label (`host:port tls MECH user=...`), absent when routing itself failed. */
   readonly route?: string | undefined;
   readonly mechanism?: string | undefined;
+  /** The route's `auth.key` (Momentum's lookup key): logged, never secret. */
+  readonly authKey?: string | undefined;
   readonly reason?: FailureReason | undefined;
   readonly responseCode?: number | undefined;
   readonly response?: string | undefined;
@@ -95,6 +97,7 @@ async function deliverRoute(
 ): Promise<{ recipients: RecipientResult[]; attempt: RouteAttempt }> {
   const started = Date.now();
   const mechanism = route.settings.auth.type;
+  const authKey = route.settings.auth.key;
   const to = route.recipients.map((r: MailAddress) => r.address);
   let authRetried = false;
 
@@ -127,7 +130,7 @@ async function deliverRoute(
     const rejected = new Map(result.rejected.map((r) => [r.address.toLowerCase(), r]));
     recipients = to.map((address) => {
       const key = address.toLowerCase();
-      if (accepted.has(key)) return { address, status: 'delivered', route: route.label, mechanism, responseCode: 250, response: result.response };
+      if (accepted.has(key)) return { address, status: 'delivered', route: route.label, mechanism, authKey, responseCode: 250, response: result.response };
       const r = rejected.get(key);
       const transient = isTransientReply(r?.responseCode);
       return {
@@ -135,6 +138,7 @@ async function deliverRoute(
         status: transient ? 'deferred' : 'failed',
         route: route.label,
         mechanism,
+        authKey,
         reason: transient ? 'smtp-transient' : 'smtp-permanent',
         responseCode: r?.responseCode,
         response: r?.response,
@@ -151,6 +155,7 @@ async function deliverRoute(
       status,
       route: route.label,
       mechanism,
+      authKey,
       reason: failure.reason,
       responseCode: failure.responseCode,
       response: failure.response,

@@ -121,7 +121,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
   if (results.some((r) => r.reason === 'auth-failed')) deps.metrics.addMetric('AuthFailed', 'Count', 1);
 
   for (const r of results) {
-    const line = { ...context, recipient: r.address, outcome: r.status, route: r.route, mechanism: r.mechanism, smtpCode: r.responseCode, reason: r.reason, detail: r.detail, durationMs: Date.now() - started };
+    const line = { ...context, recipient: r.address, outcome: r.status, route: r.route, mechanism: r.mechanism, ...(r.authKey ? { authKey: r.authKey } : {}), smtpCode: r.responseCode, reason: r.reason, detail: r.detail, durationMs: Date.now() - started };
     if (r.status === 'delivered') deps.logger.info('relayed', { ...line, smtpReply: r.response });
     else deps.logger.warn(r.status === 'deferred' ? 'deferred' : 'rejected', { ...line, smtpReply: r.response });
   }

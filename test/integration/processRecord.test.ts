@@ -53,7 +53,7 @@ beforeEach(() => {
   idempotency = new MemoryIdempotencyStore();
   const log = (level: string) => (message: string, ...extra: Record<string, unknown>[]) => logs.push({ level, message, extra: Object.assign({}, ...extra) });
   deps = {
-    config: new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' } } } }),
+    config: new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' }, key: 'acme-lookup' } } }),
     secrets: new MemorySecretSource(),
     pool: new SmtpPool({ ca: testCerts.ca }),
     idempotency,
@@ -77,6 +77,8 @@ describe('processRecord', () => {
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['now@example.net'], ['later@example.net']]);
     expect(idempotency.records.get('k1')?.status).toBe('delivered');
     expect(metrics).toEqual(expect.arrayContaining(['Delivered', 'Deferred']));
+    // Momentum's lookup key is logged with every outcome.
+    expect(logs.find((l) => l.message === 'relayed')?.extra).toMatchObject({ authKey: 'acme-lookup', mechanism: 'PLAIN', recipient: 'now@example.net' });
   });
 
   it('a 5xx recipient is dead-lettered alone; a redrive sends only to it', async () => {
