@@ -1,5 +1,6 @@
 /** `mailrelay dlq redrive`: send dead-lettered messages back to the main queue. */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { IDEMPOTENCY_KEY_ATTRIBUTE } from '../../lambda/worker/types.js';
 import type { CommandRun } from '../command.js';
 import { list } from '../command.js';
 import { receiveDeadLetters, release, remove, type DeadLetter } from '../dlq/deadLetters.js';
@@ -20,7 +21,13 @@ export const run: CommandRun = async ({ values }, ctx) => {
   const keep: DeadLetter[] = letters.filter((l) => !wanted.includes(l));
   for (const letter of wanted) {
     try {
-      const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: letter.body }));
+      // The idempotency key travels along, so a body without its own `idempotencyKey` keeps the
+      // key (and Message-ID) it had: recipients already delivered are not sent again. A message the
+      // queue's redrive policy moved keeps its SQS id, which was its fallback key.
+      const key = letter.idempotencyKey ?? letter.id;
+      const sent = await sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: letter.body, MessageAttributes: { [IDEMPOTENCY_KEY_ATTRIBUTE]: { DataType: 'String', StringValue: key } } }),
+      );
       // sent first, deleted second: a crash in between duplicates the entry, never loses it
       await remove(sqs, dlqUrl, letter);
       redriven.push({ id: letter.id, messageId: sent.MessageId ?? '' });

@@ -9,10 +9,10 @@ import { buildCredentials, type CredentialSources } from './credentials.js';
 import { isDeliveryError, TransientDeliveryError, type DeliveryError, type FailureReason } from './errors.js';
 import type { MailAddress, QueueMessage } from './message/types.js';
 import type { ConfigStore } from './ports.js';
-import { isTransientReply } from './smtp/classify.js';
+import { classifySmtpError, isTransientReply } from './smtp/classify.js';
 import { composeMessage } from './smtp/compose.js';
 import type { SmtpPool } from './smtp/pool.js';
-import type { SmtpSession, TransactionResult } from './smtp/session.js';
+import type { SessionCredentials, SmtpSession, TransactionResult } from './smtp/session.js';
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
 
@@ -63,7 +63,9 @@ export interface RelayOptions {
  * const verdict = summarizeRelay(result); // 'delivered' | 'deferred' | 'failed'
  */
 export async function relayMessage(message: QueueMessage, deps: RelayDependencies, options: RelayOptions = {}): Promise<RelayResult> {
-  const pending = message.envelope.to.filter((r) => !options.skip?.has(r.address.toLowerCase()));
+  // Addresses are compared exactly as parsed (domain lower-cased, local part as given): local parts
+  // are case-sensitive, and the parser keeps `Bob@x` and `bob@x` as two recipients.
+  const pending = message.envelope.to.filter((r) => !options.skip?.has(r.address));
   if (pending.length === 0) return { recipients: [], attempts: [] };
 
   const { routes, failures } = await resolveRoutes(
@@ -101,10 +103,24 @@ async function deliverRoute(
   const to = route.recipients.map((r: MailAddress) => r.address);
   let authRetried = false;
 
+  // Whether nodemailer already renewed the XOAUTH2 token inside the AUTH exchange (after the
+  // relay's 334 error challenge): then a second attempt would only repeat it.
+  let tokenRenewed = false;
+  const credentials = async (forceRefresh: boolean): Promise<SessionCredentials> => {
+    const creds = await buildCredentials(route.settings.auth, deps, forceRefresh);
+    if (creds.mechanism !== 'XOAUTH2') return creds;
+    return {
+      ...creds,
+      getToken: (renew) => {
+        if (renew) tokenRenewed = true;
+        return creds.getToken(renew);
+      },
+    };
+  };
   const attemptOnce = async (forceRefresh: boolean) => {
     const sent = await deps.pool.withSession(
       route,
-      () => buildCredentials(route.settings.auth, deps, forceRefresh),
+      () => credentials(forceRefresh),
       // Waiting for a pooled connection may have used the invocation's time up.
       (session) => (mayStart && !mayStart() ? Promise.resolve(undefined) : sendInChunks(session, from, to, raw, mayStart)),
     );
@@ -119,19 +135,19 @@ async function deliverRoute(
       result = await attemptOnce(false);
     } catch (error) {
       if (!isRetryable(error)) throw error;
-      // Credentials rotate: after an authentication failure, re-read the secret once (XOAUTH2
-      // already renewed its token inside the AUTH exchange). A pooled connection the relay had
-      // closed is replaced by a fresh one the same way.
-      authRetried = isAuthFailure(error) && mechanism !== 'XOAUTH2';
-      if (isAuthFailure(error) && mechanism === 'XOAUTH2') throw error;
+      // Credentials rotate: after an authentication failure, re-read the secret or token once —
+      // unless XOAUTH2 already renewed its token inside the exchange (334 challenge). A relay that
+      // answers a stale token with a bare 535 gets one attempt with a forced refresh here. A pooled
+      // connection the relay had closed is replaced by a fresh one the same way.
+      if (isAuthFailure(error) && tokenRenewed) throw error;
+      authRetried = isAuthFailure(error);
       result = await attemptOnce(authRetried);
     }
-    const accepted = new Set(result.accepted.map((a) => a.toLowerCase()));
-    const rejected = new Map(result.rejected.map((r) => [r.address.toLowerCase(), r]));
+    const accepted = new Set(result.accepted);
+    const rejected = new Map(result.rejected.map((r) => [r.address, r]));
     recipients = to.map((address) => {
-      const key = address.toLowerCase();
-      if (accepted.has(key)) return { address, status: 'delivered', route: route.label, mechanism, authKey, responseCode: 250, response: result.response };
-      const r = rejected.get(key);
+      if (accepted.has(address)) return { address, status: 'delivered', route: route.label, mechanism, authKey, responseCode: 250, response: result.response };
+      const r = rejected.get(address);
       const transient = isTransientReply(r?.responseCode);
       return {
         address,
@@ -181,7 +197,17 @@ async function sendInChunks(session: SmtpSession, from: string, to: readonly str
   let response = '';
   for (let round = 0; round < to.length && pending.length > 0; round++) {
     if (round > 0 && mayStart && !mayStart()) break;
-    const result = await session.send({ from, to: pending }, raw);
+    let result: TransactionResult;
+    try {
+      result = await session.send({ from, to: pending }, raw);
+    } catch (error) {
+      if (round === 0) throw error;
+      // A later round must never undo what an earlier one delivered: only the recipients still
+      // pending share this failure (transient unless the relay answered 5xx).
+      const failure = classifySmtpError(error);
+      settled.push(...pending.map((address) => ({ address, responseCode: failure.responseCode, response: failure.response ?? failure.message })));
+      break;
+    }
     accepted.push(...result.accepted);
     if (result.response) response = result.response;
     const tooMany = result.rejected.filter((r) => r.responseCode === 452);
@@ -190,8 +216,8 @@ async function sendInChunks(session: SmtpSession, from: string, to: readonly str
     if (pending.length === 0) settled.push(...(result.accepted.length > 0 ? [] : tooMany));
   }
   // Recipients still waiting when the loop stopped early are reported as deferred.
-  const reported = new Set([...accepted, ...settled.map((r) => r.address)].map((a) => a.toLowerCase()));
-  const unsent = to.filter((a) => !reported.has(a.toLowerCase())).map((address) => ({ address, responseCode: 452, response: '452 4.5.3 too many recipients (continued later)' }));
+  const reported = new Set([...accepted, ...settled.map((r) => r.address)]);
+  const unsent = to.filter((a) => !reported.has(a)).map((address) => ({ address, responseCode: 452, response: '452 4.5.3 too many recipients (continued later)' }));
   return { accepted, rejected: [...settled, ...unsent], response };
 }
 

@@ -9,7 +9,7 @@ import type { QueueMessage } from '../core/message/types.js';
 import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
 import { relayMessage, type RecipientResult, type RelayDependencies } from '../core/relay.js';
 import { retryDelaySeconds } from './backoff.js';
-import type { QueueRecord, RecordOutcome, RetryScheduler, WorkerLogger, WorkerMetrics } from './types.js';
+import { fallbackIdempotencyKey, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
 export interface WorkerDependencies extends RelayDependencies {
   readonly idempotency: IdempotencyStore;
@@ -25,7 +25,6 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly mayStartDelivery?: (() => boolean) | undefined;
 }
 
-const lower = (address: string): string => address.toLowerCase();
 
 /**
  * Process one record. Returns `retry` when the record must be reported as a batch item failure.
@@ -37,7 +36,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
 
   let message: QueueMessage;
   try {
-    message = parseQueueMessage(record.body, { fallbackIdempotencyKey: record.messageId });
+    message = parseQueueMessage(record.body, { fallbackIdempotencyKey: fallbackIdempotencyKey(record) });
   } catch (error) {
     if (!(error instanceof MessageValidationError)) throw error;
     deps.logger.warn('message rejected', { ...base, outcome: 'failed', reason: 'invalid-message', detail: error.message });
@@ -46,7 +45,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
       reason: 'invalid-message',
       detail: error.message,
       recipients: [],
-      idempotencyKey: record.messageId,
+      idempotencyKey: fallbackIdempotencyKey(record),
       sourceMessageId: record.messageId,
       receiveCount,
       failedAt: new Date().toISOString(),
@@ -87,9 +86,9 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
   }
 
   const previous: DeliveryRecord | undefined = claim.previous;
-  const delivered = new Set((previous?.delivered ?? []).map(lower));
+  const delivered = new Set(previous?.delivered ?? []);
   // After a redrive (the operator fixed something), refused recipients get another chance.
-  const failedBefore = previous?.status === 'dead-lettered' ? [] : (previous?.failed ?? []).map(lower);
+  const failedBefore = previous?.status === 'dead-lettered' ? [] : [...(previous?.failed ?? [])];
   const skip = new Set([...delivered, ...failedBefore]);
 
   const started = Date.now();
@@ -107,14 +106,14 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
     const failure = isDeliveryError(error) ? error : new TransientDeliveryError(describe(error), { reason: 'aws-error' }, { cause: error });
     const status = failure instanceof TransientDeliveryError ? ('deferred' as const) : ('failed' as const);
     results = message.envelope.to
-      .filter((r) => !skip.has(lower(r.address)))
+      .filter((r) => !skip.has(r.address))
       .map((r) => ({ address: r.address, status, reason: failure.reason, detail: failure.message }));
   }
 
   for (const r of results) {
-    if (r.status === 'delivered') delivered.add(lower(r.address));
+    if (r.status === 'delivered') delivered.add(r.address);
   }
-  const failed = new Set([...failedBefore, ...results.filter((r) => r.status === 'failed').map((r) => lower(r.address))]);
+  const failed = new Set([...failedBefore, ...results.filter((r) => r.status === 'failed').map((r) => r.address)]);
   const deferred = results.filter((r) => r.status === 'deferred');
   const newlyDelivered = results.filter((r) => r.status === 'delivered');
   if (newlyDelivered.length) deps.metrics.addMetric('Delivered', 'Count', 1);
@@ -134,7 +133,7 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
       ? previous?.failure
       : undefined;
   const recordOf = (status: 'pending' | 'delivered' | 'dead-lettered') => ({ status, delivered: [...delivered], failed: [...failed], failure });
-  const undelivered = message.envelope.to.map((r) => r.address).filter((a) => !delivered.has(lower(a)));
+  const undelivered = message.envelope.to.map((r) => r.address).filter((a) => !delivered.has(a));
 
   if (deferred.length > 0 && receiveCount < deps.maxReceiveCount) {
     await settle(deps, message.idempotencyKey, recordOf('pending'), context);
@@ -173,14 +172,22 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
  * Dead-letter a record that was not relayed on its last receive, before any delivery started:
  * otherwise the queue's redrive policy would move it without its reason.
  */
-export async function exhausted(record: QueueRecord, deps: WorkerDependencies, message: QueueMessage | undefined, reason: string, detail: string): Promise<RecordOutcome> {
+export async function exhausted(record: QueueRecord, deps: WorkerDependencies, parsed: QueueMessage | undefined, reason: string, detail: string): Promise<RecordOutcome> {
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1') || 1;
+  let message = parsed;
+  if (!message) {
+    try {
+      message = parseQueueMessage(record.body, { fallbackIdempotencyKey: fallbackIdempotencyKey(record) });
+    } catch {
+      // An invalid body still goes to the DLQ; its key and recipients are simply unknown.
+    }
+  }
   deps.metrics.addMetric('Failed', 'Count', 1);
   return deadLetter(record, deps, {
     reason: `retries-exhausted:${reason}`,
     detail,
     recipients: message ? message.envelope.to.map((r) => r.address) : [],
-    idempotencyKey: message?.idempotencyKey ?? record.messageId,
+    idempotencyKey: message?.idempotencyKey ?? fallbackIdempotencyKey(record),
     sourceMessageId: record.messageId,
     receiveCount,
     failedAt: new Date().toISOString(),
@@ -210,8 +217,10 @@ async function settle(deps: WorkerDependencies, key: string, record: Parameters<
   try {
     await deps.idempotency.settle(key, record);
   } catch (error) {
-    // The claim lapses on its own; the worst case is one redelivery that re-checks the relay's
-    // results. Logged so an operator sees the table is unhealthy.
+    // The claim lapses when its lease ends. Until then a redelivery waits (busy); after it, the
+    // recipients this attempt delivered are not on record and are sent again — the same
+    // at-least-once window as a crash after the relay's 250 (README, Fault handling). Logged so an
+    // operator sees the table is unhealthy.
     deps.logger.error('could not record delivery state', { ...context, detail: describe(error) });
   }
 }

@@ -1,4 +1,5 @@
 /** The worker's view of an SQS record, logging and metrics: the smallest interfaces it needs. */
+import { unsafeCharacter } from '../core/validation.js';
 
 /** The fields of an SQS record the worker reads (aws-lambda's SQSRecord satisfies it). */
 export interface QueueRecord {
@@ -6,7 +7,21 @@ export interface QueueRecord {
   readonly receiptHandle: string;
   readonly body: string;
   readonly attributes: { readonly ApproximateReceiveCount?: string | undefined };
+  readonly messageAttributes?: Readonly<Record<string, { readonly stringValue?: string | undefined }>> | undefined;
   readonly eventSourceARN?: string | undefined;
+}
+
+/**
+ * Message attribute carrying the idempotency key of a redriven message: the fallback key when the
+ * body has none (instead of the new SQS message id), so a redrive never sends twice.
+ */
+export const IDEMPOTENCY_KEY_ATTRIBUTE = 'mailrelay.idempotencyKey';
+
+/** The key a record falls back to when its body names none. */
+export function fallbackIdempotencyKey(record: QueueRecord): string {
+  const carried = record.messageAttributes?.[IDEMPOTENCY_KEY_ATTRIBUTE]?.stringValue;
+  // Held to the body field's rules: it reaches log lines and the Message-ID.
+  return carried && carried.length <= 256 && unsafeCharacter(carried) === undefined && !/\s/.test(carried) ? carried : record.messageId;
 }
 
 /** Powertools Logger satisfies it. Log lines are structured: the second argument is merged in. */

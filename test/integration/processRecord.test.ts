@@ -16,6 +16,8 @@ let relay: SmtpRelay;
 let refused = new Set<string>();
 let deferred = new Set<string>();
 let maxRecipientsPerTransaction = Infinity;
+let refuseSecondMailFrom = false;
+const mailFromsBySession = new Map<string, number>();
 let deps: WorkerDependencies;
 let dlq: MemoryDeadLetterQueue;
 let idempotency: MemoryIdempotencyStore;
@@ -28,6 +30,11 @@ const body = (to: string[], key = 'k1') => JSON.stringify({ idempotencyKey: key,
 beforeAll(async () => {
   relay = await startSmtpRelay({
     users: { u: 'p' },
+    onMailFrom: (_address, session) => {
+      const n = (mailFromsBySession.get(session.id) ?? 0) + 1;
+      mailFromsBySession.set(session.id, n);
+      return refuseSecondMailFrom && n === 2 ? { code: 451, message: '4.3.2 try again' } : undefined;
+    },
     onRcptTo: (a, session) =>
       refused.has(a)
         ? { code: 550, message: '5.1.1 unknown' }
@@ -47,6 +54,8 @@ beforeEach(() => {
   refused = new Set();
   deferred = new Set();
   maxRecipientsPerTransaction = Infinity;
+  refuseSecondMailFrom = false;
+  mailFromsBySession.clear();
   logs.length = 0;
   metrics.length = 0;
   dlq = new MemoryDeadLetterQueue();
@@ -120,6 +129,41 @@ describe('processRecord', () => {
     expect(await processRecord(record(body(to)), deps)).toBe('delivered');
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([to.slice(0, 2), to.slice(2, 4), to.slice(4)]);
     expect(relay.connectionCount).toBe(1);
+  });
+
+  it('a failure in a later 452 round defers only the recipients still pending, never the delivered ones', async () => {
+    maxRecipientsPerTransaction = 1;
+    refuseSecondMailFrom = true;
+    const to = ['one@example.net', 'two@example.net'];
+    expect(await processRecord(record(body(to)), deps)).toBe('retry');
+    expect(idempotency.records.get('k1')).toMatchObject({ status: 'pending', delivered: ['one@example.net'] });
+
+    refuseSecondMailFrom = false;
+    expect(await processRecord(record(body(to), 2), deps)).toBe('delivered');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['one@example.net'], ['two@example.net']]);
+  });
+
+  it('a redriven message without an idempotencyKey keeps its key, so delivered recipients are not sent again', async () => {
+    refused.add('two@example.net');
+    const noKey = JSON.stringify({ from: 'billing@acme.example', to: ['one@example.net', 'two@example.net'], subject: 's', text: 't' });
+    expect(await processRecord(record(noKey, 1, 'sqs-original'), deps)).toBe('dead-lettered');
+    const entry = dlq.entries[0]!;
+    expect(entry.reason.idempotencyKey).toBe('sqs-original');
+
+    // `mailrelay dlq redrive` sends the body with the key as a message attribute; SQS gives it a new id.
+    refused.clear();
+    const redriven = { ...record(entry.body, 1, 'sqs-redriven'), messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: entry.reason.idempotencyKey } } };
+    expect(await processRecord(redriven, deps)).toBe('delivered');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['one@example.net'], ['two@example.net']]);
+  });
+
+  it('local parts are case-sensitive: Bob@ and bob@ are settled separately', async () => {
+    deferred.add('bob@example.net');
+    const to = ['Bob@example.net', 'bob@example.net'];
+    expect(await processRecord(record(body(to)), deps)).toBe('retry');
+    deferred.clear();
+    expect(await processRecord(record(body(to), 2), deps)).toBe('delivered');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['Bob@example.net'], ['bob@example.net']]);
   });
 
   it('busy on its last receive: dead-lettered with the reason instead of moved without one', async () => {

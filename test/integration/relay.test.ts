@@ -198,6 +198,27 @@ describe('authentication failures', () => {
     valid = 'never';
   });
 
+  it('XOAUTH2: a bare 535 (no 334 challenge) gets one attempt with a forced token refresh', async () => {
+    const r = await relay({
+      authMethods: ['XOAUTH2'],
+      xoauth2: (_user, token) => token === 'fresh',
+      // Answer a stale token with 535 at once, as some relays do, instead of the error challenge.
+      onAuth: (attempt) => (attempt.credentialsValid ? undefined : { code: 535, message: '5.7.3 Authentication unsuccessful' }),
+    });
+    const requests: boolean[] = [];
+    const tokens = {
+      async getAccessToken(_client: unknown, _user: string, options?: ReadOptions) {
+        requests.push(options?.forceRefresh ?? false);
+        return options?.forceRefresh ? 'fresh' : 'stale';
+      },
+    };
+    const config = globalFor(r, { type: 'XOAUTH2', user: 'box@acme.example', oauth2: { tokenUrl: 'http://127.0.0.1:9/token', clientId: 'c', scope: 's' } });
+    const result = await relayMessage(structuredMessage({ to: ['a@example.net'] }), deps(config, new MemorySecretSource(), { tokens }));
+    expect(summarizeRelay(result)).toBe('delivered');
+    expect(requests).toEqual([false, true]);
+    expect(result.attempts[0]!.authRetried).toBe(true);
+  });
+
   it('XOAUTH2: a token the relay still refuses after renewal defers the message', async () => {
     const r = await relay({ authMethods: ['XOAUTH2'], xoauth2: () => false });
     const secrets = new MemorySecretSource({ 'mailrelay/token': 'bearer' });

@@ -197,12 +197,14 @@ export function mergeLayers(
   senderDomain: string,
 ): { settings: EffectiveSettings; origins: Record<string, SettingOrigin> } | ConfigValidationError {
   const origins: Record<string, SettingOrigin> = {};
+  const rank: Partial<Record<SettingField, number>> = {};
   const pick = <T>(field: SettingField, read: (item: SettingLayer['item']) => T | undefined, fallback?: T): T | undefined => {
     for (let i = layers.length - 1; i >= 0; i--) {
       const layer = layers[i]!;
       const value = read(layer.item);
       if (value !== undefined) {
         origins[field] = layer.origin;
+        rank[field] = i;
         return value;
       }
     }
@@ -225,7 +227,13 @@ export function mergeLayers(
   const user = pick('auth.user', (i) => i.auth?.user);
   const pass = pick('auth.pass', (i) => i.auth?.pass);
   const key = pick('auth.key', (i) => i.auth?.key);
-  const oauth2 = pick('auth.oauth2', (i) => i.auth?.oauth2);
+  let oauth2 = pick('auth.oauth2', (i) => i.auth?.oauth2);
+  // A bearer token (`pass`) set in a higher scope than an OAuth2 client overrides it: the
+  // message's own `pass` must win over a binding's client, as precedence says.
+  if (oauth2 && pass && (rank['auth.pass'] ?? -1) > (rank['auth.oauth2'] ?? -1)) {
+    oauth2 = undefined;
+    delete origins['auth.oauth2'];
+  }
   // With no explicit type the mechanism follows from what is configured: an OAuth2 client means
   // XOAUTH2, a user or password means PLAIN (the most widely offered), nothing means NONE.
   const inferred: AuthType = oauth2 ? 'XOAUTH2' : user !== undefined || pass !== undefined ? 'PLAIN' : 'NONE';

@@ -114,7 +114,9 @@ function failure(reason: string): { ok: false; reason: string } {
 // RFC 5322 atext, plus any non-ASCII character but spaces and controls (RFC 6532 §3.2).
 const ATEXT = "(?:[A-Za-z0-9!#$%&'*+\\-/=?^_`{|}~]|[^\\x00-\\x7F\\s\\p{Cc}\\p{Cs}])";
 const DOT_ATOM = new RegExp(`^${ATEXT}+(?:\\.${ATEXT}+)*$`, 'u');
-const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5B\x5D-\x7E]|[^\x00-\x7F\p{Cc}\p{Cs}]|\\[\x20-\x7E])+"$/u;
+// RFC 5322 quoted-string, less "<" and ">": nodemailer refuses an envelope address holding them
+// (its SMTP command would be ambiguous), which would block every recipient of the route.
+const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x3B\x3D\x3F-\x5B\x5D-\x7E]|[^\x00-\x7F\p{Cc}\p{Cs}]|\\[\x20-\x3B\x3D\x3F-\x7E])+"$/u;
 
 function addrSpec(address: string, name: string): AddressResult {
   // The domain never holds "@" (no address literals), so the last one splits, even after a

@@ -35,6 +35,11 @@ export function classifySmtpError(error: unknown): DeliveryError {
   if (e.code === 'EMESSAGE' && /size larger than allowed/i.test(text)) {
     return new PermanentDeliveryError(`message is larger than the relay accepts (${text})`, { ...details, reason: 'message-too-large' });
   }
+  if (e.code === 'EENVELOPE' && e.command === 'API') {
+    // nodemailer refused the envelope before sending anything (an address it cannot put in a
+    // command): no retry can change that.
+    return new PermanentDeliveryError(`the relay client refused the envelope: ${text}`, { ...details, reason: 'invalid-message' });
+  }
   if (typeof e.responseCode === 'number') {
     if (AUTH_REPLY_CODES.has(e.responseCode) || e.code === 'EAUTH') {
       return new TransientDeliveryError(`authentication failed: ${e.response ?? text}`, { ...details, reason: 'auth-failed' });

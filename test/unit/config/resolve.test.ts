@@ -112,3 +112,37 @@ describe('mergeLayers', () => {
     expect(routeKey(a.settings)).toBe(routeKey(b.settings));
   });
 });
+
+describe('precedence between a bearer token and an OAuth2 client', () => {
+  it('a message’s own bearer-token pass overrides a binding’s OAuth2 client', () => {
+    const merged = mergeLayers(
+      [
+        {
+          origin: 'binding#acme.example',
+          item: {
+            relay: { host: 'smtp.office365.com' },
+            auth: { type: 'XOAUTH2', user: 'box@acme.example', oauth2: { tenantId: 'acme', clientId: 'c', clientSecret: { secret: 'mailrelay/c' }, scope: 's' } },
+          },
+        },
+        { origin: 'message', item: { auth: { pass: { secret: 'mailrelay/acme-token' } } } },
+      ],
+      'acme.example',
+    );
+    if (merged instanceof ConfigValidationError) throw merged;
+    expect(merged.settings.auth.oauth2).toBeUndefined();
+    expect(merged.settings.auth.pass).toEqual({ secret: 'mailrelay/acme-token' });
+    expect(merged.origins['auth.oauth2']).toBeUndefined();
+  });
+
+  it('an OAuth2 client in a higher scope still wins over a lower scope’s pass', () => {
+    const merged = mergeLayers(
+      [
+        { origin: 'global', item: { relay: { host: 'h.example' }, auth: { user: 'u', pass: { secret: 'mailrelay/g' } } } },
+        { origin: 'domain#d.example', item: { auth: { type: 'XOAUTH2', oauth2: { tokenUrl: 'https://t.example/token', clientId: 'c', scope: 's' } } } },
+      ],
+      'a.example',
+    );
+    if (merged instanceof ConfigValidationError) throw merged;
+    expect(merged.settings.auth.oauth2?.clientId).toBe('c');
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dedupeAddresses, mailboxSchema, parseMailbox, parseMailboxList } from '../../../lambda/core/message/index.js';
+import { dedupeAddresses, mailboxSchema, parseMailbox, parseMailboxList, parseQueueMessage } from '../../../lambda/core/message/index.js';
 import type { MailAddress } from '../../../lambda/core/message/index.js';
 
 describe('parseMailbox', () => {
@@ -153,5 +153,11 @@ describe('mailboxSchema', () => {
     expect(good.data).toEqual({ name: 'Bob', address: 'bob@example.net', domain: 'example.net' });
     expect(bad.error?.issues.map((issue) => issue.message)).toEqual(['must be an email address (local@domain)']);
     expect(notString.error?.issues.map((issue) => issue.message)).toEqual(['must be a string']);
+  });
+});
+
+describe('envelope-safe quoted local parts', () => {
+  it.each(['"a<b"@example.net', '"a>b"@example.net', '"a\\\\<b"@example.net'])('refuses %s, which nodemailer cannot put in RCPT TO', (address) => {
+    expect(() => parseQueueMessage(JSON.stringify({ from: 'x@acme.example', to: [address], text: 't' }), { fallbackIdempotencyKey: 'k' })).toThrow(/to\[0\]: local part/);
   });
 });
