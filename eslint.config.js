@@ -14,8 +14,9 @@ export default tseslint.config(
     },
   },
   {
-    // The core must never import the AWS SDK: it talks to the world through ports.
-    files: ['lambda/core/**/*.ts'],
+    // The core and the worker logic never import the AWS SDK: they talk to the world through
+    // ports; adapters implement them and handlers wire them.
+    files: ['lambda/core/**/*.ts', 'lambda/worker/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['@aws-sdk/*', '@aws-lambda-powertools/*', '@middy/*'], message: 'lambda/core knows nothing of AWS: use a port (lambda/core/ports.ts).' }] }],
     },

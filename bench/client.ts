@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
-import { pollOnce, type BatchHandler } from '../lambda/worker/sqsPoller.js';
+import { pollOnce, type BatchHandler } from '../lambda/adapters/sqsPoller.js';
 import { serve } from './ipc.js';
 import { mailOptions, recipientOf, type GreetingMode } from './workload.js';
 

@@ -28,7 +28,7 @@ import { fillPlaceholders, relayPlaceholders } from '../cli/placeholders.js';
 import { parseConfigItem, type ConfigItem } from '../lambda/core/config/schema.js';
 import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
 import { parseQueueMessage } from '../lambda/core/message/index.js';
-import { pollForever, type PollResult } from '../lambda/worker/sqsPoller.js';
+import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';

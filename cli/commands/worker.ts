@@ -5,7 +5,7 @@
  */
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { pollForever } from '../../lambda/worker/sqsPoller.js';
+import { pollForever } from '../../lambda/adapters/sqsPoller.js';
 import { readSettings, SettingsError } from '../../lambda/worker/settings.js';
 import { integerOption } from '../args.js';
 import type { CommandRun } from '../command.js';

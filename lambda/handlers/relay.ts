@@ -8,7 +8,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent } from 'aws-lambda';
-import { createWorker, type Worker } from '../worker/createWorker.js';
+import { createWorker, type Worker } from './createWorker.js';
 import { processBatch, type BatchResult } from '../worker/processBatch.js';
 import { readSettings } from '../worker/settings.js';
 

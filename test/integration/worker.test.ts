@@ -6,7 +6,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pollOnce, type BatchHandler } from '../../lambda/worker/sqsPoller.js';
+import { pollOnce, type BatchHandler } from '../../lambda/adapters/sqsPoller.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
 import { startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 

@@ -10,7 +10,7 @@
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { expect } from 'vitest';
-import { pollOnce } from '../../../lambda/worker/sqsPoller.js';
+import { pollOnce } from '../../../lambda/adapters/sqsPoller.js';
 import type { RawSmtpServer } from '../../../local/rawSmtpServer.js';
 import type { SmtpRelay } from '../../../local/smtpRelay.js';
 import { startLocalWorld, type LocalWorld } from '../../helpers/localWorld.js';

@@ -6,7 +6,7 @@
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { createWorker } from '../../../lambda/worker/createWorker.js';
+import { createWorker } from '../../../lambda/handlers/createWorker.js';
 import { processBatch } from '../../../lambda/worker/processBatch.js';
 import { readSettings } from '../../../lambda/worker/settings.js';
 import type { QueueRecord, WorkerLogger } from '../../../lambda/worker/types.js';

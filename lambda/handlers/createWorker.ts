@@ -18,9 +18,9 @@ import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
 import { createOAuth2TokenProvider } from '../core/oauth/index.js';
 import { SmtpPool } from '../core/smtp/pool.js';
-import type { WorkerDependencies } from './processRecord.js';
-import type { WorkerSettings } from './settings.js';
-import type { WorkerLogger, WorkerMetrics } from './types.js';
+import type { WorkerDependencies } from '../worker/processRecord.js';
+import type { WorkerSettings } from '../worker/settings.js';
+import type { WorkerLogger, WorkerMetrics } from '../worker/types.js';
 
 /** SDK client config shared by every client; tests and the local runner pass endpoints/credentials. */
 export type AwsClientConfig = ConstructorParameters<typeof SQSClient>[0];
