@@ -6,6 +6,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-s
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { buildApp } from 'fauxqs';
 import { LOCAL_AWS_REGION } from './awsClientConfig.js';
+import { listenOnLoopback } from './loopback.js';
 
 /**
  * In-process AWS emulators for tests, `npm start` and the benchmark: DynamoDB (dynalite, in
@@ -51,16 +52,7 @@ type DynaliteFactory = (options?: DynaliteOptions) => Server;
 const dynalite = createRequire(import.meta.url)('dynalite') as DynaliteFactory;
 
 async function listen(server: Server, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('emulator: no TCP address');
-  return address.port;
+  return (await listenOnLoopback(server, port)).port;
 }
 
 /**

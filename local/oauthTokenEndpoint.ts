@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback, readBoundedBody } from './loopback.js';
 
 export interface OAuthTokenEndpointOptions {
   /** Registered clients: client id → client secret (`''` for a public client, which sends none). */
@@ -187,27 +187,13 @@ export async function startOAuthTokenEndpoint(options: OAuthTokenEndpointOptions
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== path) return send(res, 404, oauthError('invalid_request', 'not found'));
     if (req.method !== 'POST') return send(res, 405, oauthError('invalid_request', 'use POST'), { allow: 'POST' });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return send(res, 413, oauthError('invalid_request', 'request too large'));
-      handle(req, res, Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', () => res.destroy());
+    readBoundedBody(req, MAX_BODY_BYTES).then(
+      (body) => (body === undefined ? send(res, 413, oauthError('invalid_request', 'request too large')) : handle(req, res, body.toString('utf8'))),
+      () => res.destroy(),
+    );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listenOnLoopback(server, options.port ?? 0, options.host ?? '127.0.0.1');
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   return {

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { testCerts } from './certs.js';
+import { listenOnLoopback } from './loopback.js';
 
 /**
  * A raw-socket SMTP server on 127.0.0.1 for the fault tests: a small, line-by-line SMTP dialogue
@@ -307,15 +308,7 @@ export async function startRawSmtpServer(options: RawSmtpServerOptions = {}): Pr
   };
 
   const server: Server = createServer(serve);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('raw smtp server: no TCP address');
+  const address = await listenOnLoopback(server);
   let stopping: Promise<void> | undefined;
 
   return {

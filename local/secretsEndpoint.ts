@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback, readBoundedBody } from './loopback.js';
 
 /**
  * A local stand-in for AWS Secrets Manager and SSM Parameter Store: a node:http server on
@@ -395,30 +396,16 @@ export async function startSecretsEndpoint(options: SecretsEndpointOptions = {})
   };
 
   const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) return sendError(res, new AwsError('ValidationException', 'Request body too large'));
-      handle(req, res, Buffer.concat(chunks));
-    });
+    readBoundedBody(req, MAX_BODY_BYTES).then(
+      (body) => (body === undefined ? sendError(res, new AwsError('ValidationException', 'Request body too large')) : handle(req, res, body)),
+      () => res.destroy(),
+    );
   });
 
   for (const [name, value] of Object.entries(options.secrets ?? {})) addVersion(createSecret(name), { string: value });
   for (const [name, value] of Object.entries(options.parameters ?? {})) putParameter(name, value, 'SecureString', true);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('secrets endpoint: no TCP address');
+  const address = await listenOnLoopback(server, options.port ?? 0);
   let stopping: Promise<void> | undefined;
 
   return {

@@ -9,6 +9,7 @@
  * upstream's in request bodies (and back in responses).
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { listenOnLoopback } from '../../../local/loopback.js';
 
 export interface FaultRule {
   /** The `X-Amz-Target` header, e.g. `DynamoDB_20120810.UpdateItem`, `AmazonSQS.SendMessage`. */
@@ -101,15 +102,7 @@ export async function startAwsFaultProxy(upstream: string): Promise<AwsFaultProx
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('fault proxy: no TCP address');
+  const address = await listenOnLoopback(server);
   selfUrl = `http://127.0.0.1:${address.port}`;
   let stopping: Promise<void> | undefined;
 
