@@ -171,6 +171,11 @@ export function createIdempotencyTable(client: DynamoDBClient, name: string): Pr
   return createTable(client, name, 'id');
 }
 
+/** Creates the relay-state table (partition key `pk`, string: fleet-wide suspensions) and waits until it is ACTIVE. */
+export function createRelayStateTable(client: DynamoDBClient, name: string): Promise<void> {
+  return createTable(client, name, 'pk');
+}
+
 /** Options of {@link createQueues}. */
 export interface CreateQueuesOptions {
   /** Name of the main queue. */

@@ -30,7 +30,7 @@ import { ConfigValidationError, MessageValidationError, formatIssues } from '../
 import { parseQueueMessage } from '../lambda/core/message/index.js';
 import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
-import { createConfigTable, createIdempotencyTable, createQueues, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
+import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
 import { startSmtpRelay, type SmtpRelay } from './smtpRelay.js';
 import { STATE_VERSION, removeState, stateFilePath, writeState, type LocalState } from './state.js';
@@ -46,6 +46,7 @@ export const LOCAL_CA_FILE = here('./certs/ca.pem');
 export const LOCAL_QUEUE_NAME = 'mailrelay';
 export const LOCAL_CONFIG_TABLE = 'mailrelay-config';
 export const LOCAL_IDEMPOTENCY_TABLE = 'mailrelay-idempotency';
+export const LOCAL_RELAY_STATE_TABLE = 'mailrelay-relay-state';
 export const LOCAL_MAX_RECEIVE_COUNT = 3;
 export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
 export const LOCAL_SECRET_PREFIX = 'mailrelay/';
@@ -174,7 +175,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqs.destroy();
     });
 
-    await Promise.all([createConfigTable(dynamoClient, LOCAL_CONFIG_TABLE), createIdempotencyTable(dynamoClient, LOCAL_IDEMPOTENCY_TABLE)]);
+    await Promise.all([
+      createConfigTable(dynamoClient, LOCAL_CONFIG_TABLE),
+      createIdempotencyTable(dynamoClient, LOCAL_IDEMPOTENCY_TABLE),
+      createRelayStateTable(dynamoClient, LOCAL_RELAY_STATE_TABLE),
+    ]);
     const updatedAt = new Date().toISOString();
     for (const item of configItems) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
     const queues = await createQueues(sqs, { name: LOCAL_QUEUE_NAME, maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT, visibilityTimeout: LOCAL_VISIBILITY_TIMEOUT_SECONDS });
@@ -191,6 +196,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url },
       configTable: LOCAL_CONFIG_TABLE,
       idempotencyTable: LOCAL_IDEMPOTENCY_TABLE,
+      relayStateTable: LOCAL_RELAY_STATE_TABLE,
       queueUrl: queues.queueUrl,
       queueArn: queues.queueArn,
       dlqUrl: queues.dlqUrl,
@@ -275,6 +281,7 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     AWS_ENDPOINT_URL_SSM: w.secrets.url,
     CONFIG_TABLE_NAME: w.state.configTable,
     IDEMPOTENCY_TABLE_NAME: w.state.idempotencyTable,
+    RELAY_STATE_TABLE_NAME: w.state.relayStateTable,
     DEAD_LETTER_QUEUE_URL: w.state.dlqUrl,
     QUEUE_URL: w.state.queueUrl,
     SECRET_PREFIX: w.state.secretPrefix,
@@ -405,7 +412,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] {
   const { state } = stack;
   const rel = (file: string): string => relative(cwd, file) || file;
-  const relayScopes = stack.configItems.filter((i) => i.relay?.host === state.relay.host && i.relay?.port === state.relay.port).map((i) => i.scope);
+  const usesLocalRelay = (relay: ConfigItem['relay']): boolean =>
+    (Array.isArray(relay) ? relay : relay ? [relay] : []).some((r) => r.host === state.relay.host && r.port === state.relay.port);
+  const relayScopes = stack.configItems.filter((i) => usesLocalRelay(i.relay)).map((i) => i.scope);
   const lines = [
     'mailrelay: the worker and its AWS stand-ins, all in this process on 127.0.0.1',
     '',

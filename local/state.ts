@@ -30,6 +30,8 @@ export interface LocalState {
   };
   readonly configTable: string;
   readonly idempotencyTable: string;
+  /** Fleet-wide relay suspensions (absent in state files written before it existed). */
+  readonly relayStateTable?: string;
   readonly queueUrl: string;
   readonly queueArn: string;
   readonly dlqUrl: string;

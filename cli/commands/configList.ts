@@ -54,12 +54,19 @@ export function summarize(item: ConfigItem): string {
   const parts: string[] = [];
   if (item.group) parts.push(`group ${item.group}`);
   if (item.relay) {
-    const r = item.relay;
-    const where = r.host ? `${r.host}${r.port ? `:${r.port}` : ''}` : r.port ? `port ${r.port}` : '';
-    const rest = Object.entries(r)
-      .filter(([k]) => k !== 'host' && k !== 'port')
-      .map(([k, v]) => (k === 'tls' ? String(v) : `${k}=${String(v)}`));
-    parts.push(`relay ${[where, ...rest].filter(Boolean).join(' ')}`);
+    // A failover list reads `relay a:587 starttls, then b:465 implicit`.
+    const relays = Array.isArray(item.relay) ? item.relay : [item.relay];
+    const one = (r: (typeof relays)[number]): string => {
+      const where = r.host ? `${r.host}${r.port ? `:${r.port}` : ''}` : r.port ? `port ${r.port}` : '';
+      const rest = Object.entries(r)
+        .filter(([k]) => k !== 'host' && k !== 'port')
+        .map(([k, v]) => (k === 'tls' ? String(v) : `${k}=${String(v)}`));
+      return [where, ...rest].filter(Boolean).join(' ');
+    };
+    parts.push(`relay ${relays.map(one).join(', then ')}`);
+  }
+  if (item.delivery) {
+    parts.push(`delivery ${Object.entries(item.delivery).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   }
   if (item.auth) {
     const a = item.auth;

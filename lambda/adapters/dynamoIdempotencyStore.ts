@@ -6,7 +6,7 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
+import type { ClaimOptions, ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
 import { classifyAwsError } from './awsErrors.js';
 
 export interface DynamoIdempotencyStoreOptions {
@@ -28,7 +28,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     this.retention = options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
   }
 
-  public async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+  public async claim(key: string, leaseMs: number, options: ClaimOptions = {}): Promise<ClaimResult> {
     const now = this.now();
     try {
       const response = await this.options.client.send(
@@ -36,11 +36,12 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
           TableName: this.options.tableName,
           Key: { id: key },
           UpdateExpression: 'SET #status = :claimed, leaseUntil = :lease, expiresAt = :expires',
-          ConditionExpression: 'attribute_not_exists(id) OR (#status <> :claimed AND #status <> :delivered) OR (#status = :claimed AND leaseUntil < :now)',
+          ConditionExpression: `attribute_not_exists(id) OR #status = :pending OR (#status = :claimed AND leaseUntil < :now)${options.redrive ? ' OR #status = :dead' : ''}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':claimed': 'in-progress',
-            ':delivered': 'delivered',
+            ':pending': 'pending',
+            ...(options.redrive ? { ':dead': 'dead-lettered' } : {}),
             ':lease': now + leaseMs,
             ':now': now,
             ':expires': Math.floor(now / 1000) + this.retention,
@@ -61,7 +62,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       throw classifyAwsError(error, `reading idempotency key in ${this.options.tableName}`);
     }
     const previous = toRecord(current.Item);
-    if (previous?.status === 'delivered') return { outcome: 'duplicate', previous };
+    if (previous?.status === 'delivered' || previous?.status === 'dead-lettered') return { outcome: 'duplicate', previous };
     return { outcome: 'busy' };
   }
 

@@ -58,7 +58,25 @@ export type FailureReason =
   | 'token-endpoint'
   | 'aws-throttled'
   | 'aws-error'
-  | 'out-of-time';
+  | 'out-of-time'
+  // Named provider replies (lambda/core/smtp/providerReplies.ts): each needs a different fix.
+  | 'smtp-auth-disabled'
+  | 'basic-auth-disabled'
+  | 'auth-unsuccessful'
+  | 'app-password-required'
+  | 'web-login-required'
+  | 'send-as-denied'
+  | 'tenant-blocked'
+  | 'unknown-recipient'
+  | 'mailbox-full'
+  | 'policy-refused'
+  | 'relay-throttled'
+  | 'relay-unavailable'
+  // The route is suspended fleet-wide after its relay refused sessions: deferred without connecting.
+  | 'route-suspended';
+
+/** Authentication failures that earn one forced re-read of the credentials (credentials rotate). */
+export const AUTH_FAILURE_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['auth-failed', 'auth-unsuccessful']);
 
 export interface DeliveryErrorDetails {
   readonly reason: FailureReason;
@@ -68,6 +86,23 @@ export interface DeliveryErrorDetails {
   readonly response?: string | undefined;
   /** The SMTP command (redacted) the reply answered, e.g. `RCPT TO`, `AUTH PLAIN`. */
   readonly command?: string | undefined;
+  /**
+   * The relay refused the session rather than this message (connect failure, TLS failure, 4xx
+   * before MAIL, 421 at any point, a throttle reply): the relay is suspended fleet-wide and the
+   * route fails over to its next relay (docs/design.md §2, §3).
+   */
+  readonly sessionRefused?: boolean | undefined;
+  /**
+   * Recipients the relay refused at RCPT in the transaction that then failed: their refusal
+   * stands whatever happened to DATA afterwards (only the accepted ones are in doubt).
+   */
+  readonly refusedRecipients?: readonly RefusedRecipient[] | undefined;
+}
+
+export interface RefusedRecipient {
+  readonly address: string;
+  readonly responseCode?: number | undefined;
+  readonly response?: string | undefined;
 }
 
 /** What a delivery failure carries: its reason and, when a relay answered, the reply. */
@@ -76,12 +111,28 @@ abstract class DeliveryFailure extends MailrelayError {
   public readonly responseCode: number | undefined;
   public readonly response: string | undefined;
   public readonly command: string | undefined;
+  public readonly sessionRefused: boolean;
+  public readonly refusedRecipients: readonly RefusedRecipient[] | undefined;
   protected constructor(message: string, details: DeliveryErrorDetails, options?: ErrorOptions) {
     super(message, options);
     this.reason = details.reason;
     this.responseCode = details.responseCode;
     this.response = details.response;
     this.command = details.command;
+    this.sessionRefused = details.sessionRefused ?? false;
+    this.refusedRecipients = details.refusedRecipients;
+  }
+
+  /** The fields to build a copy with (e.g. marked as a session refusal). */
+  public get details(): DeliveryErrorDetails {
+    return {
+      reason: this.reason,
+      responseCode: this.responseCode,
+      response: this.response,
+      command: this.command,
+      sessionRefused: this.sessionRefused,
+      refusedRecipients: this.refusedRecipients,
+    };
   }
 }
 

@@ -55,9 +55,14 @@ export interface RecordedFailure {
   readonly route?: string | undefined;
 }
 
+export interface ClaimOptions {
+  /** The record is a DLQ redrive: a dead-lettered key may be claimed again. @default false */
+  readonly redrive?: boolean | undefined;
+}
+
 export type ClaimResult =
   | { readonly outcome: 'claimed'; readonly previous?: DeliveryRecord | undefined }
-  /** Everything was delivered before: acknowledge without sending. */
+  /** Everything was delivered before, or the key was dead-lettered and this is not a redrive: acknowledge without sending. */
   | { readonly outcome: 'duplicate'; readonly previous: DeliveryRecord }
   /** Another invocation holds the claim right now: retry later, do not send. */
   | { readonly outcome: 'busy' };
@@ -67,8 +72,11 @@ export type ClaimResult =
  * message is never relayed twice, and claims a key for one invocation at a time.
  */
 export interface IdempotencyStore {
-  /** Claim `key` for `leaseMs` (the caller's remaining time). */
-  claim(key: string, leaseMs: number): Promise<ClaimResult>;
+  /**
+   * Claim `key` for `leaseMs` (the caller's remaining time). A key that was dead-lettered is
+   * claimed again only by a redrive; for anyone else it is a `duplicate`.
+   */
+  claim(key: string, leaseMs: number, options?: ClaimOptions): Promise<ClaimResult>;
   /** Record the outcome and release the claim. */
   settle(key: string, record: Omit<DeliveryRecord, 'status'> & { status: Exclude<DeliveryRecord['status'], 'in-progress'> }): Promise<void>;
 }

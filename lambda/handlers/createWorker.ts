@@ -13,10 +13,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsSecretSource } from '../adapters/awsSecretSource.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
+import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
 import { createOAuth2TokenProvider } from '../core/oauth/index.js';
+import { MemoryRouteHealth } from '../core/routeHealth.js';
 import { SmtpPool } from '../core/smtp/pool.js';
 import type { WorkerDependencies } from '../worker/processRecord.js';
 import type { WorkerSettings } from '../worker/settings.js';
@@ -44,9 +46,13 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     cacheTtlMs: settings.secretCacheTtlMs,
     onInlineValue: (where) => logger.warn(`config uses ${where}: plaintext secrets in config are meant for local use`),
   });
+  const policy = { baseMs: settings.suspensionBaseMs, maxMs: settings.suspensionMaxMs, probeMs: settings.suspensionProbeMs };
   return {
     settings,
     logger,
+    routeHealth: settings.relayStateTableName
+      ? new DynamoRouteHealth({ client: dynamo, tableName: settings.relayStateTableName, policy, cacheTtlMs: settings.relayStateCacheMs })
+      : new MemoryRouteHealth(policy),
     metrics,
     config: new DynamoConfigStore({ client: dynamo, tableName: settings.configTableName, cacheTtlMs: settings.configCacheTtlMs }),
     secrets,

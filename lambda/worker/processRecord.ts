@@ -1,15 +1,19 @@
 /**
- * The fate of one SQS record (DESIGN.md §3): relayed, retried later, or dead-lettered with its
- * reason — never dropped, never sent twice. Knows no AWS: the queue, the DLQ and the idempotency
- * table are ports.
+ * The life of one SQS record (docs/design.md §3): parse, claim its idempotency key, relay what
+ * is still undelivered, let {@link decideFate} decide, then carry the plan out — log and count
+ * each recipient's disposition, record it, and acknowledge, retry or dead-letter the record.
+ * Never drops a message, never sends a delivered recipient twice. Knows no AWS: the queue, the
+ * DLQ and the tables are ports.
  */
 import { isDeliveryError, MessageValidationError, TransientDeliveryError } from '../core/errors.js';
 import { parseQueueMessage } from '../core/message/index.js';
 import type { QueueMessage } from '../core/message/types.js';
-import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
-import { relayMessage, type RecipientResult, type RelayDependencies } from '../core/relay.js';
-import { retryDelaySeconds } from './backoff.js';
-import { fallbackIdempotencyKey, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
+import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore } from '../core/ports.js';
+import { relayMessage, type RelayDependencies, type RelayResult } from '../core/relay.js';
+import { shortDelaySeconds } from './backoff.js';
+import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
+import { logNotices, recordDispositions } from './report.js';
+import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
 export interface WorkerDependencies extends RelayDependencies {
   readonly idempotency: IdempotencyStore;
@@ -17,53 +21,40 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly retries?: RetryScheduler | undefined;
   readonly logger: WorkerLogger;
   readonly metrics: WorkerMetrics;
-  /** The queue's redrive maxReceiveCount: on the last receive, a deferral is dead-lettered with its reason. */
+  /** The queue's redrive maxReceiveCount: a backstop; a message's age decides when it expires. */
   readonly maxReceiveCount: number;
   /** How long an idempotency claim is held: at least the longest a delivery can take. */
   readonly claimLeaseMs: number;
   /** False once too little time is left to start an SMTP transaction (the handler's MIN_REMAINING_TIME_MS). */
   readonly mayStartDelivery?: (() => boolean) | undefined;
+  /** The clock, for the message's age. @default Date.now */
+  readonly now?: (() => number) | undefined;
 }
 
+/** How long a record waits while another invocation holds its key: not a failed attempt. */
+const BUSY_RETRY_SECONDS = 30;
 
 /**
  * Process one record. Returns `retry` when the record must be reported as a batch item failure.
  * Never throws for a problem of the record itself.
  */
 export async function processRecord(record: QueueRecord, deps: WorkerDependencies): Promise<RecordOutcome> {
-  const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1') || 1;
-  const base = { sqsMessageId: record.messageId, receiveCount };
-
   let message: QueueMessage;
   try {
     message = parseQueueMessage(record.body, { fallbackIdempotencyKey: fallbackIdempotencyKey(record) });
   } catch (error) {
     if (!(error instanceof MessageValidationError)) throw error;
-    deps.logger.warn('message rejected', { ...base, outcome: 'failed', reason: 'invalid-message', detail: error.message });
-    deps.metrics.addMetric('Failed', 'Count', 1);
-    return deadLetter(record, deps, {
-      reason: 'invalid-message',
-      detail: error.message,
-      recipients: [],
-      idempotencyKey: fallbackIdempotencyKey(record),
-      sourceMessageId: record.messageId,
-      receiveCount,
-      failedAt: new Date().toISOString(),
-    });
+    return rejectInvalid(record, deps, error);
   }
+  return processMessage(record, message, receiveCountOf(record), deps);
+}
 
-  const context = {
-    ...base,
-    idempotencyKey: message.idempotencyKey,
-    messageId: message.messageId,
-    binding: message.binding,
-    ...(message.auth?.key ? { authKey: message.auth.key } : {}),
-    ...(Object.keys(message.tags).length ? { tags: message.tags } : {}),
-  };
-
+async function processMessage(record: QueueRecord, message: QueueMessage, receiveCount: number, deps: WorkerDependencies): Promise<RecordOutcome> {
+  const context = logContext(record, message, receiveCount);
+  const redrive = isRedrive(record);
   let claim;
   try {
-    claim = await deps.idempotency.claim(message.idempotencyKey, deps.claimLeaseMs);
+    claim = await deps.idempotency.claim(message.idempotencyKey, deps.claimLeaseMs, { redrive });
   } catch (error) {
     const reason = isDeliveryError(error) ? error.reason : 'aws-error';
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, reason, `could not claim the idempotency key: ${describe(error)}`);
@@ -72,8 +63,12 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
     return 'retry';
   }
   if (claim.outcome === 'duplicate') {
-    deps.logger.info('duplicate: already delivered', { ...context, outcome: 'duplicate' });
+    // Delivered before, or dead-lettered before and this is a producer's copy, not a redrive:
+    // acknowledged without contacting a relay, so one message never sits in the DLQ twice.
+    const why = claim.previous.status === 'dead-lettered' ? 'already dead-lettered (a redrive carries mailrelay.idempotencyKey)' : 'already delivered';
+    deps.logger.info(`duplicate: ${why}`, { ...context, outcome: 'duplicate', previousStatus: claim.previous.status });
     deps.metrics.addMetric('Duplicate', 'Count', 1);
+    recordDispositions(duplicateDispositions(message.envelope.to.map((r) => r.address), receiveCount, claim.previous.status), context, deps);
     return 'duplicate';
   }
   if (claim.outcome === 'busy') {
@@ -81,91 +76,85 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
     // of a message another invocation then delivers is acknowledged as a duplicate on redrive.
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, 'in-progress', 'another invocation held the idempotency key on every receive');
     deps.logger.info('another invocation is delivering this message; will retry', { ...context, outcome: 'deferred', reason: 'in-progress' });
-    await scheduleRetry(record, deps, receiveCount);
+    await scheduleRetry(record, deps, shortDelaySeconds(BUSY_RETRY_SECONDS));
     return 'retry';
   }
 
-  const previous: DeliveryRecord | undefined = claim.previous;
-  const delivered = new Set(previous?.delivered ?? []);
   // After a redrive (the operator fixed something), refused recipients get another chance.
-  const failedBefore = previous?.status === 'dead-lettered' ? [] : [...(previous?.failed ?? [])];
-  const skip = new Set([...delivered, ...failedBefore]);
+  const previous = claim.previous;
+  const settledBefore = previous?.status === 'dead-lettered' ? { ...previous, failed: [] } : previous;
+  const relayed = await relay(message, settledBefore, deps);
+  logNotices(relayed.notices, context, deps);
+  const plan = decideFate({
+    recipients: message.envelope.to.map((r) => r.address),
+    results: relayed.recipients,
+    previous: settledBefore,
+    receiveCount,
+    maxReceiveCount: deps.maxReceiveCount,
+    ageSeconds: ageSecondsOf(record, deps.now ?? Date.now),
+    delivery: relayed.delivery,
+  });
+  return carryOut(plan, record, message, context, deps);
+}
 
-  const started = Date.now();
-  let results: readonly RecipientResult[];
+/** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */
+async function relay(message: QueueMessage, settled: Pick<DeliveryRecord, 'delivered' | 'failed'> | undefined, deps: WorkerDependencies): Promise<RelayResult> {
+  const skip = new Set([...(settled?.delivered ?? []), ...(settled?.failed ?? [])]);
   try {
     const relayed = await relayMessage(message, deps, { skip, mayStart: deps.mayStartDelivery });
-    results = relayed.recipients;
-    for (const attempt of relayed.attempts) {
-      deps.metrics.addMetric('DeliveryDuration', 'Milliseconds', attempt.durationMs);
-      // Credentials rotated under the cache: visible, though the retry with fresh ones may have worked.
-      if (attempt.authRetried) deps.logger.warn('authentication failed; retried once with re-read credentials', { ...context, route: attempt.route, mechanism: attempt.mechanism });
-    }
+    for (const attempt of relayed.attempts) deps.metrics.addMetric('DeliveryDuration', 'Milliseconds', attempt.durationMs);
+    return relayed;
   } catch (error) {
-    // Failures outside a route (config store unavailable, ...): classified, never lost.
     const failure = isDeliveryError(error) ? error : new TransientDeliveryError(describe(error), { reason: 'aws-error' }, { cause: error });
     const status = failure instanceof TransientDeliveryError ? ('deferred' as const) : ('failed' as const);
-    results = message.envelope.to
+    const recipients = message.envelope.to
       .filter((r) => !skip.has(r.address))
       .map((r) => ({ address: r.address, status, reason: failure.reason, detail: failure.message }));
+    return { recipients, attempts: [], notices: [] };
   }
+}
 
-  for (const r of results) {
-    if (r.status === 'delivered') delivered.add(r.address);
-  }
-  const failed = new Set([...failedBefore, ...results.filter((r) => r.status === 'failed').map((r) => r.address)]);
-  const deferred = results.filter((r) => r.status === 'deferred');
-  const newlyDelivered = results.filter((r) => r.status === 'delivered');
-  if (newlyDelivered.length) deps.metrics.addMetric('Delivered', 'Count', 1);
-  if (results.some((r) => r.reason === 'auth-failed')) deps.metrics.addMetric('AuthFailed', 'Count', 1);
-
-  for (const r of results) {
-    const line = { ...context, recipient: r.address, outcome: r.status, route: r.route, mechanism: r.mechanism, ...(r.authKey ? { authKey: r.authKey } : {}), smtpCode: r.responseCode, reason: r.reason, detail: r.detail, durationMs: Date.now() - started };
-    if (r.status === 'delivered') deps.logger.info('relayed', { ...line, smtpReply: r.response });
-    else deps.logger.warn(r.status === 'deferred' ? 'deferred' : 'rejected', { ...line, smtpReply: r.response });
-  }
-
-  // The refusal behind `failed`, kept across receives: the DLQ entry written later still names it.
-  const newFailure = results.find((r) => r.status === 'failed');
-  const failure: RecordedFailure | undefined = newFailure
-    ? { reason: newFailure.reason ?? 'smtp-permanent', detail: newFailure.detail, responseCode: newFailure.responseCode, response: newFailure.response, route: newFailure.route }
-    : failedBefore.length > 0
-      ? previous?.failure
-      : undefined;
-  const recordOf = (status: 'pending' | 'delivered' | 'dead-lettered') => ({ status, delivered: [...delivered], failed: [...failed], failure });
-  const undelivered = message.envelope.to.map((r) => r.address).filter((a) => !delivered.has(a));
-
-  if (deferred.length > 0 && receiveCount < deps.maxReceiveCount) {
-    await settle(deps, message.idempotencyKey, recordOf('pending'), context);
+/** The plan's consumers: the log and metrics, the DLQ or the retry delay, the idempotency record. */
+async function carryOut(plan: Plan, record: QueueRecord, message: QueueMessage, context: Record<string, unknown>, deps: WorkerDependencies): Promise<RecordOutcome> {
+  const { action } = plan;
+  if (action.kind === 'retry') {
+    recordDispositions(plan.dispositions, context, deps);
+    await settle(deps, message.idempotencyKey, plan.record, context);
     deps.metrics.addMetric('Deferred', 'Count', 1);
-    await scheduleRetry(record, deps, receiveCount);
+    await scheduleRetry(record, deps, action.delaySeconds);
     return 'retry';
   }
-
-  if (undelivered.length === 0) {
-    await settle(deps, message.idempotencyKey, recordOf('delivered'), context);
+  if (action.kind === 'acknowledge') {
+    recordDispositions(plan.dispositions, context, deps);
+    await settle(deps, message.idempotencyKey, plan.record, context);
     return 'delivered';
   }
+  deps.metrics.addMetric(action.reason.reason === 'expired' ? 'Expired' : 'Failed', 'Count', 1);
+  const outcome = await deadLetter(record, deps, { ...action.reason, idempotencyKey: message.idempotencyKey, sourceMessageId: record.messageId, failedAt: new Date().toISOString() });
+  // A DLQ entry that could not be written leaves the record to come back: not dead-lettered yet.
+  recordDispositions(outcome === 'retry' ? plan.dispositions.map(asNotDeadLettered) : plan.dispositions, context, deps);
+  await settle(deps, message.idempotencyKey, { ...plan.record, status: outcome === 'retry' ? 'pending' : 'dead-lettered' }, context);
+  return outcome;
+}
 
-  // Permanent failures, or deferrals on the last receive: dead-letter with the reason of the
-  // first recipient still undelivered (the queue would move it anyway, but without a reason).
-  const worst = deferred[0] ?? failure;
-  const reason: DeadLetterReason = {
-    reason: deferred.length > 0 ? `retries-exhausted:${worst?.reason ?? 'unknown'}` : (worst?.reason ?? 'smtp-permanent'),
-    detail: worst?.detail ?? 'recipients refused on an earlier receive',
-    responseCode: worst?.responseCode,
-    response: worst?.response,
-    route: worst?.route,
-    recipients: undelivered,
-    idempotencyKey: message.idempotencyKey,
+function asNotDeadLettered(d: Disposition): Disposition {
+  return d.status === 'dead-lettered' || d.status === 'expired' ? { ...d, status: 'deferred', reason: 'dlq-unavailable' } : d;
+}
+
+/** A body that breaks the contract: to the DLQ at once, naming the field. */
+function rejectInvalid(record: QueueRecord, deps: WorkerDependencies, error: MessageValidationError): Promise<RecordOutcome> {
+  const receiveCount = receiveCountOf(record);
+  deps.logger.warn('message rejected', { sqsMessageId: record.messageId, receiveCount, outcome: 'failed', reason: 'invalid-message', detail: error.message });
+  deps.metrics.addMetric('Failed', 'Count', 1);
+  return deadLetter(record, deps, {
+    reason: 'invalid-message',
+    detail: error.message,
+    recipients: [],
+    idempotencyKey: fallbackIdempotencyKey(record),
     sourceMessageId: record.messageId,
     receiveCount,
     failedAt: new Date().toISOString(),
-  };
-  deps.metrics.addMetric('Failed', 'Count', 1);
-  const outcome = await deadLetter(record, deps, reason);
-  await settle(deps, message.idempotencyKey, recordOf(outcome === 'retry' ? 'pending' : 'dead-lettered'), context);
-  return outcome;
+  });
 }
 
 /**
@@ -173,7 +162,6 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
  * otherwise the queue's redrive policy would move it without its reason.
  */
 export async function exhausted(record: QueueRecord, deps: WorkerDependencies, parsed: QueueMessage | undefined, reason: string, detail: string): Promise<RecordOutcome> {
-  const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1') || 1;
   let message = parsed;
   if (!message) {
     try {
@@ -189,7 +177,7 @@ export async function exhausted(record: QueueRecord, deps: WorkerDependencies, p
     recipients: message ? message.envelope.to.map((r) => r.address) : [],
     idempotencyKey: message?.idempotencyKey ?? fallbackIdempotencyKey(record),
     sourceMessageId: record.messageId,
-    receiveCount,
+    receiveCount: receiveCountOf(record),
     failedAt: new Date().toISOString(),
   });
 }
@@ -219,21 +207,42 @@ async function settle(deps: WorkerDependencies, key: string, record: Parameters<
   } catch (error) {
     // The claim lapses when its lease ends. Until then a redelivery waits (busy); after it, the
     // recipients this attempt delivered are not on record and are sent again — the same
-    // at-least-once window as a crash after the relay's 250 (README, Fault handling). Logged so an
-    // operator sees the table is unhealthy.
+    // at-least-once window as a crash after the relay's 250 (docs/fault-handling.md). Logged so
+    // an operator sees the table is unhealthy.
     deps.logger.error('could not record delivery state', { ...context, detail: describe(error) });
   }
 }
 
-async function scheduleRetry(record: QueueRecord, deps: WorkerDependencies, receiveCount: number): Promise<void> {
+async function scheduleRetry(record: QueueRecord, deps: WorkerDependencies, seconds: number): Promise<void> {
   if (!deps.retries) return;
-  const seconds = retryDelaySeconds(receiveCount);
   try {
     await deps.retries.delay(record, seconds);
   } catch (error) {
     // The record is still reported as failed; it just comes back after the queue's own visibility timeout.
     deps.logger.warn('could not set the retry delay; the visibility timeout applies', { sqsMessageId: record.messageId, detail: describe(error) });
   }
+}
+
+function logContext(record: QueueRecord, message: QueueMessage, receiveCount: number): Record<string, unknown> {
+  return {
+    sqsMessageId: record.messageId,
+    receiveCount,
+    idempotencyKey: message.idempotencyKey,
+    messageId: message.messageId,
+    binding: message.binding,
+    ...(message.auth?.key ? { authKey: message.auth.key } : {}),
+    ...(Object.keys(message.tags).length ? { tags: message.tags } : {}),
+  };
+}
+
+function receiveCountOf(record: QueueRecord): number {
+  return Number(record.attributes.ApproximateReceiveCount ?? '1') || 1;
+}
+
+/** Seconds since SQS accepted the message (a redrive is a new message: a new life). Unknown → 0. */
+export function ageSecondsOf(record: QueueRecord, now: () => number): number {
+  const sent = Number(record.attributes.SentTimestamp);
+  return Number.isFinite(sent) && sent > 0 ? Math.max(0, (now() - sent) / 1000) : 0;
 }
 
 function describe(error: unknown): string {

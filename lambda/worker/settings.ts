@@ -19,6 +19,18 @@ export interface WorkerSettings {
   readonly batchConcurrency: number;
   /** PEM file of extra CAs to trust for relays (private relays, the local stand-ins). */
   readonly relayCaFile?: string | undefined;
+  /**
+   * The relay-state table (fleet-wide suspensions). Without it each sandbox keeps its own
+   * suspensions in memory: failover and suspension still work, but only per sandbox.
+   */
+  readonly relayStateTableName?: string | undefined;
+  /** First suspension of a relay that refuses sessions; doubles up to the max. @default 30 s, 900 s */
+  readonly suspensionBaseMs: number;
+  readonly suspensionMaxMs: number;
+  /** How long one probe of a suspended relay may take before another sandbox may probe. @default 60 s */
+  readonly suspensionProbeMs: number;
+  /** How long a sandbox trusts what it read of a relay's state. @default 5 s */
+  readonly relayStateCacheMs: number;
 }
 
 export class SettingsError extends Error {
@@ -63,7 +75,14 @@ export function readSettings(env: Env): WorkerSettings {
     minRemainingTimeMs: number('MIN_REMAINING_TIME_MS', 10_000, 0, 900_000),
     batchConcurrency: number('BATCH_CONCURRENCY', 10, 1, 100),
     relayCaFile: env['RELAY_CA_FILE']?.trim() || undefined,
+    relayStateTableName: env['RELAY_STATE_TABLE_NAME']?.trim() || undefined,
+    // Fractions of a second are allowed so tests can compress the clock.
+    suspensionBaseMs: number('ROUTE_SUSPENSION_SECONDS', 30, 0.01, 3_600) * 1000,
+    suspensionMaxMs: number('ROUTE_SUSPENSION_MAX_SECONDS', 900, 0.01, 43_200) * 1000,
+    suspensionProbeMs: number('ROUTE_PROBE_SECONDS', 60, 0.01, 900) * 1000,
+    relayStateCacheMs: number('RELAY_STATE_CACHE_SECONDS', 5, 0, 300) * 1000,
   };
+  if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push('ROUTE_SUSPENSION_MAX_SECONDS must be at least ROUTE_SUSPENSION_SECONDS');
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);
   return settings;
 }

@@ -6,7 +6,11 @@ export interface QueueRecord {
   readonly messageId: string;
   readonly receiptHandle: string;
   readonly body: string;
-  readonly attributes: { readonly ApproximateReceiveCount?: string | undefined };
+  readonly attributes: {
+    readonly ApproximateReceiveCount?: string | undefined;
+    /** Epoch ms when SQS accepted the message: its age decides when it expires. */
+    readonly SentTimestamp?: string | undefined;
+  };
   readonly messageAttributes?: Readonly<Record<string, { readonly stringValue?: string | undefined }>> | undefined;
   readonly eventSourceARN?: string | undefined;
 }
@@ -24,6 +28,15 @@ export function fallbackIdempotencyKey(record: QueueRecord): string {
   return carried && carried.length <= 256 && unsafeCharacter(carried) === undefined && !/\s/.test(carried) ? carried : record.messageId;
 }
 
+/**
+ * A redrive (`mailrelay dlq redrive`, or SQS's own DLQ redrive of an entry the worker wrote) carries
+ * the key attribute; a producer's copy of the same message does not. Only a redrive gives
+ * recipients refused before another chance.
+ */
+export function isRedrive(record: QueueRecord): boolean {
+  return record.messageAttributes?.[IDEMPOTENCY_KEY_ATTRIBUTE]?.stringValue !== undefined;
+}
+
 /** Powertools Logger satisfies it. Log lines are structured: the second argument is merged in. */
 export interface WorkerLogger {
   debug(message: string, ...extra: Record<string, unknown>[]): void;
@@ -32,7 +45,17 @@ export interface WorkerLogger {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-export type MetricName = 'Delivered' | 'Deferred' | 'Failed' | 'AuthFailed' | 'Duplicate' | 'DeadLettered' | 'DeliveryDuration';
+export type MetricName =
+  | 'Delivered'
+  | 'Deferred'
+  | 'Failed'
+  | 'AuthFailed'
+  | 'Duplicate'
+  | 'DeadLettered'
+  | 'DeliveryDuration'
+  | 'Expired'
+  | 'RouteSuspended'
+  | 'RouteFailover';
 
 /** Powertools Metrics satisfies it (with MetricUnit values 'Count' and 'Milliseconds'). */
 export interface WorkerMetrics {

@@ -8,7 +8,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient, type Message
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { fileURLToPath } from 'node:url';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
-import { createConfigTable, createIdempotencyTable, createQueues, startDynamo, startSqs, type CreatedQueues, type LocalEmulator } from '../../local/emulators.js';
+import { createConfigTable, createIdempotencyTable, createRelayStateTable, createQueues, startDynamo, startSqs, type CreatedQueues, type LocalEmulator } from '../../local/emulators.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../../local/secretsEndpoint.js';
 
 export interface LocalWorld {
@@ -39,6 +39,8 @@ export async function startLocalWorld(options: { secrets?: Record<string, string
   const idempotencyTable = 'mailrelay-idempotency';
   await createConfigTable(dynamoClient, configTable);
   await createIdempotencyTable(dynamoClient, idempotencyTable);
+  const relayStateTable = 'mailrelay-relay-state';
+  await createRelayStateTable(dynamoClient, relayStateTable);
   const maxReceiveCount = options.maxReceiveCount ?? 3;
   const queues = await createQueues(sqs, { name: 'mailrelay', maxReceiveCount, visibilityTimeout: 30 });
 
@@ -53,6 +55,13 @@ export async function startLocalWorld(options: { secrets?: Record<string, string
     AWS_ENDPOINT_URL_SSM: secrets.url,
     CONFIG_TABLE_NAME: configTable,
     IDEMPOTENCY_TABLE_NAME: idempotencyTable,
+    RELAY_STATE_TABLE_NAME: relayStateTable,
+    // A compressed clock: a relay that refused is suspended for 50 ms, not 30 s, so tests that
+    // retry at once still reach it; the outage tests set their own.
+    ROUTE_SUSPENSION_SECONDS: '0.05',
+    ROUTE_SUSPENSION_MAX_SECONDS: '0.2',
+    ROUTE_PROBE_SECONDS: '2',
+    RELAY_STATE_CACHE_SECONDS: '0',
     QUEUE_URL: queues.queueUrl,
     DEAD_LETTER_QUEUE_URL: queues.dlqUrl,
     SECRET_PREFIX: 'mailrelay/',

@@ -29,14 +29,15 @@ export class MemorySecretSource implements SecretSource {
   }
 }
 
-import type { ClaimResult, DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore } from '../../lambda/core/ports.js';
+import type { ClaimOptions, ClaimResult, DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore } from '../../lambda/core/ports.js';
 
 /** IdempotencyStore in memory, with the same claim rules as the DynamoDB one. */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   public readonly records = new Map<string, DeliveryRecord & { leaseUntil?: number }>();
-  public async claim(key: string, leaseMs: number): Promise<ClaimResult> {
+  public async claim(key: string, leaseMs: number, options: ClaimOptions = {}): Promise<ClaimResult> {
     const current = this.records.get(key);
     if (current?.status === 'delivered') return { outcome: 'duplicate', previous: current };
+    if (current?.status === 'dead-lettered' && !options.redrive) return { outcome: 'duplicate', previous: current };
     if (current?.status === 'in-progress' && (current.leaseUntil ?? 0) > Date.now()) return { outcome: 'busy' };
     this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs });
     return { outcome: 'claimed', previous: current };

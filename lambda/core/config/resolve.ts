@@ -10,9 +10,11 @@ import {
   parseConfigItem,
   type AuthType,
   type ConfigItem,
+  type DeliverySettings,
   type Keysource,
   type MessageAuthOverride,
   type OAuth2Client,
+  type RelaySettings,
   type TlsMode,
 } from './schema.js';
 
@@ -42,10 +44,21 @@ export interface EffectiveLimits {
   readonly maxMessagesPerConnection: number;
 }
 
+/** The retry policy of a message (docs/design.md §2, `delivery`): same for all its routes. */
+export interface EffectiveDelivery {
+  readonly maxAgeSeconds: number;
+  readonly retryIntervalSeconds: number;
+  readonly maxRetryIntervalSeconds: number;
+}
+
 export interface EffectiveSettings {
+  /** The first relay of the route: the one tried first, what logs and `explain` name. */
   readonly relay: EffectiveRelay;
+  /** Every relay in failover order; `relays[0]` is `relay`. */
+  readonly relays: readonly EffectiveRelay[];
   readonly auth: EffectiveAuth;
   readonly limits: EffectiveLimits;
+  readonly delivery: EffectiveDelivery;
 }
 
 /** A set of recipients that share every effective setting, so one SMTP transaction serves them. */
@@ -78,6 +91,8 @@ export interface RoutingRequest {
 export interface Resolution {
   readonly routes: readonly RouteGroup[];
   readonly failures: readonly RouteFailure[];
+  /** The message's retry policy (global, group, binding); absent when those items are broken. */
+  readonly delivery?: EffectiveDelivery | undefined;
 }
 
 /** Defaults of every field, documented in the README's config reference. */
@@ -86,6 +101,15 @@ export const DEFAULT_PORTS: Readonly<Record<TlsMode, number>> = { starttls: 587,
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 export const DEFAULT_MAX_CONNECTIONS = 4;
 export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
+/** An MTA keeps mail for days (Postfix 5, KumoMTA 7): three days unless a scope says otherwise. */
+export const DEFAULT_MAX_AGE_SECONDS = 259_200;
+export const DEFAULT_RETRY_INTERVAL_SECONDS = 60;
+export const DEFAULT_MAX_RETRY_INTERVAL_SECONDS = 3_600;
+export const DEFAULT_DELIVERY: EffectiveDelivery = {
+  maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS,
+  retryIntervalSeconds: DEFAULT_RETRY_INTERVAL_SECONDS,
+  maxRetryIntervalSeconds: DEFAULT_MAX_RETRY_INTERVAL_SECONDS,
+};
 
 export const GLOBAL_SCOPE = 'global';
 export const bindingScope = (name: string): string => `binding#${name.toLowerCase()}`;
@@ -108,13 +132,16 @@ export const SETTING_FIELDS = [
   'auth.oauth2',
   'limits.maxConnections',
   'limits.maxMessagesPerConnection',
+  'delivery.maxAgeSeconds',
+  'delivery.retryIntervalSeconds',
+  'delivery.maxRetryIntervalSeconds',
 ] as const;
 export type SettingField = (typeof SETTING_FIELDS)[number];
 
 /** One layer of the precedence stack: a scope's validated item, or the message's own override. */
 export interface SettingLayer {
   readonly origin: SettingOrigin;
-  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits'>;
+  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits' | 'delivery'>;
 }
 
 /**
@@ -183,6 +210,7 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore)
   return {
     routes: [...byKey.entries()].map(([key, group]) => ({ ...group, key, label: routeLabel(group.settings) })),
     failures: [...failuresByScope.values()],
+    delivery: mergeDelivery(shared),
   };
 }
 
@@ -212,17 +240,9 @@ export function mergeLayers(
     return fallback;
   };
 
-  const tls = pick('relay.tls', (i) => i.relay?.tls, DEFAULT_TLS)!;
-  const host = pick('relay.host', (i) => i.relay?.host);
-  const relay: EffectiveRelay = {
-    host: host ?? '',
-    port: pick('relay.port', (i) => i.relay?.port, DEFAULT_PORTS[tls])!,
-    tls,
-    allowInsecureAuth: pick('relay.allowInsecureAuth', (i) => i.relay?.allowInsecureAuth, false)!,
-    verifyCertificate: pick('relay.verifyCertificate', (i) => i.relay?.verifyCertificate, true)!,
-    ehloName: pick('relay.ehloName', (i) => i.relay?.ehloName, senderDomain)!,
-    timeoutSeconds: pick('relay.timeoutSeconds', (i) => i.relay?.timeoutSeconds, DEFAULT_TIMEOUT_SECONDS)!,
-  };
+  const relays = mergeRelays(layers, senderDomain, origins);
+  const relay = relays[0]!;
+  const host = relay.host === '' ? undefined : relay.host;
 
   const user = pick('auth.user', (i) => i.auth?.user);
   const pass = pick('auth.pass', (i) => i.auth?.pass);
@@ -243,6 +263,7 @@ export function mergeLayers(
     maxConnections: pick('limits.maxConnections', (i) => i.limits?.maxConnections, DEFAULT_MAX_CONNECTIONS)!,
     maxMessagesPerConnection: pick('limits.maxMessagesPerConnection', (i) => i.limits?.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION)!,
   };
+  const delivery = mergeDelivery(layers, origins);
 
   const issues: FieldIssue[] = [];
   if (host === undefined) issues.push({ path: 'relay.host', message: 'no relay host is configured in any scope (set it in global, binding or domain scope)' });
@@ -254,13 +275,92 @@ export function mergeLayers(
     if (pass === undefined && !(type === 'XOAUTH2' && oauth2)) {
       issues.push({ path: 'auth.pass', message: type === 'XOAUTH2' ? 'XOAUTH2 needs auth.pass (a bearer-token keysource) or auth.oauth2' : `${type} needs auth.pass (a keysource)` });
     }
-    if (tls === 'none' && !relay.allowInsecureAuth) {
-      issues.push({ path: 'relay.tls', message: 'AUTH over a connection without TLS needs "relay": { "allowInsecureAuth": true }' });
-    }
+    relays.forEach((r, i) => {
+      if (r.tls === 'none' && !r.allowInsecureAuth) {
+        issues.push({ path: i === 0 ? 'relay.tls' : `relay[${i}].tls`, message: 'AUTH over a connection without TLS needs "relay": { "allowInsecureAuth": true }' });
+      }
+    });
   }
   if (issues.length > 0) return new ConfigValidationError('effective settings', issues);
 
-  return { settings: { relay, auth: { type, user, pass, key, oauth2 }, limits }, origins };
+  return { settings: { relay, relays, auth: { type, user, pass, key, oauth2 }, limits, delivery }, origins };
+}
+
+type RelayFieldName = keyof RelaySettings;
+
+/**
+ * The failover list of a route. The relays come from the highest scope whose `relay` names hosts
+ * (a list, or a block with `host`): a list replaces a list whole. Each of its relays then takes
+ * its other fields by precedence: a relay block *above* that scope without `host` (a domain item
+ * saying only `"tls": "implicit"`) overrides the field for every relay of the list; the list
+ * entry's own value comes next; blocks below fill what is still missing; then the defaults.
+ * Origins are recorded as `relay.<field>` for the first relay and `relay[i].<field>` for the rest.
+ */
+export function mergeRelays(layers: readonly SettingLayer[], senderDomain: string, origins: Record<string, SettingOrigin>): EffectiveRelay[] {
+  let base = -1;
+  for (let i = layers.length - 1; i >= 0 && base < 0; i--) {
+    const r = layers[i]!.item.relay;
+    if (Array.isArray(r) || (r !== undefined && r.host !== undefined)) base = i;
+  }
+  const baseRelay = base >= 0 ? layers[base]!.item.relay : undefined;
+  const entries: readonly RelaySettings[] = Array.isArray(baseRelay) ? baseRelay : [baseRelay ?? {}];
+  const blockAt = (i: number): RelaySettings | undefined => {
+    const r = layers[i]!.item.relay;
+    return r === undefined || Array.isArray(r) ? undefined : r;
+  };
+
+  return entries.map((entry, index) => {
+    const prefix = index === 0 ? 'relay.' : `relay[${index}].`;
+    const field = <K extends RelayFieldName>(name: K, fallback?: RelaySettings[K]): RelaySettings[K] | undefined => {
+      const found = (from: number, to: number): RelaySettings[K] | undefined => {
+        for (let i = from; i >= to; i--) {
+          const value = i === base ? entry[name] : blockAt(i)?.[name];
+          if (value !== undefined) {
+            origins[prefix + name] = layers[i]!.origin;
+            return value;
+          }
+        }
+        return undefined;
+      };
+      // Above the list's scope, then the entry itself (at the list's scope), then below it.
+      const value = found(layers.length - 1, Math.max(base, 0)) ?? (base > 0 ? found(base - 1, 0) : undefined);
+      if (value !== undefined) return value;
+      if (fallback !== undefined) origins[prefix + name] = 'default';
+      return fallback;
+    };
+    const tls = field('tls', DEFAULT_TLS)!;
+    return {
+      host: field('host') ?? '',
+      port: field('port', DEFAULT_PORTS[tls])!,
+      tls,
+      allowInsecureAuth: field('allowInsecureAuth', false)!,
+      verifyCertificate: field('verifyCertificate', true)!,
+      ehloName: field('ehloName', senderDomain)!,
+      timeoutSeconds: field('timeoutSeconds', DEFAULT_TIMEOUT_SECONDS)!,
+    };
+  });
+}
+
+/** The message's retry policy from the scopes that may set it (never a domain item: the schema refuses it). */
+export function mergeDelivery(layers: readonly SettingLayer[], origins: Record<string, SettingOrigin> = {}): EffectiveDelivery {
+  const pick = (name: keyof DeliverySettings, fallback: number): number => {
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const value = layers[i]!.item.delivery?.[name];
+      if (value !== undefined) {
+        origins[`delivery.${name}`] = layers[i]!.origin;
+        return value;
+      }
+    }
+    origins[`delivery.${name}`] = 'default';
+    return fallback;
+  };
+  const retryIntervalSeconds = pick('retryIntervalSeconds', DEFAULT_RETRY_INTERVAL_SECONDS);
+  return {
+    maxAgeSeconds: pick('maxAgeSeconds', DEFAULT_MAX_AGE_SECONDS),
+    retryIntervalSeconds,
+    // A lower scope's cap below a higher scope's first interval would invert the schedule.
+    maxRetryIntervalSeconds: Math.max(retryIntervalSeconds, pick('maxRetryIntervalSeconds', DEFAULT_MAX_RETRY_INTERVAL_SECONDS)),
+  };
 }
 
 /** Stable identity of a route: the same settings always give the same key. */
@@ -272,10 +372,15 @@ export function routeKey(settings: EffectiveSettings): string {
   );
 }
 
-export function routeLabel(settings: EffectiveSettings): string {
+export function routeLabel(settings: Pick<EffectiveSettings, 'relay' | 'auth'>): string {
   const { relay, auth } = settings;
   const who = auth.type === 'NONE' ? '' : ` user=${auth.user ?? '(from secret)'}`;
   return `${relay.host}:${relay.port} ${relay.tls} ${auth.type}${who}`;
+}
+
+/** The relay as the fleet sees it (suspensions, leases): host and port. */
+export function relayId(relay: Pick<EffectiveRelay, 'host' | 'port'>): string {
+  return `${relay.host.toLowerCase()}:${relay.port}`;
 }
 
 function validateStored(scope: string, raw: unknown): ConfigItem | ConfigValidationError {

@@ -108,6 +108,33 @@ export const relaySchema = z.strictObject({
 });
 export type RelaySettings = z.infer<typeof relaySchema>;
 
+/** `relay` is one relay block or an ordered failover list of them (a list replaces a list whole). */
+export const MAX_RELAYS = 5;
+export const relayListSchema = z.union(
+  [relaySchema, z.array(relaySchema).min(1, 'must list at least one relay').max(MAX_RELAYS, `must list at most ${MAX_RELAYS} relays`)],
+  { error: 'must be a relay block { host, port, tls, ... } or a list of them' },
+);
+export type RelayField = z.infer<typeof relayListSchema>;
+
+/** SQS's visibility limit: no retry interval can be longer (docs/design.md §2, `delivery`). */
+export const MAX_RETRY_INTERVAL_SECONDS = 43_200;
+/** SQS keeps a message at most 14 days; the queue must outlive the oldest message (infra checks it). */
+export const MAX_AGE_SECONDS_LIMIT = 14 * 86_400;
+
+/** The retry policy of a message (Postfix's queue lifetime and backoff). Global, group and binding only. */
+export const deliverySchema = z
+  .strictObject({
+    maxAgeSeconds: z.int('must be an integer').min(60, 'must be at least 60').max(MAX_AGE_SECONDS_LIMIT, `must be at most ${MAX_AGE_SECONDS_LIMIT} (14 days, SQS's longest retention)`).optional(),
+    retryIntervalSeconds: z.int('must be an integer').min(1, 'must be 1-43200').max(MAX_RETRY_INTERVAL_SECONDS, 'must be 1-43200').optional(),
+    maxRetryIntervalSeconds: z.int('must be an integer').min(1, 'must be 1-43200').max(MAX_RETRY_INTERVAL_SECONDS, 'must be at most 43200 (12 hours, SQS\'s visibility limit)').optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.retryIntervalSeconds !== undefined && value.maxRetryIntervalSeconds !== undefined && value.maxRetryIntervalSeconds < value.retryIntervalSeconds) {
+      ctx.addIssue({ code: 'custom', path: ['maxRetryIntervalSeconds'], message: 'must be at least retryIntervalSeconds' });
+    }
+  });
+export type DeliverySettings = z.infer<typeof deliverySchema>;
+
 export const limitsSchema = z.strictObject({
   maxConnections: z.int('must be an integer').min(1, 'must be 1-100').max(100, 'must be 1-100').optional(),
   maxMessagesPerConnection: z.int('must be an integer').min(1, 'must be 1-100000').max(100_000, 'must be 1-100000').optional(),
@@ -124,15 +151,20 @@ export const configItemSchema = z
       .pipe(z.string().regex(SCOPE_PATTERN, 'must be global, binding-group#<name>, binding#<name> or domain#<domain> (domain as A-label)')),
     group: bindingName.optional(),
     description: z.string().max(1024, 'must be at most 1024 characters').optional(),
-    relay: relaySchema.optional(),
+    relay: relayListSchema.optional(),
     auth: authSchema.optional(),
     limits: limitsSchema.optional(),
+    delivery: deliverySchema.optional(),
     /** Written by the CLI; informational. */
     updatedAt: z.string().optional(),
   })
   .superRefine((item, ctx) => {
     if (item.group !== undefined && !item.scope.startsWith('binding#')) {
       ctx.addIssue({ code: 'custom', path: ['group'], message: 'only a binding#<name> item may name a group' });
+    }
+    if (item.delivery !== undefined && item.scope.startsWith('domain#')) {
+      // A message's lifetime is one thing even when its recipients go to several domains.
+      ctx.addIssue({ code: 'custom', path: ['delivery'], message: 'is set per message (global, binding-group or binding), not per recipient domain' });
     }
   });
 export type ConfigItem = z.infer<typeof configItemSchema>;

@@ -5,6 +5,7 @@
  * waits for a fixed credential rather than being lost (DESIGN.md §3).
  */
 import { isDeliveryError, PermanentDeliveryError, TransientDeliveryError, type DeliveryError } from '../errors.js';
+import { matchProviderReply } from './providerReplies.js';
 
 /** The fields nodemailer puts on its errors (`lib/smtp-connection`, `_formatError`). */
 export interface SmtpErrorLike {
@@ -41,6 +42,11 @@ export function classifySmtpError(error: unknown): DeliveryError {
     return new PermanentDeliveryError(`the relay client refused the envelope: ${text}`, { ...details, reason: 'invalid-message' });
   }
   if (typeof e.responseCode === 'number') {
+    const named = matchProviderReply(e.responseCode, e.response);
+    if (named) {
+      const Type = named.transient ? TransientDeliveryError : PermanentDeliveryError;
+      return new Type(`${named.meaning}: ${e.response ?? text}`, { ...details, reason: named.reason, sessionRefused: named.refusesSession });
+    }
     if (AUTH_REPLY_CODES.has(e.responseCode) || e.code === 'EAUTH') {
       return new TransientDeliveryError(`authentication failed: ${e.response ?? text}`, { ...details, reason: 'auth-failed' });
     }
@@ -63,6 +69,20 @@ export function classifySmtpError(error: unknown): DeliveryError {
   }
   // Defer on doubt: an unknown failure must never lose mail.
   return new TransientDeliveryError(`delivery failed: ${text}`, { ...details, reason: 'connection' });
+}
+
+/** Transient failures that, before MAIL FROM, mean the relay is refusing sessions (not a token endpoint or a secret store). */
+const SESSION_REFUSAL_REASONS = new Set<string>(['connection', 'timeout', 'smtp-transient', 'relay-throttled', 'relay-unavailable']);
+
+/**
+ * The same error marked as a refusal of the session (it happened while connecting, in TLS, in the
+ * greeting or EHLO, or as a 4xx to AUTH): the relay, not the message, is the problem. An
+ * authentication failure is not: that is the route's credentials, retried after one refresh.
+ */
+export function asSessionFailure(error: DeliveryError): DeliveryError {
+  if (!(error instanceof TransientDeliveryError) || error.sessionRefused) return error;
+  if (!SESSION_REFUSAL_REASONS.has(error.reason)) return error;
+  return new TransientDeliveryError(error.message, { ...error.details, sessionRefused: true }, { cause: error });
 }
 
 /** A recipient-level reply (one RCPT TO) as transient or permanent. */

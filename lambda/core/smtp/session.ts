@@ -6,9 +6,9 @@
  */
 import { rootCertificates, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { PermanentDeliveryError, TransientDeliveryError } from '../errors.js';
+import { PermanentDeliveryError, TransientDeliveryError, type DeliveryError } from '../errors.js';
 import type { EffectiveRelay } from '../config/resolve.js';
-import { classifySmtpError } from './classify.js';
+import { asSessionFailure, classifySmtpError } from './classify.js';
 
 export type SessionCredentials =
   | { readonly mechanism: 'NONE' }
@@ -54,6 +54,8 @@ interface ConnectionInternals {
   _supportedAuth?: unknown;
   _plaintextEhlo?: unknown;
   _maxAllowedSize?: unknown;
+  /** The current transaction's envelope: `rejectedErrors` are the RCPT refusals so far. */
+  _envelope?: { rejectedErrors?: unknown[] } | false;
 }
 
 export class SmtpSession {
@@ -101,7 +103,7 @@ export class SmtpSession {
       await untilDone(connection, (done) => connection.connect((err) => done(err)));
     } catch (error) {
       connection.close();
-      throw classifyConnectError(error, connection, relay);
+      throw asSessionFailure(classifyConnectError(error, connection, relay));
     }
 
     try {
@@ -120,7 +122,7 @@ export class SmtpSession {
       }
     } catch (error) {
       connection.close();
-      throw classifySmtpError(error);
+      throw asSessionFailure(classifySmtpError(error));
     }
     const session = new SmtpSession(connection);
     connection.removeListener('error', swallow);
@@ -173,7 +175,7 @@ export class SmtpSession {
         await this.reset().catch(() => this.close());
         return { accepted: [], rejected: e.rejectedErrors.map((r) => rejection(r)), response: '' };
       }
-      const failure = classifySmtpError(error);
+      const failure = withRefusedRecipients(classifySmtpError(error), this.connection);
       // No reply at all, not even to MAIL FROM: a connection the relay had dropped (nodemailer says
       // command 'CONN'). No transaction began, so relay.ts may retry at once on a fresh connection.
       if (this.connection.lastServerResponse === false && failure.reason === 'connection' && failure.responseCode === undefined) {
@@ -262,6 +264,18 @@ function untilDone<T = void>(connection: SMTPConnection, start: (done: (err?: un
     connection.once('end', onEnd);
     start(finish);
   });
+}
+
+/**
+ * A transaction that broke after RCPT: the recipients the relay had already refused are kept on
+ * the error (read from nodemailer's envelope, which holds them until the next transaction).
+ */
+function withRefusedRecipients(failure: DeliveryError, connection: SMTPConnection): DeliveryError {
+  const envelope = (connection as unknown as ConnectionInternals)._envelope;
+  const refused = envelope && Array.isArray(envelope.rejectedErrors) ? envelope.rejectedErrors.map((e) => rejection(e)).filter((r) => r.address !== '') : [];
+  if (refused.length === 0) return failure;
+  const Type = failure instanceof TransientDeliveryError ? TransientDeliveryError : PermanentDeliveryError;
+  return new Type(failure.message, { ...failure.details, refusedRecipients: refused }, { cause: failure });
 }
 
 function rejection(error: unknown): TransactionResult['rejected'][number] {

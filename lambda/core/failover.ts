@@ -1,0 +1,134 @@
+/**
+ * A route's relays in order (docs/design.md §2, failover; §3, suspension). A relay the fleet has
+ * suspended is skipped without connecting; a relay that refuses the session (connect failure or
+ * timeout, TLS failure, 421 or 4xx before MAIL) is suspended for everyone and the next one is
+ * tried. Replies to MAIL, RCPT and DATA belong to the message: they never fail over, though a
+ * 421 or a throttle reply there still suspends the relay. When no relay is left, the route's
+ * recipients are deferred until the earliest suspension ends.
+ */
+import { relayId, routeKey, routeLabel, type EffectiveRelay, type RouteGroup } from './config/resolve.js';
+import type { RelaySuspension, RouteHealth } from './routeHealth.js';
+import { attemptRelay, type AttemptDependencies } from './relayAttempt.js';
+import type { RecipientResult, RouteAttempt } from './relay.js';
+
+export interface FailoverDependencies extends AttemptDependencies {
+  /** Shared relay state. Absent: no suspension, failover still works. */
+  readonly routeHealth?: RouteHealth | undefined;
+}
+
+/** Something the operator should see about a relay, logged once by the worker. */
+export type RelayNotice =
+  | { readonly kind: 'suspended'; readonly relay: string; readonly suspension: RelaySuspension }
+  | { readonly kind: 'recovered'; readonly relay: string }
+  | { readonly kind: 'failover'; readonly relay: string; readonly next: string; readonly reason: string }
+  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string };
+
+export interface RouteOutcome {
+  readonly recipients: RecipientResult[];
+  readonly attempts: RouteAttempt[];
+  readonly notices: RelayNotice[];
+}
+
+export async function deliverRoute(route: RouteGroup, from: string, raw: Buffer, deps: FailoverDependencies, mayStart?: () => boolean): Promise<RouteOutcome> {
+  const attempts: RouteAttempt[] = [];
+  const notices: RelayNotice[] = [];
+  // Suspensions met on the way (skipped, or started by this attempt): what the recipients wait for.
+  const suspensions: RelaySuspension[] = [];
+  const relays = route.settings.relays;
+
+  for (const [index, relay] of relays.entries()) {
+    const id = relayId(relay);
+    const health = await checkRelay(id, deps, notices);
+    if (health.state === 'suspended') {
+      suspensions.push({ ...health.suspension, until: health.until });
+      continue;
+    }
+    const view = relayRoute(route, relay, index);
+    const result = await attemptRelay(view, from, raw, deps, mayStart);
+    attempts.push({ route: view.label, mechanism: route.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: health.state === 'probe' });
+
+    const failure = result.failure;
+    const refusal = failure?.sessionRefused ? { reason: failure.reason, detail: failure.message } : result.relayRefusal;
+    if (!refusal) {
+      if (result.sessionOpened) await reportRecovery(id, health.state === 'probe', deps, notices);
+      return { recipients: result.recipients, attempts, notices };
+    }
+    const suspension = await reportRefusal(id, refusal, deps, notices);
+    if (suspension) suspensions.push(suspension);
+    // Only a refused session fails over; a reply inside the transaction is the message's.
+    const next = relays[index + 1];
+    if (result.sessionOpened || !next) return { recipients: waitFor(result.recipients, suspension), attempts, notices };
+    notices.push({ kind: 'failover', relay: id, next: relayId(next), reason: refusal.reason });
+  }
+  return { recipients: suspendedRecipients(route, suspensions, attempts), attempts, notices };
+}
+
+/** Deferred recipients of a suspended relay come back no sooner than the suspension ends. */
+function waitFor(recipients: RecipientResult[], suspension: RelaySuspension | undefined): RecipientResult[] {
+  if (!suspension) return recipients;
+  const retryAfterSeconds = Math.max(1, Math.ceil((suspension.until - Date.now()) / 1000));
+  return recipients.map((r) => (r.status === 'deferred' ? { ...r, retryAfterSeconds } : r));
+}
+
+/** The route as seen through one of its relays: its own pool key and label. */
+export function relayRoute(route: RouteGroup, relay: EffectiveRelay, index: number): RouteGroup {
+  if (index === 0) return route;
+  const settings = { ...route.settings, relay };
+  return { ...route, settings, key: `${routeKey(route.settings)}#relay${index}`, label: routeLabel(settings) };
+}
+
+async function checkRelay(id: string, deps: FailoverDependencies, notices: RelayNotice[]) {
+  if (!deps.routeHealth) return { state: 'open' as const };
+  try {
+    return await deps.routeHealth.check(id);
+  } catch (error) {
+    // The state table being down must not stop mail: deliver as if the relay were healthy.
+    notices.push({ kind: 'state-unavailable', relay: id, detail: (error as Error).message });
+    return { state: 'open' as const };
+  }
+}
+
+async function reportRefusal(id: string, refusal: { reason: string; detail: string }, deps: FailoverDependencies, notices: RelayNotice[]): Promise<RelaySuspension | undefined> {
+  if (!deps.routeHealth) return undefined;
+  try {
+    const { suspension, started } = await deps.routeHealth.refused(id, refusal);
+    if (started) notices.push({ kind: 'suspended', relay: id, suspension });
+    return suspension;
+  } catch (error) {
+    notices.push({ kind: 'state-unavailable', relay: id, detail: (error as Error).message });
+    return undefined;
+  }
+}
+
+async function reportRecovery(id: string, probed: boolean, deps: FailoverDependencies, notices: RelayNotice[]): Promise<void> {
+  if (!deps.routeHealth) return;
+  try {
+    await deps.routeHealth.recovered(id);
+    if (probed) notices.push({ kind: 'recovered', relay: id });
+  } catch (error) {
+    notices.push({ kind: 'state-unavailable', relay: id, detail: (error as Error).message });
+  }
+}
+
+/**
+ * Every relay of the route is suspended (or refused this time): its recipients wait, without a
+ * connection, until the earliest suspension ends, and carry the reason the relay was suspended.
+ */
+function suspendedRecipients(route: RouteGroup, skipped: readonly RelaySuspension[], attempts: readonly RouteAttempt[]): RecipientResult[] {
+  const now = Date.now();
+  const first = [...skipped].sort((a, b) => a.until - b.until)[0];
+  const retryAfterSeconds = first ? Math.max(1, Math.ceil((first.until - now) / 1000)) : undefined;
+  const detail = first
+    ? `relay ${first.relay} is suspended for the fleet until ${new Date(first.until).toISOString()} after ${first.reason}${first.detail ? `: ${first.detail}` : ''}`
+    : 'no relay of the route could be tried';
+  return route.recipients.map((r) => ({
+    address: r.address,
+    status: 'deferred',
+    route: attempts.at(-1)?.route ?? route.label,
+    mechanism: route.settings.auth.type,
+    authKey: route.settings.auth.key,
+    reason: 'route-suspended',
+    detail,
+    retryAfterSeconds,
+  }));
+}
