@@ -94,7 +94,7 @@ describe('processRecord', () => {
     refused.add('bad@example.net');
     expect(await processRecord(record(body(['ok@example.net', 'bad@example.net'])), deps)).toBe('dead-lettered');
     expect(dlq.entries).toHaveLength(1);
-    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'smtp-permanent', responseCode: 550, recipients: ['bad@example.net'], idempotencyKey: 'k1' });
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'unknown-recipient', responseCode: 550, recipients: ['bad@example.net'], idempotencyKey: 'k1' });
 
     // The operator fixes the mailbox and redrives the DLQ entry: a new SQS message, same body.
     refused.clear();
@@ -112,7 +112,7 @@ describe('processRecord', () => {
     expect(await processRecord(record(body(to), 2), deps)).toBe('dead-lettered');
 
     expect(dlq.entries).toHaveLength(1);
-    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'smtp-permanent', responseCode: 550, recipients: ['bad@example.net'] });
+    expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'unknown-recipient', responseCode: 550, recipients: ['bad@example.net'] });
     expect(dlq.entries[0]!.reason.response).toContain('5.1.1 unknown');
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['later@example.net']]);
   });

@@ -233,12 +233,12 @@ describe('authentication failures', () => {
 
 describe('reply classification', () => {
   const cases: { name: string; options: SmtpRelayOptions; status: string; reason: string; code?: number }[] = [
-    { name: '421 at greeting', options: { onConnect: () => ({ code: 421, message: 'too busy' }) }, status: 'deferred', reason: 'smtp-transient', code: 421 },
+    { name: '421 at greeting', options: { onConnect: () => ({ code: 421, message: 'too busy' }) }, status: 'deferred', reason: 'relay-unavailable', code: 421 },
     { name: '451 at RCPT', options: { onRcptTo: () => ({ code: 451, message: '4.3.0 try later' }) }, status: 'deferred', reason: 'smtp-transient', code: 451 },
-    { name: '550 at RCPT', options: { onRcptTo: () => ({ code: 550, message: '5.1.1 no such user' }) }, status: 'failed', reason: 'smtp-permanent', code: 550 },
+    { name: '550 at RCPT', options: { onRcptTo: () => ({ code: 550, message: '5.1.1 no such user' }) }, status: 'failed', reason: 'unknown-recipient', code: 550 },
     { name: '451 after DATA', options: { onData: () => ({ code: 451, message: '4.7.1 greylisted' }) }, status: 'deferred', reason: 'smtp-transient', code: 451 },
-    { name: '554 after DATA', options: { onData: () => ({ code: 554, message: '5.7.1 spam' }) }, status: 'failed', reason: 'smtp-permanent', code: 554 },
-    { name: '421 at MAIL FROM', options: { onMailFrom: () => ({ code: 421, message: 'closing' }) }, status: 'deferred', reason: 'smtp-transient', code: 421 },
+    { name: '554 after DATA', options: { onData: () => ({ code: 554, message: '5.7.1 spam' }) }, status: 'failed', reason: 'policy-refused', code: 554 },
+    { name: '421 at MAIL FROM', options: { onMailFrom: () => ({ code: 421, message: 'closing' }) }, status: 'deferred', reason: 'relay-unavailable', code: 421 },
   ];
   for (const c of cases) {
     it(c.name, async () => {

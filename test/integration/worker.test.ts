@@ -99,7 +99,7 @@ describe('relay handler on AWS-protocol emulators', () => {
     expect(poison.MessageAttributes?.['mailrelay.detail']?.StringValue).toMatch(/to: .*array/i);
     expect(poison.MessageAttributes?.['mailrelay.detail']?.StringValue).toMatch(/subject: .*CR/);
     const rejected = byId.get(ids[2]!)!;
-    expect(rejected.MessageAttributes?.['mailrelay.reason']?.StringValue).toBe('smtp-permanent');
+    expect(rejected.MessageAttributes?.['mailrelay.reason']?.StringValue).toBe('unknown-recipient');
     expect(rejected.MessageAttributes?.['mailrelay.smtpCode']?.StringValue).toBe('550');
     expect(rejected.MessageAttributes?.['mailrelay.smtpReply']?.StringValue).toContain('no such user');
     expect(rejected.MessageAttributes?.['mailrelay.route']?.StringValue).toContain(`127.0.0.1:${relay.port} starttls PLAIN`);

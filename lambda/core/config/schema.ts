@@ -110,11 +110,16 @@ export type RelaySettings = z.infer<typeof relaySchema>;
 
 /** `relay` is one relay block or an ordered failover list of them (a list replaces a list whole). */
 export const MAX_RELAYS = 5;
-export const relayListSchema = z.union(
-  [relaySchema, z.array(relaySchema).min(1, 'must list at least one relay').max(MAX_RELAYS, `must list at most ${MAX_RELAYS} relays`)],
-  { error: 'must be a relay block { host, port, tls, ... } or a list of them' },
-);
-export type RelayField = z.infer<typeof relayListSchema>;
+const relayArraySchema = z.array(relaySchema).min(1, 'must list at least one relay').max(MAX_RELAYS, `must list at most ${MAX_RELAYS} relays`);
+/** Dispatched on the shape, so an error names the field (`relay.tls`, `relay[1].port`), not "invalid union". */
+export const relayListSchema = z.custom<RelaySettings | RelaySettings[]>().superRefine((value, ctx) => {
+  const schema = Array.isArray(value) ? relayArraySchema : relaySchema;
+  const result = schema.safeParse(value);
+  if (result.success) return;
+  // Forwarded whole (an unknown key stays `unrecognized_keys`, reported as "unknown field").
+  for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+});
+export type RelayField = RelaySettings | RelaySettings[];
 
 /** SQS's visibility limit: no retry interval can be longer (docs/design.md §2, `delivery`). */
 export const MAX_RETRY_INTERVAL_SECONDS = 43_200;

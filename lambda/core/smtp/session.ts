@@ -271,8 +271,13 @@ function untilDone<T = void>(connection: SMTPConnection, start: (done: (err?: un
  * the error (read from nodemailer's envelope, which holds them until the next transaction).
  */
 function withRefusedRecipients(failure: DeliveryError, connection: SMTPConnection): DeliveryError {
+  // With PIPELINING, RCPTs sent behind a refused MAIL FROM come back 503 "need MAIL": those say
+  // nothing about the recipient. Only a refusal after MAIL was accepted is the recipient's own.
+  if (failure.command === 'MAIL FROM') return failure;
   const envelope = (connection as unknown as ConnectionInternals)._envelope;
-  const refused = envelope && Array.isArray(envelope.rejectedErrors) ? envelope.rejectedErrors.map((e) => rejection(e)).filter((r) => r.address !== '') : [];
+  const refused = (envelope && Array.isArray(envelope.rejectedErrors) ? envelope.rejectedErrors.map((e) => rejection(e)) : []).filter(
+    (r) => r.address !== '' && r.responseCode !== undefined && r.responseCode >= 500 && r.responseCode !== 503,
+  );
   if (refused.length === 0) return failure;
   const Type = failure instanceof TransientDeliveryError ? TransientDeliveryError : PermanentDeliveryError;
   return new Type(failure.message, { ...failure.details, refusedRecipients: refused }, { cause: failure });

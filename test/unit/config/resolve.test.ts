@@ -24,10 +24,13 @@ describe('resolveRoutes', () => {
     expect(failures).toEqual([]);
     expect(routes).toHaveLength(1);
     const [route] = routes;
+    const relay = { host: 'smtp.global.example', port: 2525, tls: 'starttls', allowInsecureAuth: false, verifyCertificate: true, ehloName: 'acme.example', timeoutSeconds: 20 };
     expect(route!.settings).toEqual({
-      relay: { host: 'smtp.global.example', port: 2525, tls: 'starttls', allowInsecureAuth: false, verifyCertificate: true, ehloName: 'acme.example', timeoutSeconds: 20 },
+      relay,
+      relays: [relay],
       auth: { type: 'LOGIN', user: 'acme-user', pass: { secret: 'mailrelay/g' }, key: 'from-message', oauth2: undefined },
       limits: { maxConnections: 4, maxMessagesPerConnection: 100 },
+      delivery: { maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 },
     });
     expect(route!.origins).toMatchObject({
       'relay.host': 'global',

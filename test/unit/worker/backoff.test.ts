@@ -1,0 +1,43 @@
+/** The retry schedule (docs/design.md §2 `delivery`, §3): doubling by age, capped, jittered, ending at maxAgeSeconds. */
+import { describe, expect, it } from 'vitest';
+import { isExpired, MAX_RETRY_DELAY_SECONDS, nextAttemptDelaySeconds, retryDelaySeconds } from '../../../lambda/worker/backoff.js';
+
+const policy = { maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 };
+const middle = () => 0.5;
+
+describe('retryDelaySeconds', () => {
+  it('doubles from the first interval when each attempt happens on time: 60, 120, 240, 480, ... capped at the max', () => {
+    let age = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      const delay = retryDelaySeconds(age, policy, middle);
+      delays.push(delay);
+      age += delay;
+    }
+    expect(delays).toEqual([60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+  });
+
+  it('jitters by ±20 % and never below 1 s or above what one ChangeMessageVisibility can hold', () => {
+    expect(retryDelaySeconds(0, policy, () => 0)).toBe(48);
+    expect(retryDelaySeconds(0, policy, () => 1)).toBe(72);
+    expect(retryDelaySeconds(0, { retryIntervalSeconds: 1, maxRetryIntervalSeconds: 1 }, () => 0)).toBe(1);
+    expect(retryDelaySeconds(1e9, { retryIntervalSeconds: 43_200, maxRetryIntervalSeconds: 43_200 }, () => 1)).toBe(MAX_RETRY_DELAY_SECONDS);
+    expect(MAX_RETRY_DELAY_SECONDS).toBeLessThan(43_200);
+  });
+});
+
+describe('nextAttemptDelaySeconds', () => {
+  it('waits at least what a suspended relay asks for', () => {
+    expect(nextAttemptDelaySeconds(0, policy, 300, middle)).toBe(300);
+  });
+  it('never sleeps past the message’s expiry: the last attempt happens at maxAgeSeconds', () => {
+    expect(nextAttemptDelaySeconds(policy.maxAgeSeconds - 100, policy, 0, middle)).toBe(100);
+  });
+});
+
+describe('isExpired', () => {
+  it('a message is expired from maxAgeSeconds on', () => {
+    expect(isExpired(policy.maxAgeSeconds - 1, policy)).toBe(false);
+    expect(isExpired(policy.maxAgeSeconds, policy)).toBe(true);
+  });
+});
