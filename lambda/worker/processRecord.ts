@@ -83,7 +83,7 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   // After a redrive (the operator fixed something), refused recipients get another chance.
   const previous = claim.previous;
   const settledBefore = previous?.status === 'dead-lettered' ? { ...previous, failed: [] } : previous;
-  const relayed = await relay(message, settledBefore, deps);
+  const relayed = await relay(message, settledBefore, context, deps);
   logNotices(relayed.notices, context, deps);
   const plan = decideFate({
     recipients: message.envelope.to.map((r) => r.address),
@@ -98,11 +98,15 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
 }
 
 /** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */
-async function relay(message: QueueMessage, settled: Pick<DeliveryRecord, 'delivered' | 'failed'> | undefined, deps: WorkerDependencies): Promise<RelayResult> {
+async function relay(message: QueueMessage, settled: Pick<DeliveryRecord, 'delivered' | 'failed'> | undefined, context: Record<string, unknown>, deps: WorkerDependencies): Promise<RelayResult> {
   const skip = new Set([...(settled?.delivered ?? []), ...(settled?.failed ?? [])]);
   try {
     const relayed = await relayMessage(message, deps, { skip, mayStart: deps.mayStartDelivery });
-    for (const attempt of relayed.attempts) deps.metrics.addMetric('DeliveryDuration', 'Milliseconds', attempt.durationMs);
+    for (const attempt of relayed.attempts) {
+      deps.metrics.addMetric('DeliveryDuration', 'Milliseconds', attempt.durationMs);
+      // Credentials rotated under the cache: visible, though the retry with fresh ones may have worked.
+      if (attempt.authRetried) deps.logger.warn('authentication failed; retried once with re-read credentials', { ...context, route: attempt.route, mechanism: attempt.mechanism });
+    }
     return relayed;
   } catch (error) {
     const failure = isDeliveryError(error) ? error : new TransientDeliveryError(describe(error), { reason: 'aws-error' }, { cause: error });

@@ -77,9 +77,9 @@ export function readSettings(env: Env): WorkerSettings {
     relayCaFile: env['RELAY_CA_FILE']?.trim() || undefined,
     relayStateTableName: env['RELAY_STATE_TABLE_NAME']?.trim() || undefined,
     // Fractions of a second are allowed so tests can compress the clock.
-    suspensionBaseMs: number('ROUTE_SUSPENSION_SECONDS', 30, 0.01, 3_600) * 1000,
-    suspensionMaxMs: number('ROUTE_SUSPENSION_MAX_SECONDS', 900, 0.01, 43_200) * 1000,
-    suspensionProbeMs: number('ROUTE_PROBE_SECONDS', 60, 0.01, 900) * 1000,
+    suspensionBaseMs: number('ROUTE_SUSPENSION_SECONDS', 30, 0.001, 3_600) * 1000,
+    suspensionMaxMs: number('ROUTE_SUSPENSION_MAX_SECONDS', 900, 0.001, 43_200) * 1000,
+    suspensionProbeMs: number('ROUTE_PROBE_SECONDS', 60, 0.001, 900) * 1000,
     relayStateCacheMs: number('RELAY_STATE_CACHE_SECONDS', 5, 0, 300) * 1000,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push('ROUTE_SUSPENSION_MAX_SECONDS must be at least ROUTE_SUSPENSION_SECONDS');

@@ -25,6 +25,10 @@ const logs: { level: string; message: string; extra: Record<string, unknown> }[]
 const metrics: string[] = [];
 
 const record = (body: string, receiveCount = 1, messageId = 'sqs-1'): QueueRecord => ({ messageId, receiptHandle: 'rh', body, attributes: { ApproximateReceiveCount: String(receiveCount) } });
+const redriveOf = (entry: { body: string; reason: { idempotencyKey: string } }, messageId: string): QueueRecord => ({
+  ...record(entry.body, 1, messageId),
+  messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: entry.reason.idempotencyKey } },
+});
 const body = (to: string[], key = 'k1') => JSON.stringify({ idempotencyKey: key, from: 'billing@acme.example', to, subject: 's', text: 't' });
 
 beforeAll(async () => {
@@ -96,10 +100,30 @@ describe('processRecord', () => {
     expect(dlq.entries).toHaveLength(1);
     expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'unknown-recipient', responseCode: 550, recipients: ['bad@example.net'], idempotencyKey: 'k1' });
 
-    // The operator fixes the mailbox and redrives the DLQ entry: a new SQS message, same body.
+    // The operator fixes the mailbox and redrives the DLQ entry: a new SQS message, same body,
+    // with the key attribute `mailrelay dlq redrive` (and SQS's own redrive of the entry) carries.
     refused.clear();
-    expect(await processRecord(record(dlq.entries[0]!.body, 1, 'sqs-2'), deps)).toBe('delivered');
+    expect(await processRecord(redriveOf(dlq.entries[0]!, 'sqs-2'), deps)).toBe('delivered');
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['ok@example.net'], ['bad@example.net']]);
+  });
+
+  it('issue 21: a producer’s copy of a dead-lettered key is a duplicate: no relay contact, no second DLQ entry', async () => {
+    refused.add('r2@example.net');
+    const to = ['r0@example.net', 'r1@example.net', 'r2@example.net'];
+    expect(await processRecord(record(body(to), 1, 'sqs-a'), deps)).toBe('dead-lettered');
+    const rcptsBefore = relay.messages.length;
+
+    // Message B: the producer sent the same key again (no redrive attribute).
+    expect(await processRecord(record(body(to), 1, 'sqs-b'), deps)).toBe('duplicate');
+    expect(dlq.entries).toHaveLength(1);
+    expect(relay.messages).toHaveLength(rcptsBefore);
+    expect(logs.find((l) => l.message.startsWith('duplicate'))?.extra).toMatchObject({ outcome: 'duplicate', previousStatus: 'dead-lettered' });
+
+    // A redrive still gives r2 (and only r2) one more chance.
+    expect(await processRecord(redriveOf(dlq.entries[0]!, 'sqs-c'), deps)).toBe('dead-lettered');
+    expect(dlq.entries).toHaveLength(2);
+    expect(dlq.entries[1]!.reason.recipients).toEqual(['r2@example.net']);
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['r0@example.net', 'r1@example.net']]);
   });
 
   it('a recipient refused while another was deferred: the later DLQ entry still carries the relay’s reply', async () => {

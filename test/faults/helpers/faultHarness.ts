@@ -135,6 +135,9 @@ export async function startFaultHarness(): Promise<FaultHarness> {
   const world = await startLocalWorld({
     maxReceiveCount: MAX_RECEIVE_COUNT,
     secrets: { [RELAY_SECRET]: JSON.stringify({ username: RELAY_USER, password: RELAY_PASSWORD }) },
+    // The clock of these rows runs in rounds, not seconds: a relay that refused is suspended for
+    // 1 ms, so the next round probes it. The outage rows (rows/outage.ts) run their own clock.
+    env: { ROUTE_SUSPENSION_SECONDS: '0.001', ROUTE_SUSPENSION_MAX_SECONDS: '0.001' },
   });
   const dynamoProxy = await startAwsFaultProxy(world.dynamo.endpoint);
   const sqsProxy = await startAwsFaultProxy(world.sqsEmulator.endpoint);
@@ -256,7 +259,15 @@ export async function startFaultHarness(): Promise<FaultHarness> {
       const entries = await harness.dlqFor(key);
       for (const entry of entries) {
         dlq.splice(dlq.indexOf(entry), 1);
-        await world.sqs.send(new SendMessageCommand({ QueueUrl: world.queues.queueUrl, MessageBody: entry.Body! }));
+        // As `mailrelay dlq redrive` does: the key travels as an attribute, which is what tells a
+        // redrive from a producer's copy of the same message.
+        await world.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: world.queues.queueUrl,
+            MessageBody: entry.Body!,
+            MessageAttributes: { 'mailrelay.idempotencyKey': { DataType: 'String', StringValue: attribute(entry, 'mailrelay.idempotencyKey') ?? key } },
+          }),
+        );
       }
       return entries.length;
     },

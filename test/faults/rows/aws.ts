@@ -154,10 +154,10 @@ export function awsRows(kit: RowKit): void {
 
       // Assess
       expect(rounds.map((r) => r.failed.length)).toEqual([1, 0]);
-      expectLog(kit.h, mark, { message: 'could not send to the DLQ; will retry', reason: 'smtp-permanent', level: 'ERROR' });
+      expectLog(kit.h, mark, { message: 'could not send to the DLQ; will retry', reason: 'unknown-recipient', level: 'ERROR' });
       const entries = await kit.h.dlqFor('dlq-send');
       expect(entries).toHaveLength(1);
-      expect(attribute(entries[0], 'mailrelay.reason')).toBe('smtp-permanent');
+      expect(attribute(entries[0], 'mailrelay.reason')).toBe('unknown-recipient');
       expect(JSON.parse(attribute(entries[0], 'mailrelay.recipients') ?? '[]')).toEqual(['gone@example.net']);
       // The refused recipient was asked once: the retry only wrote the DLQ copy.
       expect(relay.commands.filter((c) => c === 'RCPT')).toHaveLength(1);

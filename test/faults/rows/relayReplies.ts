@@ -25,13 +25,13 @@ export function relayReplyRows(kit: RowKit): void {
 
       // Assess
       expect(rounds.map((r) => r.failed.length)).toEqual([1, 0]);
-      expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: 'greeting-421', reason: 'smtp-transient', smtpCode: 421, receiveCount: 1 });
+      expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: 'greeting-421', reason: 'relay-unavailable', smtpCode: 421, receiveCount: 1 });
       expectLog(kit.h, mark, { message: 'relayed', idempotencyKey: 'greeting-421', receiveCount: 2 });
-      // The backoff is the worker's ChangeMessageVisibility (30 s ± 20 % on the first receive).
+      // The backoff is the worker's ChangeMessageVisibility: retryIntervalSeconds (default 60 s) ± 20 % for a new message.
       expect(kit.h.sqsProxy.count('AmazonSQS.ChangeMessageVisibility')).toBe(visibilityChanges + 1);
       const change = JSON.parse(kit.h.sqsProxy.requests.filter((r) => r.target === 'AmazonSQS.ChangeMessageVisibility').at(-1)!.body) as { VisibilityTimeout: number };
-      expect(change.VisibilityTimeout).toBeGreaterThanOrEqual(24);
-      expect(change.VisibilityTimeout).toBeLessThanOrEqual(36);
+      expect(change.VisibilityTimeout).toBeGreaterThanOrEqual(48);
+      expect(change.VisibilityTimeout).toBeLessThanOrEqual(72);
       expect(kit.h.metricsSince(mark)).toMatchObject({ Deferred: 1, Delivered: 1 });
       expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bob@example.net']]);
       await kit.finish({ group: GROUP, row: '421 at greeting', key: 'greeting-421', recipients: ['bob@example.net'], relays: [relay], rounds });
@@ -47,7 +47,7 @@ export function relayReplyRows(kit: RowKit): void {
       const rounds = await kit.h.drive({ between: () => (down = false) });
 
       expect(rounds.map((r) => r.failed.length)).toEqual([1, 0]);
-      expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: 'mail-421', reason: 'smtp-transient', smtpCode: 421 });
+      expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: 'mail-421', reason: 'relay-throttled', smtpCode: 421 });
       expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bob@example.net']]);
       await kit.finish({ group: GROUP, row: '421 at MAIL FROM', key: 'mail-421', recipients: ['bob@example.net'], relays: [relay], rounds });
     });
@@ -77,7 +77,7 @@ export function relayReplyRows(kit: RowKit): void {
       const rounds = await kit.h.drive({ between: () => (down = false) });
 
       expect(rounds.map((r) => r.failed.length)).toEqual([1, 0]);
-      expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: 'data-421', reason: 'smtp-transient', smtpCode: 421 });
+      expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: 'data-421', reason: 'relay-unavailable', smtpCode: 421 });
       expect(relay.rejectedMessages.map((m) => m.reply.code)).toEqual([421]);
       expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bob@example.net']]);
       await kit.finish({ group: GROUP, row: '421 after DATA', key: 'data-421', recipients: ['bob@example.net'], relays: [relay], rounds });
@@ -202,12 +202,12 @@ export function relayReplyRows(kit: RowKit): void {
 
       expect(rounds.map((r) => r.failed.length)).toEqual([0]);
       const [entry] = await kit.h.dlqFor('data-554');
-      expect(attribute(entry, 'mailrelay.reason')).toBe('smtp-permanent');
+      expect(attribute(entry, 'mailrelay.reason')).toBe('policy-refused');
       expect(attribute(entry, 'mailrelay.smtpCode')).toBe('554');
       expect(attribute(entry, 'mailrelay.smtpReply')).toContain('rejected as spam');
       expect(attribute(entry, 'mailrelay.route')).toBe(`127.0.0.1:${relay.port} starttls PLAIN user=(from secret)`);
       expect(JSON.parse(entry?.Body ?? '{}')).toMatchObject({ idempotencyKey: 'data-554' });
-      expectLog(kit.h, mark, { message: 'dead-lettered', idempotencyKey: 'data-554', reason: 'smtp-permanent', smtpCode: 554 });
+      expectLog(kit.h, mark, { message: 'dead-lettered', idempotencyKey: 'data-554', reason: 'policy-refused', smtpCode: 554 });
       expect(kit.h.metricsSince(mark)).toMatchObject({ Failed: 1, DeadLettered: 1 });
       expect(relay.messages).toEqual([]);
       await kit.finish({ group: GROUP, row: '554 at DATA end', key: 'data-554', recipients: ['bob@example.net'], relays: [relay], rounds });
@@ -227,7 +227,7 @@ export function relayReplyRows(kit: RowKit): void {
 
       // Assess: one connection; the refused transaction was ended with RSET before the next MAIL FROM.
       expect([...first, ...rounds].map((r) => r.failed.length)).toEqual([0, 0]);
-      expect(attribute((await kit.h.dlqFor('all-refused'))[0], 'mailrelay.reason')).toBe('smtp-permanent');
+      expect(attribute((await kit.h.dlqFor('all-refused'))[0], 'mailrelay.reason')).toBe('unknown-recipient');
       expect(relay.connectionCount).toBe(1);
       expect(relay.commands.slice(relay.commands.indexOf('RCPT')).slice(-4)).toEqual(['RSET', 'MAIL', 'RCPT', 'DATA']);
       expectLog(kit.h, mark, { message: 'relayed', idempotencyKey: 'after-all-refused' });
@@ -255,7 +255,7 @@ export function relayReplyRows(kit: RowKit): void {
 
       // Assess
       expect(rounds.map((r) => r.failed.length)).toEqual([0]);
-      expect(attribute(entry, 'mailrelay.reason')).toBe('smtp-permanent');
+      expect(attribute(entry, 'mailrelay.reason')).toBe('unknown-recipient');
       expect(attribute(entry, 'mailrelay.smtpCode')).toBe('550');
       expect(JSON.parse(attribute(entry, 'mailrelay.recipients') ?? '[]')).toEqual(['gone@example.net']);
       expectLog(kit.h, mark, { message: 'rejected', idempotencyKey: 'one-of-three', recipient: 'gone@example.net', smtpCode: 550 });
@@ -267,7 +267,7 @@ export function relayReplyRows(kit: RowKit): void {
         recipients: to,
         relays: [relay],
         rounds: [...rounds, ...redriven],
-        outcome: '2 relayed once, 1 DLQ smtp-permanent; redrive sent only that one',
+        outcome: '2 relayed once, 1 DLQ unknown-recipient; redrive sent only that one',
       });
     });
   });
