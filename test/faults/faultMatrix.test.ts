@@ -12,6 +12,7 @@ import { formatSummary, startFaultHarness, type FaultHarness } from './helpers/f
 import { createRowKit } from './helpers/rowKit.js';
 import { awsRows } from './rows/aws.js';
 import { lambdaRows } from './rows/lambda.js';
+import { recipientFateRows } from './rows/recipientFate.js';
 import { relayReplyRows } from './rows/relayReplies.js';
 import { relayTransportRows } from './rows/relayTransport.js';
 
@@ -36,3 +37,4 @@ relayReplyRows(kit);
 relayTransportRows(kit);
 awsRows(kit);
 lambdaRows(kit);
+recipientFateRows(kit);

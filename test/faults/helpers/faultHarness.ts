@@ -116,7 +116,20 @@ function acknowledgedBy(relay: AnyRelay, key: string): string[] {
   return relay.accepted.filter((m) => pattern.test(m.data.toString('utf-8'))).flatMap((m) => m.rcptTo);
 }
 
-export async function startFaultHarness(): Promise<FaultHarness> {
+export interface FaultHarnessOptions {
+  /** The queue's maxReceiveCount and MAX_RECEIVE_COUNT. @default MAX_RECEIVE_COUNT */
+  readonly maxReceiveCount?: number;
+  /** Worker environment on top of the defaults (suspension timings, ...). */
+  readonly env?: Record<string, string>;
+  /**
+   * A compressed clock for message age: each record handed to the handler looks this many ms
+   * older than it is (its SentTimestamp moved back), so hours of outage pass in rounds.
+   */
+  readonly agedByMs?: () => number;
+}
+
+export async function startFaultHarness(harnessOptions: FaultHarnessOptions = {}): Promise<FaultHarness> {
+  const maxReceiveCount = harnessOptions.maxReceiveCount ?? MAX_RECEIVE_COUNT;
   let captured = '';
   const verbose = process.env['FAULTS_VERBOSE'] === '1';
   const originalStdout = process.stdout.write.bind(process.stdout);
@@ -133,11 +146,11 @@ export async function startFaultHarness(): Promise<FaultHarness> {
   process.stderr.write = tee(originalStderr);
 
   const world = await startLocalWorld({
-    maxReceiveCount: MAX_RECEIVE_COUNT,
+    maxReceiveCount,
     secrets: { [RELAY_SECRET]: JSON.stringify({ username: RELAY_USER, password: RELAY_PASSWORD }) },
     // The clock of these rows runs in rounds, not seconds: a relay that refused is suspended for
-    // 1 ms, so the next round probes it. The outage rows (rows/outage.ts) run their own clock.
-    env: { ROUTE_SUSPENSION_SECONDS: '0.001', ROUTE_SUSPENSION_MAX_SECONDS: '0.001' },
+    // 1 ms, so the next round probes it. The outage rows (outage.test.ts) run their own clock.
+    env: { ROUTE_SUSPENSION_SECONDS: '0.001', ROUTE_SUSPENSION_MAX_SECONDS: '0.001', ...harnessOptions.env },
   });
   const dynamoProxy = await startAwsFaultProxy(world.dynamo.endpoint);
   const sqsProxy = await startAwsFaultProxy(world.sqsEmulator.endpoint);
@@ -196,6 +209,10 @@ export async function startFaultHarness(): Promise<FaultHarness> {
       try {
         const result = await pollOnce(
           async (event, context) => {
+            const aged = harnessOptions.agedByMs?.() ?? 0;
+            if (aged > 0) {
+              event.Records = event.Records.map((r) => ({ ...r, attributes: { ...r.attributes, SentTimestamp: String(Number(r.attributes.SentTimestamp) - aged) } }));
+            }
             records = event.Records;
             const response = await handler(event, {
               getRemainingTimeInMillis: options.remainingTimeMs ?? (() => context.getRemainingTimeInMillis()),
@@ -228,7 +245,7 @@ export async function startFaultHarness(): Promise<FaultHarness> {
     },
     async drive(options = {}) {
       const rounds: Round[] = [];
-      for (let round = 1; round <= (options.maxRounds ?? MAX_RECEIVE_COUNT + 1); round++) {
+      for (let round = 1; round <= (options.maxRounds ?? maxReceiveCount + 1); round++) {
         if (round > 1) await options.between?.(round);
         const result = await harness.invoke();
         if (result.received > 0) rounds.push(result);
