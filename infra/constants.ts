@@ -41,14 +41,14 @@ export const RELAY_METRIC = {
   deliveryDuration: 'DeliveryDuration',
 } as const;
 
-/** Config table partition key (DESIGN.md §2). */
+/** Config table partition key (docs/design.md §2). */
 export const CONFIG_TABLE_PARTITION_KEY = 'scope';
 /** Idempotency table partition key. */
 export const IDEMPOTENCY_TABLE_PARTITION_KEY = 'id';
 /** Idempotency table TTL attribute (epoch seconds). */
 export const IDEMPOTENCY_TABLE_TTL_ATTRIBUTE = 'expiresAt';
 
-/** SQS's largest message: DESIGN.md §1 caps a body at 1 MiB. */
+/** SQS's largest message: docs/design.md §1 caps a body at 1 MiB. */
 export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
 /** The DLQ keeps entries for SQS's maximum retention, so an operator has two weeks to fix and redrive. */
 export const DEAD_LETTER_RETENTION_DAYS = 14;

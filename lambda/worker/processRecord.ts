@@ -1,5 +1,5 @@
 /**
- * The fate of one SQS record (DESIGN.md §3): relayed, retried later, or dead-lettered with its
+ * The fate of one SQS record (docs/design.md §3): relayed, retried later, or dead-lettered with its
  * reason — never dropped, never sent twice. Knows no AWS: the queue, the DLQ and the idempotency
  * table are ports.
  */
