@@ -66,7 +66,7 @@ export const HTML_BODY = [
   '</body></html>',
 ].join('\n');
 
-/** The SQS body of message `index` (DESIGN.md §1). */
+/** The SQS body of message `index` (docs/design.md §1). */
 export function queueBody(key: string, to: string): string {
   return JSON.stringify({
     idempotencyKey: key,

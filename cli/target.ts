@@ -9,6 +9,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_SECRET_PREFIX, WORKER_ENV } from '../lambda/core/names.js';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { LocalStateError, readState, stateFilePath, type LocalState } from '../local/state.js';
 import type { GlobalValues } from './args.js';
@@ -20,11 +21,8 @@ export const ENV = {
   queueUrl: 'MAILRELAY_QUEUE_URL',
   dlqUrl: 'MAILRELAY_DLQ_URL',
   secretPrefix: 'MAILRELAY_SECRET_PREFIX',
-  relayCaFile: 'RELAY_CA_FILE',
+  relayCaFile: WORKER_ENV.relayCaFile,
 } as const;
-
-/** The prefix secrets must have, as the worker's SECRET_PREFIX. */
-export const DEFAULT_SECRET_PREFIX = 'mailrelay/';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -107,7 +105,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
   return {
     kind: 'aws',
     label: `AWS${values.region ? ` (${values.region})` : ''}`,
-    secretPrefix: env[ENV.secretPrefix] ?? env['SECRET_PREFIX'] ?? DEFAULT_SECRET_PREFIX,
+    secretPrefix: env[ENV.secretPrefix] ?? env[WORKER_ENV.secretPrefix] ?? DEFAULT_SECRET_PREFIX,
     configTable: () => required('config-table', ENV.configTable, values['config-table']),
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url']),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url']),

@@ -9,7 +9,7 @@ const enqueueCommand: Command = {
   summary: 'validate queue messages (JSON files) and send the valid ones to the queue',
   help: `Usage: mailrelay enqueue FILE... [--dry-run] [--queue-url URL | --local] [--json]
 
-Validates each file as the worker will (DESIGN.md §1) and sends the valid ones to the queue with
+Validates each file as the worker will (docs/design.md §1) and sends the valid ones to the queue with
 SendMessageBatch, ten at a time. An invalid file is reported with each field path and reason and
 is not sent. Prints the SQS message id of each message sent.
 
@@ -31,7 +31,7 @@ const configPutCommand: Command = {
   summary: 'validate config items (one, or an array) from a JSON file and write them',
   help: `Usage: mailrelay config put FILE [--config-table NAME | --local] [--json]
 
-Reads one config item or an array of items (DESIGN.md §2) from FILE, validates every one of
+Reads one config item or an array of items (docs/design.md §2) from FILE, validates every one of
 them, and only then writes them all, each stamped with "updatedAt". When any item is invalid,
 nothing is written and each problem is printed with its field path. An item replaces the item of
 the same scope.

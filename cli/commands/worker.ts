@@ -6,6 +6,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { pollForever } from '../../lambda/adapters/sqsPoller.js';
+import { WORKER_ENV } from '../../lambda/core/names.js';
 import { readSettings, SettingsError } from '../../lambda/worker/settings.js';
 import { integerOption } from '../args.js';
 import type { CommandRun } from '../command.js';
@@ -18,7 +19,7 @@ import { ENV } from '../target.js';
 export const run: CommandRun = async ({ values }, ctx) => {
   const cmd = 'worker';
   if (values.local) throw new UsageError('npm start already runs a worker against the local stand-ins; worker is for real SQS queues', cmd);
-  const queueUrl = values['queue-url'] ?? ctx.env[ENV.queueUrl]?.trim() ?? ctx.env['QUEUE_URL']?.trim();
+  const queueUrl = values['queue-url'] ?? ctx.env[ENV.queueUrl]?.trim() ?? ctx.env[WORKER_ENV.queueUrl]?.trim();
   if (!queueUrl) throw new UsageError(`no queue: pass --queue-url or set ${ENV.queueUrl}`, cmd);
   const batchSize = integerOption(cmd, 'batch-size', str(values['batch-size']), 10, 1, 10);
   const timeoutSeconds = integerOption(cmd, 'timeout', str(values['timeout']), 60, 5, 900);

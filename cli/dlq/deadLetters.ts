@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DLQ_ATTRIBUTES } from '../../lambda/adapters/sqsDeadLetterQueue.js';
 
-/** One DLQ message with the reason the worker attached (DESIGN.md §3). */
+/** One DLQ message with the reason the worker attached (docs/design.md §3). */
 export interface DeadLetter {
   /** The DLQ's message id (what `dlq redrive --id` takes). */
   readonly id: string;

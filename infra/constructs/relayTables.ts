@@ -23,7 +23,7 @@ export interface RelayTablesProps {
 }
 
 /**
- * The config table (DESIGN.md §2: partition key `scope`; point-in-time
+ * The config table (docs/design.md §2: partition key `scope`; point-in-time
  * recovery; kept when the stack is deleted) and the idempotency table
  * (partition key `id`, items expire through the `expiresAt` TTL attribute).
  * Both on demand and KMS-encrypted.

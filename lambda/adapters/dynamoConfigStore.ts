@@ -5,6 +5,7 @@
  */
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConfigStore } from '../core/ports.js';
+import { CONFIG_TABLE_PARTITION_KEY } from '../core/names.js';
 import { classifyAwsError } from './awsErrors.js';
 
 export interface DynamoConfigStoreOptions {
@@ -60,7 +61,7 @@ export class DynamoConfigStore implements ConfigStore {
 
   private async fetch(scopes: string[]): Promise<Map<string, unknown>> {
     const found = new Map<string, unknown>();
-    let keys: Record<string, unknown>[] = scopes.map((scope) => ({ scope }));
+    let keys: Record<string, unknown>[] = scopes.map((scope) => ({ [CONFIG_TABLE_PARTITION_KEY]: scope }));
     for (let round = 0; keys.length > 0; round++) {
       if (round >= MAX_UNPROCESSED_ROUNDS) {
         throw classifyAwsError(Object.assign(new Error('BatchGetItem kept returning UnprocessedKeys'), { name: 'ThrottlingException' }), 'reading config');
@@ -72,7 +73,8 @@ export class DynamoConfigStore implements ConfigStore {
         throw classifyAwsError(error, `reading config table ${this.options.tableName}`);
       }
       for (const item of response.Responses?.[this.options.tableName] ?? []) {
-        if (typeof item['scope'] === 'string') found.set(item['scope'], item);
+        const scope = item[CONFIG_TABLE_PARTITION_KEY];
+        if (typeof scope === 'string') found.set(scope, item);
       }
       keys = (response.UnprocessedKeys?.[this.options.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
     }

@@ -7,6 +7,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ClaimOptions, ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
+import { IDEMPOTENCY_TABLE_PARTITION_KEY, IDEMPOTENCY_TABLE_TTL_ATTRIBUTE } from '../core/names.js';
 import { classifyAwsError } from './awsErrors.js';
 
 export interface DynamoIdempotencyStoreOptions {
@@ -34,9 +35,9 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       const response = await this.options.client.send(
         new UpdateCommand({
           TableName: this.options.tableName,
-          Key: { id: key },
-          UpdateExpression: 'SET #status = :claimed, leaseUntil = :lease, expiresAt = :expires',
-          ConditionExpression: `attribute_not_exists(id) OR #status = :pending OR (#status = :claimed AND leaseUntil < :now)${options.redrive ? ' OR #status = :dead' : ''}`,
+          Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key },
+          UpdateExpression: `SET #status = :claimed, leaseUntil = :lease, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires`,
+          ConditionExpression: `attribute_not_exists(${IDEMPOTENCY_TABLE_PARTITION_KEY}) OR #status = :pending OR (#status = :claimed AND leaseUntil < :now)${options.redrive ? ' OR #status = :dead' : ''}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':claimed': 'in-progress',
@@ -57,7 +58,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     }
     let current;
     try {
-      current = await this.options.client.send(new GetCommand({ TableName: this.options.tableName, Key: { id: key }, ConsistentRead: true }));
+      current = await this.options.client.send(new GetCommand({ TableName: this.options.tableName, Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key }, ConsistentRead: true }));
     } catch (error) {
       throw classifyAwsError(error, `reading idempotency key in ${this.options.tableName}`);
     }
@@ -72,8 +73,8 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       await this.options.client.send(
         new UpdateCommand({
           TableName: this.options.tableName,
-          Key: { id: key },
-          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, expiresAt = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}`,
+          Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key },
+          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':status': record.status,

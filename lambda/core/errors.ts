@@ -18,7 +18,7 @@ export class MailrelayError extends Error {
   }
 }
 
-/** A queue message that breaks the contract of DESIGN.md §1. Never retried. */
+/** A queue message that breaks the contract of docs/design.md §1. Never retried. */
 export class MessageValidationError extends MailrelayError {
   public readonly issues: readonly FieldIssue[];
   public constructor(issues: readonly FieldIssue[], options?: ErrorOptions) {
@@ -28,7 +28,7 @@ export class MessageValidationError extends MailrelayError {
   }
 }
 
-/** A config item (DESIGN.md §2) that cannot be used. Affects only the messages that use it. */
+/** A config item (docs/design.md §2) that cannot be used. Affects only the messages that use it. */
 export class ConfigValidationError extends MailrelayError {
   public readonly scope: string | undefined;
   public readonly issues: readonly FieldIssue[];

@@ -1,5 +1,5 @@
 /**
- * Turns a keysource (a reference to where a secret lives) into the secret, following DESIGN.md §2:
+ * Turns a keysource (a reference to where a secret lives) into the secret, following docs/design.md §2:
  * with `field`, a JSON secret's field; without it, a JSON secret's `password` (and `username`, if
  * present, as the user); a plain-string secret is the password itself.
  */

@@ -81,7 +81,7 @@ export interface IdempotencyStore {
   settle(key: string, record: Omit<DeliveryRecord, 'status'> & { status: Exclude<DeliveryRecord['status'], 'in-progress'> }): Promise<void>;
 }
 
-/** Attributes of a dead-lettered message (DESIGN.md §3): the reason, the SMTP reply, the route. */
+/** Attributes of a dead-lettered message (docs/design.md §3): the reason, the SMTP reply, the route. */
 export interface DeadLetterReason {
   readonly reason: string;
   readonly detail: string;

@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the message and config schemas: field paths in the form users read
- * (`to[1]`, `headers.X-Foo`, `relay.port`, `$`), and the character rules of DESIGN.md §1.1.
+ * (`to[1]`, `headers.X-Foo`, `relay.port`, `$`), and the character rules of docs/design.md §1.1.
  */
 import type { z } from 'zod';
 import type { FieldIssue } from './errors.js';
@@ -46,7 +46,7 @@ export function unsafeCharacter(value: string): string | undefined {
 }
 
 /**
- * `null` is the same as an absent optional field (DESIGN.md §1.1): drop object properties whose
+ * `null` is the same as an absent optional field (docs/design.md §1.1): drop object properties whose
  * value is null, at any depth. Array elements are kept, so `to: [null]` is still an error.
  */
 export function stripNulls(value: unknown): unknown {

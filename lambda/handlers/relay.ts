@@ -11,9 +11,11 @@ import type { Context, SQSEvent } from 'aws-lambda';
 import { createWorker, type Worker } from './createWorker.js';
 import { processBatch, type BatchResult } from '../worker/processBatch.js';
 import { readSettings } from '../worker/settings.js';
+import { DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, WORKER_ENV } from '../core/names.js';
 
-export const logger = new Logger({ serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? 'mailrelay' });
-export const metrics = new Metrics({ namespace: process.env['POWERTOOLS_METRICS_NAMESPACE'] ?? 'Mailrelay', serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? 'mailrelay' });
+const serviceName = process.env[WORKER_ENV.serviceName] ?? DEFAULT_SERVICE_NAME;
+export const logger = new Logger({ serviceName });
+export const metrics = new Metrics({ namespace: process.env[WORKER_ENV.metricsNamespace] ?? DEFAULT_METRICS_NAMESPACE, serviceName });
 
 let worker: Worker | undefined;
 

@@ -2,6 +2,8 @@
  * The worker's settings, read from the environment once per cold start. A missing or malformed
  * variable is an error that names it, raised at init so the deployment fails loudly.
  */
+import { DEFAULT_SECRET_PREFIX, WORKER_ENV, type WorkerEnvVariable } from '../core/names.js';
+
 export interface WorkerSettings {
   readonly configTableName: string;
   readonly idempotencyTableName: string;
@@ -48,12 +50,12 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export function readSettings(env: Env): WorkerSettings {
   const problems: string[] = [];
-  const required = (name: string): string => {
+  const required = (name: WorkerEnvVariable): string => {
     const value = env[name]?.trim();
     if (!value) problems.push(`${name} is not set`);
     return value ?? '';
   };
-  const number = (name: string, fallback: number, min: number, max: number): number => {
+  const number = (name: WorkerEnvVariable, fallback: number, min: number, max: number): number => {
     const raw = env[name]?.trim();
     if (raw === undefined || raw === '') return fallback;
     const value = Number(raw);
@@ -64,25 +66,25 @@ export function readSettings(env: Env): WorkerSettings {
     return value;
   };
   const settings: WorkerSettings = {
-    configTableName: required('CONFIG_TABLE_NAME'),
-    idempotencyTableName: required('IDEMPOTENCY_TABLE_NAME'),
-    deadLetterQueueUrl: required('DEAD_LETTER_QUEUE_URL'),
-    queueUrl: env['QUEUE_URL']?.trim() || undefined,
-    secretPrefix: env['SECRET_PREFIX'] ?? 'mailrelay/',
-    configCacheTtlMs: number('CONFIG_CACHE_TTL_SECONDS', 60, 0, 86_400) * 1000,
-    secretCacheTtlMs: number('SECRET_CACHE_TTL_SECONDS', 300, 0, 86_400) * 1000,
-    maxReceiveCount: number('MAX_RECEIVE_COUNT', 5, 1, 1000),
-    minRemainingTimeMs: number('MIN_REMAINING_TIME_MS', 10_000, 0, 900_000),
-    batchConcurrency: number('BATCH_CONCURRENCY', 10, 1, 100),
-    relayCaFile: env['RELAY_CA_FILE']?.trim() || undefined,
-    relayStateTableName: env['RELAY_STATE_TABLE_NAME']?.trim() || undefined,
+    configTableName: required(WORKER_ENV.configTableName),
+    idempotencyTableName: required(WORKER_ENV.idempotencyTableName),
+    deadLetterQueueUrl: required(WORKER_ENV.deadLetterQueueUrl),
+    queueUrl: env[WORKER_ENV.queueUrl]?.trim() || undefined,
+    secretPrefix: env[WORKER_ENV.secretPrefix] ?? DEFAULT_SECRET_PREFIX,
+    configCacheTtlMs: number(WORKER_ENV.configCacheTtlSeconds, 60, 0, 86_400) * 1000,
+    secretCacheTtlMs: number(WORKER_ENV.secretCacheTtlSeconds, 300, 0, 86_400) * 1000,
+    maxReceiveCount: number(WORKER_ENV.maxReceiveCount, 5, 1, 1000),
+    minRemainingTimeMs: number(WORKER_ENV.minRemainingTimeMs, 10_000, 0, 900_000),
+    batchConcurrency: number(WORKER_ENV.batchConcurrency, 10, 1, 100),
+    relayCaFile: env[WORKER_ENV.relayCaFile]?.trim() || undefined,
+    relayStateTableName: env[WORKER_ENV.relayStateTableName]?.trim() || undefined,
     // Fractions of a second are allowed so tests can compress the clock.
-    suspensionBaseMs: number('ROUTE_SUSPENSION_SECONDS', 30, 0.001, 3_600) * 1000,
-    suspensionMaxMs: number('ROUTE_SUSPENSION_MAX_SECONDS', 900, 0.001, 43_200) * 1000,
-    suspensionProbeMs: number('ROUTE_PROBE_SECONDS', 60, 0.001, 900) * 1000,
-    relayStateCacheMs: number('RELAY_STATE_CACHE_SECONDS', 5, 0, 300) * 1000,
+    suspensionBaseMs: number(WORKER_ENV.routeSuspensionSeconds, 30, 0.001, 3_600) * 1000,
+    suspensionMaxMs: number(WORKER_ENV.routeSuspensionMaxSeconds, 900, 0.001, 43_200) * 1000,
+    suspensionProbeMs: number(WORKER_ENV.routeProbeSeconds, 60, 0.001, 900) * 1000,
+    relayStateCacheMs: number(WORKER_ENV.relayStateCacheSeconds, 5, 0, 300) * 1000,
   };
-  if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push('ROUTE_SUSPENSION_MAX_SECONDS must be at least ROUTE_SUSPENSION_SECONDS');
+  if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);
   return settings;
 }

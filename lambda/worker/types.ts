@@ -45,17 +45,9 @@ export interface WorkerLogger {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-export type MetricName =
-  | 'Delivered'
-  | 'Deferred'
-  | 'Failed'
-  | 'AuthFailed'
-  | 'Duplicate'
-  | 'DeadLettered'
-  | 'DeliveryDuration'
-  | 'Expired'
-  | 'RouteSuspended'
-  | 'RouteFailover';
+/** The metric names are defined once, with the stack's, in lambda/core/names.ts. */
+export type { MetricName } from '../core/names.js';
+import type { MetricName } from '../core/names.js';
 
 /** Powertools Metrics satisfies it (with MetricUnit values 'Count' and 'Milliseconds'). */
 export interface WorkerMetrics {

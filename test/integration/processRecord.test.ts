@@ -1,5 +1,5 @@
 /**
- * The fate of a record across receives and redrives (DESIGN.md §3), with in-memory queue ports
+ * The fate of a record across receives and redrives (docs/design.md §3), with in-memory queue ports
  * and a real smtp-server relay: accepted recipients are never sent twice, refused ones are
  * retried only after a redrive, deferrals on the last receive are dead-lettered with a reason.
  */

@@ -1,5 +1,5 @@
 /**
- * Scope resolution (DESIGN.md §2): global < binding group < binding < domain < message, each field
+ * Scope resolution (docs/design.md §2): global < binding group < binding < domain < message, each field
  * resolved on its own, and which scope each field came from (what `mailrelay config explain` prints).
  * Recipients whose effective settings differ are grouped into separate deliveries.
  */

@@ -1,5 +1,5 @@
 /**
- * The config item of DESIGN.md §2, as a strict schema: unknown fields are errors with their path.
+ * The config item of docs/design.md §2, as a strict schema: unknown fields are errors with their path.
  * Items are validated when written (CLI) and when read (worker); a broken item only affects the
  * messages that use it.
  */

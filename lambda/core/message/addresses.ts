@@ -1,5 +1,5 @@
 /**
- * Email addresses of the queue message: one mailbox per element (DESIGN.md §1.1), the domain as
+ * Email addresses of the queue message: one mailbox per element (docs/design.md §1.1), the domain as
  * a lower-case A-label. nodemailer's addressparser reads the mailbox (display name, quoting,
  * comments), but it is lenient by design — `a@x.com b@y.com` becomes one address named
  * `b@y.com` — so a strict shape check runs first: a message that routes mail must never be

@@ -1,6 +1,6 @@
 /**
  * Attachments of a structured message: `{ filename, contentType?, content }` with base64 content
- * (DESIGN.md §1.1). The file name is reduced to its last path segment because a receiver that
+ * (docs/design.md §1.1). The file name is reduced to its last path segment because a receiver that
  * saves attachments must never be handed a path.
  */
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-/** Limits of the queue message (DESIGN.md §1 and §1.1). Each constant carries its unit. */
+/** Limits of the queue message (docs/design.md §1 and §1.1). Each constant carries its unit. */
 
 /** The largest SQS body: the queue's own limit, 1 MiB of UTF-8. */
 export const MAX_BODY_BYTES = 1_048_576;

@@ -1,6 +1,6 @@
 /**
  * Domain names as the config table and the SMTP envelope see them: A-labels, lower-case
- * (DESIGN.md §2: "compared case-insensitively, IDNs as A-labels").
+ * (docs/design.md §2: a domain item matches its exact domain, compared case-insensitively, IDNs as A-labels).
  */
 import { domainToASCII } from 'node:url';
 import { MAX_DOMAIN_CHARS } from './constants.js';

@@ -1,5 +1,5 @@
 /**
- * Custom header fields of a structured message (DESIGN.md §1.1). The worker owns every field
+ * Custom header fields of a structured message (docs/design.md §1.1). The worker owns every field
  * that decides who the message is from, who receives it, how it is structured or how it
  * travelled; a producer may add anything else, and `Message-ID`.
  */

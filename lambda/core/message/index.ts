@@ -1,4 +1,4 @@
-/** The queue message (DESIGN.md §1): parsing and validation. */
+/** The queue message (docs/design.md §1): parsing and validation. */
 export { parseQueueMessage, type ParseQueueMessageOptions } from './parseQueueMessage.js';
 export { dedupeAddresses, mailboxListSchema, mailboxSchema, parseMailbox, parseMailboxList, type AddressListResult, type AddressResult } from './addresses.js';
 export { attachmentSchema, attachmentsSchema, lastPathSegment } from './attachments.js';

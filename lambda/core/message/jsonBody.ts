@@ -1,4 +1,4 @@
-/** The SQS body as a JSON object (DESIGN.md §1: UTF-8 JSON, at most 1 MiB). */
+/** The SQS body as a JSON object (docs/design.md §1: UTF-8 JSON, at most 1 MiB). */
 import type { FieldIssue } from '../errors.js';
 import { MAX_BODY_BYTES } from './constants.js';
 

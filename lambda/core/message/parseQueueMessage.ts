@@ -1,4 +1,4 @@
-/** The queue message of DESIGN.md §1, validated as §1.1 says. */
+/** The queue message of docs/design.md §1, validated as §1.1 says. */
 import type { FieldIssue } from '../errors.js';
 import { MessageValidationError } from '../errors.js';
 import { stripNulls } from '../validation.js';
@@ -147,7 +147,7 @@ function rawParts(fields: MessageFields, envelopePresent: boolean, idempotencyKe
   return { content: { kind: 'raw', raw: bytes }, sender: message.sender, envelopeFrom: message.envelopeFrom.address, recipients, messageId };
 }
 
-/** DESIGN.md §1.1: at least one recipient in all, at most 1,000, counted after de-duplication. */
+/** docs/design.md §1.1: at least one recipient in all, at most 1,000, counted after de-duplication. */
 function checkRecipientCount(
   count: number,
   where: { readonly nonePath: string; readonly none: string; readonly tooManyPath: string },

@@ -1,5 +1,5 @@
 /**
- * A raw RFC 5322 message (DESIGN.md §1): line endings normalised to CRLF, the envelope taken from
+ * A raw RFC 5322 message (docs/design.md §1): line endings normalised to CRLF, the envelope taken from
  * `envelope` or else from the message's own From / To / Cc / Bcc, the Bcc field removed (it must
  * never reach a recipient) and a Message-ID present.
  */

@@ -1,5 +1,5 @@
 /**
- * The fields of the queue message (DESIGN.md §1), each with its own schema, so that every field
+ * The fields of the queue message (docs/design.md §1), each with its own schema, so that every field
  * is checked — and every problem reported — even when its neighbours are broken. How the fields
  * combine (structured or raw, recipients in all) is parseQueueMessage's business.
  */

@@ -1,4 +1,4 @@
-/** `headers` and `tags`: JSON objects that map names to strings (DESIGN.md §1.1). */
+/** `headers` and `tags`: JSON objects that map names to strings (docs/design.md §1.1). */
 import { z } from 'zod';
 import { MAX_ISSUES_PER_FIELD } from './constants.js';
 

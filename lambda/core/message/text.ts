@@ -1,5 +1,5 @@
 /**
- * Character rules of DESIGN.md §1.1 as zod building blocks, and the checks that apply to the
+ * Character rules of docs/design.md §1.1 as zod building blocks, and the checks that apply to the
  * whole JSON tree (nesting depth, well-formed Unicode, reserved names).
  */
 import { z } from 'zod';

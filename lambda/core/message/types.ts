@@ -1,4 +1,4 @@
-/** The queue message of DESIGN.md §1 after validation: what the rest of the core works with. */
+/** The queue message of docs/design.md §1 after validation: what the rest of the core works with. */
 import type { MessageAuthOverride } from '../config/schema.js';
 
 export interface MailAddress {

@@ -2,7 +2,7 @@
  * One classification of every delivery failure (KumoMTA's `is_transient`, Postfix's defer-on-doubt):
  * what the relay said decides by its reply code; a broken transport is transient; configuration
  * errors are permanent. Authentication failures are transient: credentials rotate, and mail
- * waits for a fixed credential rather than being lost (DESIGN.md §3).
+ * waits for a fixed credential rather than being lost (docs/design.md §3).
  */
 import { isDeliveryError, PermanentDeliveryError, TransientDeliveryError, type DeliveryError } from '../errors.js';
 import { matchProviderReply } from './providerReplies.js';

@@ -2,7 +2,7 @@
  * One SMTP client session on nodemailer's SMTPConnection, with mailrelay's guarantees on top:
  * credentials are sent only over TLS (STARTTLS done or implicit TLS) unless the scope sets
  * `allowInsecureAuth`, and only with the configured mechanism, which the relay must advertise —
- * never silently another (DESIGN.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
+ * never silently another (docs/design.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
  */
 import { rootCertificates, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';

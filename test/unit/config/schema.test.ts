@@ -13,11 +13,11 @@ const issuesOf = (input: unknown): string[] => {
 };
 
 describe('parseConfigItem', () => {
-  it('accepts the DESIGN.md example and lower-cases the scope', () => {
+  it('accepts the docs/design.md §2 example and lower-cases the scope', () => {
     const item = parseConfigItem({
       scope: 'Domain#Partner.Example',
       relay: { host: 'smtp.partner.example', port: 587, tls: 'starttls' },
-      auth: { type: 'LOGIN', user: 'msys', pass: { secret: 'mailrelay/partner', field: 'password' }, key: 'somestring' },
+      auth: { type: 'LOGIN', user: 'msys', pass: { secret: 'mailrelay/partner', field: 'password' }, key: 'partner-login' },
       limits: { maxConnections: 4, maxMessagesPerConnection: 100 },
     });
     expect(item.scope).toBe('domain#partner.example');

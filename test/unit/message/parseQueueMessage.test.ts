@@ -17,7 +17,7 @@ const rawText = (content: StructuredContent | RawContent) => {
 const addresses = (list: readonly { address: string }[]) => list.map((entry) => entry.address);
 
 describe('parseQueueMessage: accepted messages', () => {
-  it('parses the full structured example of DESIGN.md §1', () => {
+  it('parses the full structured example of docs/design.md §1', () => {
     // Prepare
     const body = {
       idempotencyKey: 'order-1234-receipt',

@@ -1,0 +1,71 @@
+/**
+ * Names the worker and the CDK stack must agree on, defined once: the environment variables the
+ * stack sets and the worker reads, the metrics the worker emits and the stack's dashboard and
+ * alarms read, and the key attributes of the tables the stack creates and the adapters query.
+ * lambda/ and infra/ both import this module (docs/design.md §4); nothing here imports anything.
+ */
+
+/** Environment variables of the worker (lambda/worker/settings.ts, lambda/handlers/relay.ts). */
+export const WORKER_ENV = {
+  configTableName: 'CONFIG_TABLE_NAME',
+  idempotencyTableName: 'IDEMPOTENCY_TABLE_NAME',
+  queueUrl: 'QUEUE_URL',
+  deadLetterQueueUrl: 'DEAD_LETTER_QUEUE_URL',
+  secretPrefix: 'SECRET_PREFIX',
+  configCacheTtlSeconds: 'CONFIG_CACHE_TTL_SECONDS',
+  secretCacheTtlSeconds: 'SECRET_CACHE_TTL_SECONDS',
+  /** The queue's redrive maxReceiveCount: the worker dead-letters a transient failure itself on the last receive. */
+  maxReceiveCount: 'MAX_RECEIVE_COUNT',
+  minRemainingTimeMs: 'MIN_REMAINING_TIME_MS',
+  batchConcurrency: 'BATCH_CONCURRENCY',
+  relayCaFile: 'RELAY_CA_FILE',
+  /** The relay-state table: fleet-wide suspensions (absent: each sandbox keeps its own). */
+  relayStateTableName: 'RELAY_STATE_TABLE_NAME',
+  /** A relay that refuses sessions is suspended this long at first, doubling up to the max. */
+  routeSuspensionSeconds: 'ROUTE_SUSPENSION_SECONDS',
+  routeSuspensionMaxSeconds: 'ROUTE_SUSPENSION_MAX_SECONDS',
+  /** How long one probe of a suspended relay may take before another sandbox may probe. */
+  routeProbeSeconds: 'ROUTE_PROBE_SECONDS',
+  relayStateCacheSeconds: 'RELAY_STATE_CACHE_SECONDS',
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  logLevel: 'POWERTOOLS_LOG_LEVEL',
+} as const;
+export type WorkerEnvVariable = (typeof WORKER_ENV)[keyof typeof WORKER_ENV];
+
+/** Metrics the worker emits (EMF, dimension `service`): counts per message, except the duration. */
+export const METRIC = {
+  delivered: 'Delivered',
+  deferred: 'Deferred',
+  failed: 'Failed',
+  authFailed: 'AuthFailed',
+  deadLettered: 'DeadLettered',
+  duplicate: 'Duplicate',
+  /** Milliseconds, per SMTP transaction. */
+  deliveryDuration: 'DeliveryDuration',
+  /** Messages dead-lettered because they were not delivered within `delivery.maxAgeSeconds`. */
+  expired: 'Expired',
+  /** Suspensions started (counted once, by the sandbox whose write started each). */
+  routeSuspended: 'RouteSuspended',
+  /** Sessions refused by a relay and tried on the route's next relay. */
+  routeFailover: 'RouteFailover',
+} as const;
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/** Config table partition key (docs/design.md §2). */
+export const CONFIG_TABLE_PARTITION_KEY = 'scope';
+/** Idempotency table partition key: the message's idempotency key. */
+export const IDEMPOTENCY_TABLE_PARTITION_KEY = 'id';
+/** Idempotency table TTL attribute (epoch seconds). */
+export const IDEMPOTENCY_TABLE_TTL_ATTRIBUTE = 'expiresAt';
+
+/** Relay-state table partition key (`suspension#<host:port>`) and TTL attribute (epoch seconds). */
+export const RELAY_STATE_TABLE_PARTITION_KEY = 'pk';
+export const RELAY_STATE_TABLE_TTL_ATTRIBUTE = 'expiresAt';
+
+/** Keysources (secrets and SSM parameters) outside this prefix are refused by the worker and by IAM. */
+export const DEFAULT_SECRET_PREFIX = 'mailrelay/';
+/** Powertools `service` name: the `service` dimension of every metric the worker emits. */
+export const DEFAULT_SERVICE_NAME = 'mailrelay';
+/** Powertools metrics namespace (CloudWatch embedded metric format). */
+export const DEFAULT_METRICS_NAMESPACE = 'Mailrelay';
