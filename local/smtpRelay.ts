@@ -76,7 +76,7 @@ export interface ReceivedMessage {
   readonly rcptTo: string[];
   /** The message exactly as received (dot-unstuffed, CRLF line endings). */
   readonly raw: Buffer;
-  /** `8bitmime` when MAIL FROM said BODY=8BITMIME, `7bit` when it said BODY=7BIT, else undefined. */
+  /** `8bitmime` when MAIL FROM said BODY=8BITMIME, else `7bit` (smtp-server's default). */
   readonly bodyType?: string;
   /** Whether MAIL FROM carried SMTPUTF8. */
   readonly smtpUtf8: boolean;

@@ -61,7 +61,7 @@ export function parseContentType(input: string): ContentTypeResult {
       reasons.push(
         rest.startsWith(';')
           ? `has a malformed parameter at "${excerpt(rest)}": write ; name=value, and quote a value holding spaces or any of ()<>@,;:\\"/[]?=`
-          : `has "${excerpt(rest)}" after the media type: parameters start with ";"`,
+          : `has "${excerpt(rest)}" where a parameter should start with ";" (quote a value that holds spaces)`,
       );
       break;
     }
