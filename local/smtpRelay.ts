@@ -76,6 +76,10 @@ export interface ReceivedMessage {
   readonly rcptTo: string[];
   /** The message exactly as received (dot-unstuffed, CRLF line endings). */
   readonly raw: Buffer;
+  /** `8bitmime` when MAIL FROM said BODY=8BITMIME, else `7bit` (smtp-server's default). */
+  readonly bodyType?: string;
+  /** Whether MAIL FROM carried SMTPUTF8. */
+  readonly smtpUtf8: boolean;
   /** The authenticated user, if any. */
   readonly user?: string;
   /** The mechanism the user authenticated with, if any. */
@@ -125,6 +129,8 @@ export interface SmtpRelayOptions {
   xoauth2?: (user: string, token: string) => boolean;
   /** Accept MAIL without AUTH (AUTH is still offered).  @default false */
   authOptional?: boolean;
+  /** EHLO extensions to leave out, to simulate a relay without them.  @default none (8BITMIME and SMTPUTF8 are offered) */
+  hideExtensions?: ('8BITMIME' | 'SMTPUTF8')[];
   /** SIZE limit advertised in EHLO and enforced (552) on MAIL FROM SIZE= and on DATA.  @default no limit */
   size?: number;
   /** Text after `220 <name> ESMTP` in the greeting.  @default smtp-server's own */
@@ -208,6 +214,11 @@ function checkReply(reply: HookResult, hook: string): SmtpReply | undefined {
 function sessionUser(session: SMTPServerSession): SessionUser | undefined {
   const user: unknown = session.user;
   return user && typeof user === 'object' ? (user as SessionUser) : undefined;
+}
+
+/** smtp-server's record of MAIL FROM's BODY= and SMTPUTF8 parameters (not in its published types). */
+function envelopeFlags(session: SMTPServerSession): { bodyType?: string; smtpUtf8?: boolean } {
+  return session.envelope as unknown as { bodyType?: string; smtpUtf8?: boolean };
 }
 
 function hookSession(session: SMTPServerSession): HookSession {
@@ -320,6 +331,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     authOptional: options.authOptional ?? false,
     // the relay decides itself (onAuth) whether TLS was there, so that hideSTARTTLS cannot open a hole
     allowInsecureAuth: tlsMode === 'none',
+    ...Object.fromEntries((options.hideExtensions ?? []).map((extension) => [`hide${extension}`, true])),
     size: options.size,
     rejectOversized: options.size !== undefined,
     disableReverseLookup: true,
@@ -413,6 +425,8 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
           mailFrom: mailFrom ? mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks),
+          ...(envelopeFlags(session).bodyType !== undefined && { bodyType: envelopeFlags(session).bodyType }),
+          smtpUtf8: envelopeFlags(session).smtpUtf8 === true,
           user: user?.username,
           authMethod: user?.method,
           secureAtAuth: user?.secure,

@@ -19,8 +19,14 @@ Options:
 
 Exit status: 0 when every file was sent (or is valid, with --dry-run), 1 otherwise.
 
-Example:
-  mailrelay --local enqueue local/sample-message.json`,
+Examples (docs/message.md explains each message):
+  mailrelay --local enqueue local/sample-message.json
+  mailrelay --local enqueue examples/messages/inline-image.json    # <img src="cid:…"> + "cid"
+  mailrelay --local enqueue examples/messages/csv-report.json      # "text/csv; charset=utf-8"
+  mailrelay --local enqueue examples/messages/calendar-invite.json # "text/calendar; method=REQUEST"
+  mailrelay --local enqueue examples/messages/bounce-address.json  # "envelope": { "from" } (VERP)
+  mailrelay --local enqueue examples/messages/unsubscribe.json     # "listUnsubscribe" (RFC 8058)
+  mailrelay enqueue --dry-run examples/messages/*.json`,
   options: { 'dry-run': { type: 'boolean' } },
   positionals: true,
   load: async () => (await import('./enqueue.js')).run,

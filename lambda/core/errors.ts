@@ -55,6 +55,7 @@ export type FailureReason =
   | 'connection'
   | 'timeout'
   | 'message-too-large'
+  | 'extension-unavailable'
   | 'token-endpoint'
   | 'aws-throttled'
   | 'aws-error'

@@ -67,6 +67,21 @@ describe('enqueue', () => {
     expect(printed.some((line) => /^\[smtp-relay\] 250 from=<billing@acme\.example> to=<bob@example\.net> user=demo auth=PLAIN tls=yes/.test(line))).toBe(true);
   });
 
+  it('the examples of docs/message.md are valid, and the worker relays each', async () => {
+    // Prepare
+    const examples = ['inline-image', 'csv-report', 'calendar-invite', 'bounce-address', 'unsubscribe'].map((name) => `examples/messages/${name}.json`);
+    const before = stack.relay.messages.length;
+
+    // Act
+    const result = await cli('enqueue', ...examples, '--json');
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect((JSON.parse(result.stdout) as { sent: { file: string }[] }).sent.map((s) => s.file)).toEqual(examples);
+    const relayed = (await stack.relay.waitForMessages(before + examples.length, 15_000)).slice(before);
+    expect(relayed.map((m) => m.mailFrom)).toContain('bounces+bob=example.net@mail.acme.example');
+  });
+
   it('reports an invalid file with field paths and sends nothing', async () => {
     // Prepare
     const bad = file('bad.json', { from: 'billing@acme.example', to: ['not an address'], subject: 'x', text: 'y', colour: 'red' });

@@ -1,26 +1,59 @@
 /**
- * Attachments of a structured message: `{ filename, contentType?, content }` with base64 content
- * (docs/design.md §1.1). The file name is reduced to its last path segment because a receiver that
- * saves attachments must never be handed a path.
+ * Attachments of a structured message (docs/design.md §1.1):
+ * `{ filename, contentType?, content, cid?, disposition? }` with base64 content. The file name is
+ * reduced to its last path segment because a receiver that saves attachments must never be handed
+ * a path, and it may hold no format character: a right-to-left override turns
+ * `invoice\u202Efdp.exe` into what a mail client shows as `invoiceexe.pdf`.
+ *
+ * `cid` makes an inline part that the HTML references as `cid:…` (nodemailer puts it in a
+ * multipart/related part with the HTML); a `text/calendar` attachment with a `method` parameter
+ * is the message's calendar invite, which compose sends through nodemailer's `icalEvent`: as an
+ * alternative body part, as calendar clients expect, and as an attachment.
  */
 import { z } from 'zod';
 import { decodeStrictBase64 } from './base64.js';
 import { MAX_FILENAME_CHARS, MAX_LINE_OCTETS } from './constants.js';
+import { parseContentType, type ContentType } from './contentType.js';
 import { headerSafeProblems, stringField } from './text.js';
 import type { MessageAttachment } from './types.js';
 
-/** RFC 7230 token characters, as RFC 6838 restricts media type names to a subset of them. */
-const MEDIA_TYPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const MAX_CONTENT_TYPE_CHARS = 255;
+/** A Content-ID is a msg-id without its angle brackets (RFC 2392): dot-atom text, at most one "@". */
+const CONTENT_ID = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+(?:@[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]+)?$/;
+const MAX_CID_CHARS = 255;
+
+/** Unicode format characters (bidi overrides and isolates, zero-width joiners, the BOM …). */
+const FORMAT_CHARACTER = /\p{Cf}/u;
+const FORMAT_NAMES: Readonly<Record<number, string>> = {
+  0x202a: 'LEFT-TO-RIGHT EMBEDDING',
+  0x202b: 'RIGHT-TO-LEFT EMBEDDING',
+  0x202c: 'POP DIRECTIONAL FORMATTING',
+  0x202d: 'LEFT-TO-RIGHT OVERRIDE',
+  0x202e: 'RIGHT-TO-LEFT OVERRIDE',
+  0x2066: 'LEFT-TO-RIGHT ISOLATE',
+  0x2067: 'RIGHT-TO-LEFT ISOLATE',
+  0x2068: 'FIRST STRONG ISOLATE',
+  0x2069: 'POP DIRECTIONAL ISOLATE',
+};
 
 /** `C:\reports\r.pdf` and `../../r.pdf` both become `r.pdf`. */
 export function lastPathSegment(filename: string): string {
   return filename.split(/[\\/]/).at(-1) ?? '';
 }
 
+/** The first format character of a value, described (`U+202E (RIGHT-TO-LEFT OVERRIDE)`), or undefined. */
+export function formatCharacter(value: string): string | undefined {
+  const match = FORMAT_CHARACTER.exec(value);
+  if (!match) return undefined;
+  const code = match[0].codePointAt(0) ?? 0;
+  const name = FORMAT_NAMES[code];
+  return `U+${code.toString(16).toUpperCase().padStart(4, '0')}${name ? ` (${name})` : ''}`;
+}
+
 const filenameSchema = stringField().transform((value, ctx) => {
   // The whole value is checked, not only what is kept: an unsafe character means a broken producer.
   for (const problem of headerSafeProblems(value, MAX_LINE_OCTETS)) ctx.addIssue({ code: 'custom', message: problem });
+  const format = formatCharacter(value);
+  if (format) ctx.addIssue({ code: 'custom', message: `must not contain ${format}: a format character can disguise the file's real extension` });
   const name = lastPathSegment(value);
   if (name.trim() === '') ctx.addIssue({ code: 'custom', message: 'must name a file: nothing is left after the last "/" or "\\"' });
   else if (name === '.' || name === '..') ctx.addIssue({ code: 'custom', message: 'must name a file, not "." or ".."' });
@@ -28,13 +61,20 @@ const filenameSchema = stringField().transform((value, ctx) => {
   return name;
 });
 
-const contentTypeSchema = stringField().transform((value, ctx) => {
-  const problems = headerSafeProblems(value, MAX_CONTENT_TYPE_CHARS);
-  if (problems.length === 0 && !MEDIA_TYPE.test(value)) problems.push('must be type/subtype (like application/pdf), without parameters');
-  if (problems.length === 0 && /^multipart\//i.test(value)) problems.push('must not be multipart/*: the worker builds the MIME structure');
+const contentTypeSchema = stringField().transform((value, ctx): ContentType => {
+  const parsed = parseContentType(value);
+  if (parsed.ok) return parsed.contentType;
+  for (const reason of parsed.reasons) ctx.addIssue({ code: 'custom', message: reason });
+  return z.NEVER;
+});
+
+const cidSchema = stringField().superRefine((value, ctx) => {
+  const problems = headerSafeProblems(value, MAX_CID_CHARS);
+  if (problems.length === 0 && /[<>]/.test(value)) problems.push('must be the Content-ID without "<" and ">" (write logo@acme.example, referenced as cid:logo@acme.example)');
+  else if (problems.length === 0 && !CONTENT_ID.test(value)) {
+    problems.push('must be a Content-ID: ASCII letters, digits and !#$%&\'*+-/=?^_`{|}~. with at most one "@" (like logo@acme.example)');
+  }
   for (const problem of problems) ctx.addIssue({ code: 'custom', message: problem });
-  // Media types are case-insensitive (RFC 2045 §5.1).
-  return value.toLowerCase();
 });
 
 const contentSchema = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a base64 string') }).transform((value, ctx) => {
@@ -44,12 +84,71 @@ const contentSchema = z.string({ error: (issue) => (issue.input === undefined ? 
   return z.NEVER;
 });
 
-export const attachmentSchema = z.strictObject(
-  { filename: filenameSchema, contentType: contentTypeSchema.optional(), content: contentSchema },
-  'must be an object { filename, contentType?, content }',
-);
+const dispositionSchema = z.enum(['attachment', 'inline'], 'must be "attachment" or "inline"');
 
-export const attachmentsSchema = z.array(attachmentSchema, 'must be an array of attachments').transform(
-  (attachments): MessageAttachment[] =>
-    attachments.map(({ filename, contentType, content }) => (contentType === undefined ? { filename, content } : { filename, contentType, content })),
-);
+export const attachmentSchema = z
+  .strictObject(
+    { filename: filenameSchema, contentType: contentTypeSchema.optional(), content: contentSchema, cid: cidSchema.optional(), disposition: dispositionSchema.optional() },
+    'must be an object { filename, contentType?, content, cid?, disposition? }',
+  )
+  .transform((attachment, ctx): MessageAttachment => {
+    const { filename, contentType, content, cid } = attachment;
+    if (cid !== undefined && attachment.disposition === 'attachment') {
+      ctx.addIssue({ code: 'custom', path: ['disposition'], message: 'must be "inline" (or left out) when cid is given: the HTML shows the part in place' });
+    }
+    const method = contentType?.mediaType === 'text/calendar' ? contentType.parameters.method : undefined;
+    if (method !== undefined) {
+      if (cid !== undefined) ctx.addIssue({ code: 'custom', path: ['cid'], message: 'is not allowed on a calendar invite (text/calendar with method): it is sent as a body part and an attachment' });
+      if (attachment.disposition === 'inline') ctx.addIssue({ code: 'custom', path: ['disposition'], message: 'must be "attachment" (or left out) on a calendar invite: its body part is added by the worker' });
+      const declared = calendarMethodOf(content);
+      if (declared !== method) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['content'],
+          message: declared === undefined
+            ? `must hold a METHOD:${method} property, as the content type's method says (RFC 6047 §2.4)`
+            : `has METHOD:${declared} but the content type says method=${method}: they must match (RFC 6047 §2.4)`,
+        });
+      }
+    }
+    return {
+      filename,
+      ...(contentType !== undefined && { contentType: contentType.value }),
+      content,
+      ...(cid !== undefined && { cid }),
+      disposition: cid !== undefined ? 'inline' : (attachment.disposition ?? 'attachment'),
+      ...(method !== undefined && { calendarMethod: method }),
+    };
+  });
+
+export const attachmentsSchema = z.array(attachmentSchema, 'must be an array of attachments').superRefine((attachments, ctx) => {
+  const cids = new Map<string, number>();
+  let invite: number | undefined;
+  attachments.forEach((attachment, index) => {
+    if (attachment.cid !== undefined) {
+      // Receivers compare Content-IDs loosely; two that differ only in case are one to some of them.
+      const key = attachment.cid.toLowerCase();
+      const first = cids.get(key);
+      if (first === undefined) cids.set(key, index);
+      else ctx.addIssue({ code: 'custom', path: [index, 'cid'], message: `must be unique within the message: attachments[${first}] has the same Content-ID` });
+    }
+    if (attachment.calendarMethod !== undefined) {
+      if (invite === undefined) invite = index;
+      else {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'contentType'],
+          message: `a message holds one calendar invite (text/calendar with method), and attachments[${invite}] is one: leave the method parameter out here`,
+        });
+      }
+    }
+  });
+});
+
+/** The METHOD property of an iCalendar object (RFC 5545 §3.7.2), upper-case, or undefined. */
+function calendarMethodOf(content: Buffer): string | undefined {
+  // Unfold first (RFC 5545 §3.1): a long property may continue on lines that start with a space.
+  const text = content.toString('utf8').replace(/\r?\n[ \t]/g, '');
+  const match = /^METHOD(?:;[^:\r\n]*)?:[ \t]*([^\r\n]*)$/im.exec(text);
+  return match ? (match[1] ?? '').trim().toUpperCase() : undefined;
+}

@@ -21,8 +21,12 @@ export const MAX_LINE_OCTETS = 998;
 /** Subject length in UTF-16 code units; nodemailer folds and encodes it, so this is only a sanity cap. */
 export const MAX_SUBJECT_CHARS = 998;
 
-/** Header value length in UTF-16 code units (nodemailer folds long values). */
-export const MAX_HEADER_VALUE_CHARS = 998;
+/**
+ * Header value length in UTF-16 code units. nodemailer folds long values, so this is only a
+ * bound: 16,384 units stay under Postfix's default `header_size_limit` (102,400 octets) even
+ * when every character needs a base64 encoded word.
+ */
+export const MAX_HEADER_VALUE_CHARS = 16_384;
 
 /** RFC 5321 §4.5.3.1: local part ≤ 64 octets, whole address (path minus `<>`) ≤ 254 octets. */
 export const MAX_LOCAL_PART_OCTETS = 64;
@@ -42,7 +46,7 @@ export const MAX_TAG_KEY_CHARS = 128;
 export const MAX_TAG_VALUE_CHARS = 256;
 
 /** Fields that are not allowed beside `raw`: the raw message carries them itself. */
-export const STRUCTURED_FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'headers', 'attachments'] as const;
+export const STRUCTURED_FIELDS = ['from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'headers', 'attachments', 'listUnsubscribe'] as const;
 
 /**
  * Issues reported per field (a list or a map) and per message. A hostile 1 MiB body can hold

@@ -1,7 +1,13 @@
 /**
  * Custom header fields of a structured message (docs/design.md §1.1). The worker owns every field
  * that decides who the message is from, who receives it, how it is structured or how it
- * travelled; a producer may add anything else, and `Message-ID`.
+ * travelled; receivers add, and trust, the fields that report what the path checked
+ * (Authentication-Results, ARC-*, Received-SPF …), so a sender may never write them. A producer
+ * may add anything else, and `Message-ID`.
+ *
+ * A long value is folded at whitespace by nodemailer (76-column lines), never refused; only a
+ * word that cannot fit one 998-octet line (RFC 5322 §2.1.1) is an error. Words with non-ASCII
+ * characters become encoded words, which nodemailer splits, so only ASCII words are measured.
  */
 import { MAX_HEADER_VALUE_CHARS, MAX_HEADERS, MAX_LINE_OCTETS } from './constants.js';
 import { isMessageId, MESSAGE_ID_REQUIREMENT } from './messageId.js';
@@ -22,16 +28,40 @@ const OWNED_FIELDS: ReadonlyMap<string, string | undefined> = new Map([
   ['sender', undefined],
   ['date', undefined],
   ['mime-version', undefined],
-  ['return-path', undefined],
+  ['return-path', 'use envelope.from for the bounce address'],
   ['received', undefined],
   ['dkim-signature', undefined],
 ]);
 const OWNED_PREFIXES = ['content-', 'resent-'];
 
+/** Fields that receiving servers add and trust from the path, not from the sender (lower-case). */
+const TRUSTED_PATH_FIELDS: ReadonlySet<string> = new Set(['authentication-results', 'received-spf', 'delivered-to']);
+const TRUSTED_PATH_PREFIXES = ['arc-', 'x-ms-exchange-organization-'];
+
 /** Whether the worker owns a header field (case-insensitive): From, Content-*, Resent-*, ... */
 export function isWorkerOwnedHeader(name: string): boolean {
   const lower = name.toLowerCase();
   return OWNED_FIELDS.has(lower) || OWNED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+/** Whether receivers trust a header field from the path (case-insensitive): Authentication-Results, ARC-*, ... */
+export function isTrustedPathHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return TRUSTED_PATH_FIELDS.has(lower) || TRUSTED_PATH_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+/**
+ * Why a value cannot be folded into lines of at most 998 octets, or undefined. nodemailer folds
+ * before any word that does not fit (even the first, which then starts the next line after the
+ * folding space), so a word fits when it and that space make at most 998 octets.
+ */
+export function unfoldableWord(value: string): string | undefined {
+  for (const word of value.split(/[ \t]+/)) {
+    if (word.length + 1 > MAX_LINE_OCTETS && !/[^\x00-\x7F]/.test(word)) {
+      return `has a word of ${word.length.toLocaleString('en-US')} characters ("${word.slice(0, 16)}…") that cannot be folded into a line of ${MAX_LINE_OCTETS} octets: break it with spaces`;
+    }
+  }
+  return undefined;
 }
 
 function isMessageIdName(name: string): boolean {
@@ -46,7 +76,10 @@ function headerProblems(name: string, value: string, all: Readonly<Record<string
     const instead = OWNED_FIELDS.get(lower);
     return [`is set by the worker and may not be given in headers${instead ? `: ${instead}` : ''}`];
   }
+  if (isTrustedPathHeader(name)) return ['is added by the receiving servers, which trust it from the path, not from the sender: it may not be given in headers'];
   const problems = headerSafeProblems(value, MAX_HEADER_VALUE_CHARS, true);
+  const unfoldable = problems.length === 0 ? unfoldableWord(value) : undefined;
+  if (unfoldable) problems.push(unfoldable);
   if (isMessageIdName(name)) {
     if (Object.keys(all).filter(isMessageIdName).length > 1) problems.push('Message-ID is given more than once (names differ only in case)');
     if (problems.length === 0 && !isMessageId(value)) problems.push(MESSAGE_ID_REQUIREMENT);

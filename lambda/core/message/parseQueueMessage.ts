@@ -8,6 +8,7 @@ import { readJsonBody } from './jsonBody.js';
 import { deriveMessageId } from './messageId.js';
 import { assembleRawMessage, parseRawMessage } from './raw.js';
 import { parseMessageFields, type MessageFields } from './schema.js';
+import { LIST_UNSUBSCRIBE_HEADERS } from './listUnsubscribe.js';
 import { jsonTreeIssues, logSafePath } from './text.js';
 import type { MailAddress, QueueMessage, RawContent, StructuredContent } from './types.js';
 
@@ -66,7 +67,11 @@ export function parseQueueMessage(body: string, options: ParseQueueMessageOption
     }
     parts = rawParts(fields, present('envelope'), idempotencyKey, issues);
   } else {
-    if (present('envelope')) issues.push({ path: 'envelope', message: 'is only allowed with raw: a structured message takes from, to, cc and bcc' });
+    const envelope = input.envelope;
+    if (envelope !== null && typeof envelope === 'object' && Object.hasOwn(envelope, 'to')) {
+      issues.push({ path: 'envelope.to', message: 'is only allowed with raw: a structured message takes its recipients from to, cc and bcc' });
+    }
+    listUnsubscribeConflicts(input, issues);
     parts = structuredParts(fields, present, idempotencyKey, issues);
   }
 
@@ -110,7 +115,8 @@ function structuredParts(
     checkRecipientCount(recipients.length, { nonePath: 'to', none: 'must have at least one recipient in to, cc or bcc', tooManyPath: '$' }, issues);
   }
   const { from } = fields;
-  if (from === undefined || !listsValid) return undefined;
+  // An invalid envelope.from has its own issue; MAIL FROM must never silently fall back to from.
+  if (from === undefined || !listsValid || (present('envelope') && fields.envelope === undefined)) return undefined;
 
   const content: StructuredContent = {
     kind: 'structured',
@@ -124,9 +130,12 @@ function structuredParts(
     ...(fields.html !== undefined && { html: fields.html }),
     headers: fields.headers?.headers ?? {},
     attachments: fields.attachments ?? [],
+    ...(fields.listUnsubscribe !== undefined && { listUnsubscribe: fields.listUnsubscribe }),
   };
   const messageId = fields.headers?.messageId ?? deriveMessageId(idempotencyKey, from.domain);
-  return { content, sender: from, envelopeFrom: from.address, recipients, messageId };
+  // The bounce address (VERP, a bounce mailbox): MAIL FROM, and so Return-Path at delivery; From stays.
+  const envelopeFrom = fields.envelope?.from?.address ?? from.address;
+  return { content, sender: from, envelopeFrom, recipients, messageId };
 }
 
 function rawParts(fields: MessageFields, envelopePresent: boolean, idempotencyKey: string, issues: FieldIssue[]): ContentParts | undefined {
@@ -145,6 +154,21 @@ function rawParts(fields: MessageFields, envelopePresent: boolean, idempotencyKe
   const messageId = message.messageId ?? deriveMessageId(idempotencyKey, message.sender.domain);
   const bytes = assembleRawMessage(message, message.messageId === undefined ? messageId : undefined);
   return { content: { kind: 'raw', raw: bytes }, sender: message.sender, envelopeFrom: message.envelopeFrom.address, recipients, messageId };
+}
+
+/**
+ * `listUnsubscribe` writes List-Unsubscribe and List-Unsubscribe-Post: the same fields in
+ * `headers` would be written twice, so each is refused there, by name, while `listUnsubscribe`
+ * is given. Read from the input, so the conflict shows even when other headers are invalid.
+ */
+function listUnsubscribeConflicts(input: Readonly<Record<string, unknown>>, issues: FieldIssue[]): void {
+  const headers = input.headers;
+  if (!Object.hasOwn(input, 'listUnsubscribe') || headers === null || typeof headers !== 'object' || Array.isArray(headers)) return;
+  for (const name of Object.keys(headers)) {
+    if ((LIST_UNSUBSCRIBE_HEADERS as readonly string[]).includes(name.toLowerCase())) {
+      issues.push({ path: `headers.${name}`, message: 'must not be given together with listUnsubscribe, which writes List-Unsubscribe and List-Unsubscribe-Post: use one or the other' });
+    }
+  }
 }
 
 /** docs/design.md §1.1: at least one recipient in all, at most 1,000, counted after de-duplication. */

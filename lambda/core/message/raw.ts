@@ -1,9 +1,11 @@
 /**
  * A raw RFC 5322 message (docs/design.md §1): line endings normalised to CRLF, the envelope taken from
- * `envelope` or else from the message's own From / To / Cc / Bcc, the Bcc field removed (it must
- * never reach a recipient) and a Message-ID present.
+ * `envelope` or else from the message's own From / To / Cc / Bcc, the Bcc and Resent-Bcc fields
+ * removed (they must never reach a recipient), no line longer than 998 octets (RFC 5322 §2.1.1:
+ * relays may break or refuse longer ones, and some truncate them silently) and a Message-ID present.
  */
 import { parseMailbox, parseMailboxList } from './addresses.js';
+import { MAX_LINE_OCTETS } from './constants.js';
 import { isMessageId, MESSAGE_ID_REQUIREMENT } from './messageId.js';
 import { normaliseLineEndings, splitRawMessage, type RawHeaderField } from './rawHeaders.js';
 import type { MailAddress } from './types.js';
@@ -31,6 +33,12 @@ export interface ParsedRawMessage {
 }
 
 export type RawResult = { readonly ok: true; readonly message: ParsedRawMessage } | { readonly ok: false; readonly reasons: readonly string[] };
+
+/** Fields that hold blind recipients: removed before sending (RFC 5322 §3.6.3, §3.6.6). */
+const BLIND_FIELDS = ['bcc', 'resent-bcc'];
+
+/** Body lines over the limit reported one by one; the rest only counted. */
+const MAX_LONG_LINES_REPORTED = 5;
 
 /** Fields that RFC 5322 §3.6 allows at most once and that this parser reads. */
 const SINGLE_FIELDS = ['from', 'to', 'cc', 'bcc', 'message-id'];
@@ -82,6 +90,8 @@ export function parseRawMessage(text: string, envelope: RawEnvelopeInput): RawRe
     if (!isMessageId(messageId)) reasons.push(`${messageIdField.name} header ${MESSAGE_ID_REQUIREMENT}`);
   }
 
+  longLineReasons(body, split.parts.lineCount + 2, reasons);
+
   const sender = author ?? envelope.from;
   const envelopeFrom = envelope.from ?? author;
   if (reasons.length > 0 || sender === undefined || envelopeFrom === undefined) return { ok: false, reasons };
@@ -93,7 +103,7 @@ export function parseRawMessage(text: string, envelope: RawEnvelopeInput): RawRe
       recipients,
       recipientsFrom: envelope.to === undefined ? 'headers' : 'envelope',
       messageId,
-      headerLines: fields.filter((field) => field.name.toLowerCase() !== 'bcc').flatMap((field) => field.lines),
+      headerLines: fields.filter((field) => !BLIND_FIELDS.includes(field.name.toLowerCase())).flatMap((field) => field.lines),
       body,
     },
   };
@@ -103,6 +113,29 @@ export function parseRawMessage(text: string, envelope: RawEnvelopeInput): RawRe
 export function assembleRawMessage(message: ParsedRawMessage, insertMessageId?: string): Buffer {
   const lines = insertMessageId === undefined ? message.headerLines : [...message.headerLines, `Message-ID: ${insertMessageId}`];
   return Buffer.from(`${lines.join('\r\n')}\r\n\r\n${message.body}`, 'utf8');
+}
+
+/**
+ * Report body lines over {@link MAX_LINE_OCTETS} octets by their line number in the message.
+ * @param firstLine - the line number of the body's first line (header lines + blank line + 1).
+ */
+function longLineReasons(body: string, firstLine: number, reasons: string[]): void {
+  let long = 0;
+  let start = 0;
+  for (let line = firstLine; start <= body.length; line++) {
+    const end = body.indexOf('\r\n', start);
+    const stop = end < 0 ? body.length : end;
+    // Characters first: a line short in UTF-16 units cannot exceed the limit in octets by more than 3x.
+    if (stop - start > MAX_LINE_OCTETS / 3) {
+      const octets = Buffer.byteLength(body.slice(start, stop));
+      if (octets > MAX_LINE_OCTETS && ++long <= MAX_LONG_LINES_REPORTED) {
+        reasons.push(`line ${line} is longer than ${MAX_LINE_OCTETS} octets (${octets.toLocaleString('en-US')}): wrap it, or encode the body (quoted-printable or base64)`);
+      }
+    }
+    if (end < 0) break;
+    start = end + 2;
+  }
+  if (long > MAX_LONG_LINES_REPORTED) reasons.push(`has ${long - MAX_LONG_LINES_REPORTED} more lines longer than ${MAX_LINE_OCTETS} octets, not listed`);
 }
 
 function displayName(fields: readonly RawHeaderField[]): string {

@@ -17,6 +17,8 @@ export interface RawHeaderField {
 
 export interface RawMessageParts {
   readonly fields: readonly RawHeaderField[];
+  /** Physical lines in the header section (so the body's first line is line `lineCount + 2`). */
+  readonly lineCount: number;
   /** Everything after the blank line that ends the header section. */
   readonly body: string;
 }
@@ -75,6 +77,7 @@ export function splitRawMessage(message: string): RawPartsResult {
     ok: true,
     parts: {
       fields: fields.map(({ name, lines: fieldLines }) => ({ name, lines: fieldLines, value: fieldLines.join('').slice(name.length + 1) })),
+      lineCount: lines.length,
       body,
     },
   };

@@ -11,6 +11,7 @@ import { mailboxListSchema, mailboxSchema } from './addresses.js';
 import { attachmentsSchema } from './attachments.js';
 import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SUBJECT_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS } from './constants.js';
 import { headersSchema } from './headers.js';
+import { listUnsubscribeSchema } from './listUnsubscribe.js';
 import { stringMapSchema } from './stringMap.js';
 import { codePointLength, headerSafeProblems, headerSafeString, nonPrintableCharacter, nulFreeString, stringField } from './text.js';
 
@@ -30,7 +31,10 @@ export const bindingSchema = stringField()
 
 export const recipientListSchema = mailboxListSchema();
 
-/** `envelope` beside `raw`: MAIL FROM and RCPT TO, each optional (absent = read from the headers). */
+/**
+ * `envelope`: MAIL FROM and RCPT TO, each optional. Beside `raw`, an absent part is read from the
+ * headers; beside structured content only `from` (the bounce address) is allowed.
+ */
 export const envelopeSchema = z.strictObject(
   {
     from: mailboxSchema.optional(),
@@ -65,6 +69,7 @@ export const messageFieldSchemas = {
   html: nulFreeString(),
   headers: headersSchema,
   attachments: attachmentsSchema,
+  listUnsubscribe: listUnsubscribeSchema,
   raw: rawSchema,
   envelope: envelopeSchema,
   binding: bindingSchema,

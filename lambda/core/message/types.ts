@@ -13,9 +13,26 @@ export interface MailAddress {
 export interface MessageAttachment {
   /** Last path segment only. */
   readonly filename: string;
-  /** `type/subtype`, never `multipart/*`; absent = let nodemailer infer from the filename. */
+  /**
+   * `type/subtype` with its parameters in normal form (`text/csv; charset=utf-8`), never
+   * `multipart/*`; absent = let nodemailer infer from the filename.
+   */
   readonly contentType?: string | undefined;
   readonly content: Buffer;
+  /** Content-ID without `<>`, unique in the message: the HTML shows the part as `cid:…`. */
+  readonly cid?: string | undefined;
+  /** `inline` whenever there is a cid. */
+  readonly disposition: 'attachment' | 'inline';
+  /** Set on the calendar invite (`text/calendar` with `method`): the iTIP method, upper-case. */
+  readonly calendarMethod?: string | undefined;
+}
+
+/** `listUnsubscribe`: RFC 8058 one-click unsubscribe. */
+export interface ListUnsubscribe {
+  /** An `https:` URL that takes the one-click POST. */
+  readonly url: string;
+  /** A `mailto:` URL offered beside it. */
+  readonly mailto?: string | undefined;
 }
 
 export interface StructuredContent {
@@ -31,6 +48,8 @@ export interface StructuredContent {
   /** Custom headers (never one the worker owns); `Message-ID` is lifted into {@link QueueMessage.messageId}. */
   readonly headers: Readonly<Record<string, string>>;
   readonly attachments: readonly MessageAttachment[];
+  /** Writes List-Unsubscribe and List-Unsubscribe-Post (never together with them in `headers`). */
+  readonly listUnsubscribe?: ListUnsubscribe | undefined;
 }
 
 export interface RawContent {
@@ -47,7 +66,10 @@ export interface QueueMessage {
   readonly bindingSource: 'message' | 'sender-domain';
   /** The author (header From), used for the default binding and EHLO name. */
   readonly sender: MailAddress;
-  /** SMTP envelope: MAIL FROM and the RCPT TO list (to + cc + bcc, de-duplicated, order kept). */
+  /**
+   * SMTP envelope: MAIL FROM (`envelope.from` when given, else the author) and the RCPT TO list
+   * (to + cc + bcc, or a raw message's envelope.to / headers; de-duplicated, order kept).
+   */
   readonly envelope: { readonly from: string; readonly to: readonly MailAddress[] };
   readonly content: StructuredContent | RawContent;
   /** `<id@domain>`: the message's own, or derived from the idempotency key. */

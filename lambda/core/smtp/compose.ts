@@ -1,19 +1,41 @@
 /**
- * Builds the exact bytes sent in DATA. Structured messages go through nodemailer's MailComposer
- * (it encodes headers and bodies, so no body text can end DATA early); raw messages were already
- * normalised to CRLF by the parser. Composing once per message keeps the Message-ID and the
- * bytes identical on every route the message takes.
+ * Builds the exact bytes sent in DATA. Structured messages go through nodemailer's own message
+ * pipeline (a stream transport that only builds the message: MailComposer plus the `list`
+ * headers), which encodes headers and bodies, so no body text can end DATA early; raw messages
+ * were already normalised to CRLF by the parser. Composing once per message keeps the
+ * Message-ID and the bytes identical on every route the message takes.
+ *
+ * Every MIME feature is nodemailer's, never hand-built: `cid` and `contentDisposition` for
+ * inline parts (a part with a cid goes into multipart/related with the HTML), `icalEvent` for
+ * the calendar invite (an alternative body part and an attachment), `list` for List-Unsubscribe.
  */
-import MailComposer from 'nodemailer/lib/mail-composer';
-import type { MailAddress, QueueMessage, StructuredContent } from '../message/types.js';
+import nodemailer from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer';
+import type { MailAddress, MessageAttachment, QueueMessage, StructuredContent } from '../message/types.js';
 
 const toNodemailer = (a: MailAddress): { name: string; address: string } => ({ name: a.name, address: a.address });
+
+/**
+ * A transport that sends nowhere: it returns the message it built. A queue message must never
+ * make the worker read its own files or fetch URLs, whatever its fields say.
+ */
+const builder = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows', disableFileAccess: true, disableUrlAccess: true });
+
+/** RFC 8058 §3.1: the one value of List-Unsubscribe-Post. */
+export const ONE_CLICK = 'List-Unsubscribe=One-Click';
 
 /** @returns the RFC 5322 message, CRLF line endings, without a Bcc header. */
 export async function composeMessage(message: QueueMessage, date: Date = new Date()): Promise<Buffer> {
   if (message.content.kind === 'raw') return message.content.raw;
-  const content: StructuredContent = message.content;
-  const composer = new MailComposer({
+  const info = await builder.sendMail(mailOptions(message.content, message.messageId, date));
+  return info.message as Buffer;
+}
+
+/** The nodemailer message of a structured content. */
+export function mailOptions(content: StructuredContent, messageId: string, date: Date): Mail.Options {
+  const invite = content.attachments.find((a) => a.calendarMethod !== undefined);
+  const { listUnsubscribe } = content;
+  return {
     from: toNodemailer(content.from),
     to: content.to.map(toNodemailer),
     cc: content.cc.map(toNodemailer),
@@ -22,17 +44,22 @@ export async function composeMessage(message: QueueMessage, date: Date = new Dat
     ...(content.subject !== undefined ? { subject: content.subject } : {}),
     ...(content.text !== undefined ? { text: content.text } : {}),
     ...(content.html !== undefined ? { html: content.html } : {}),
-    headers: { ...content.headers },
-    attachments: content.attachments.map((a) => ({
-      filename: a.filename,
-      content: a.content,
-      ...(a.contentType ? { contentType: a.contentType } : {}),
-    })),
-    messageId: message.messageId,
+    headers: { ...content.headers, ...(listUnsubscribe ? { 'List-Unsubscribe-Post': ONE_CLICK } : {}) },
+    attachments: content.attachments.filter((a) => a !== invite).map(attachment),
+    // One List-Unsubscribe line: the https URL first (RFC 8058 one-click), then the mailto.
+    ...(listUnsubscribe ? { list: { unsubscribe: [[listUnsubscribe.url, ...(listUnsubscribe.mailto ? [listUnsubscribe.mailto] : [])]] } } : {}),
+    ...(invite ? { icalEvent: { filename: invite.filename, method: invite.calendarMethod, content: invite.content } } : {}),
+    messageId,
     date,
-    // A queue message must never make the worker read its own files or fetch URLs.
-    disableFileAccess: true,
-    disableUrlAccess: true,
-  });
-  return composer.compile().build();
+  };
+}
+
+function attachment(a: MessageAttachment): Mail.Attachment {
+  return {
+    filename: a.filename,
+    content: a.content,
+    ...(a.contentType ? { contentType: a.contentType } : {}),
+    ...(a.cid !== undefined ? { cid: a.cid } : {}),
+    contentDisposition: a.disposition,
+  };
 }

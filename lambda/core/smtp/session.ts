@@ -52,6 +52,7 @@ export interface TransactionResult {
 /** What nodemailer keeps about the EHLO reply; not in its public types, so read through one narrow view. */
 interface ConnectionInternals {
   _supportedAuth?: unknown;
+  _supportedExtensions?: unknown;
   _plaintextEhlo?: unknown;
   _maxAllowedSize?: unknown;
   /** The current transaction's envelope: `rejectedErrors` are the RCPT refusals so far. */
@@ -152,11 +153,14 @@ export class SmtpSession {
         command: 'MAIL FROM',
       });
     }
+    const eightBit = raw.some((byte) => byte > 0x7f);
+    this.requireExtensions(envelope, eightBit);
     // Cleared so that a failure tells whether the relay answered anything in this transaction.
     this.connection.lastServerResponse = false;
     try {
       const info = await untilDone<SMTPConnection.SentMessageInfo>(this.connection, (done) =>
-        this.connection.send({ from: envelope.from, to: [...envelope.to], size: raw.length }, raw, (err, result) =>
+        // nodemailer adds SMTPUTF8 by itself when an address needs it and the relay offers it.
+        this.connection.send({ from: envelope.from, to: [...envelope.to], size: raw.length, use8BitMime: eightBit }, raw, (err, result) =>
           done(err, result as SMTPConnection.SentMessageInfo),
         ),
       );
@@ -185,6 +189,29 @@ export class SmtpSession {
     } finally {
       this.lastUsedAt = Date.now();
     }
+  }
+
+  /**
+   * docs/design.md §1.1: 8-bit content goes with BODY=8BITMIME (RFC 6152) and a non-ASCII address
+   * with SMTPUTF8 (RFC 6531); a relay that lacks the extension the message needs gets nothing
+   * rather than a silent 8-bit send it may mangle.
+   * @throws PermanentDeliveryError `extension-unavailable`, naming the missing extension.
+   */
+  private requireExtensions(envelope: { from: string; to: readonly string[] }, eightBit: boolean): void {
+    const offered = (this.connection as unknown as ConnectionInternals)._supportedExtensions;
+    if (!Array.isArray(offered)) {
+      // A nodemailer upgrade renamed the field: fail loudly rather than send 8-bit blind.
+      throw new PermanentDeliveryError('cannot read the extensions the relay offers (nodemailer internals changed)', { reason: 'config-error' });
+    }
+    const missing: string[] = [];
+    const nonAscii = [envelope.from, ...envelope.to].find((address) => /[^\x00-\x7F]/.test(address));
+    if (nonAscii !== undefined && !offered.includes('SMTPUTF8')) missing.push(`SMTPUTF8 (the address ${nonAscii} is not ASCII)`);
+    if (eightBit && !offered.includes('8BITMIME')) missing.push('8BITMIME (the message has 8-bit content)');
+    if (missing.length === 0) return;
+    throw new PermanentDeliveryError(`the relay does not offer ${missing.join(' and ')}, which this message needs`, {
+      reason: 'extension-unavailable',
+      command: 'MAIL FROM',
+    });
   }
 
   /** RSET: ends a transaction and proves the connection is alive before it is reused. */

@@ -367,7 +367,7 @@ describe('parseQueueMessage: refused messages name the field and the reason', ()
     ['no from', structuredBody({ from: undefined }), 'from', /is required/],
     ['no recipients', structuredBody({ to: [] }), 'to', /at least one recipient in to, cc or bcc/],
     ['too many recipients', structuredBody({ to: Array.from({ length: 1001 }, (_, index) => `u${index}@example.net`) }), '$', /at most 1,000 recipients.*has 1,001/],
-    ['envelope without raw', structuredBody({ envelope: { to: ['b@example.net'] } }), 'envelope', /only allowed with raw/],
+    ['envelope.to without raw', structuredBody({ envelope: { to: ['b@example.net'] } }), 'envelope.to', /only allowed with raw/],
     ['from beside raw', rawBody({ from: 'a@acme.example' }), 'from', /not allowed with raw/],
     ['subject beside raw', rawBody({ subject: 'x' }), 'subject', /not allowed with raw/],
     ['an empty cc beside raw', rawBody({ cc: [] }), 'cc', /not allowed with raw/],
@@ -425,7 +425,7 @@ describe('parseQueueMessage: refused messages name the field and the reason', ()
     ['.. as file name', structuredBody({ attachments: [{ filename: 'a/..', content: '' }] }), 'attachments[0].filename', /not "\." or "\.\."/],
     ['an LF in a file name', structuredBody({ attachments: [{ filename: 'a\n.txt', content: '' }] }), 'attachments[0].filename', /must not contain LF/],
     ['a content type without subtype', structuredBody({ attachments: [{ filename: 'a', contentType: 'application', content: '' }] }), 'attachments[0].contentType', /type\/subtype/],
-    ['a content type with parameters', structuredBody({ attachments: [{ filename: 'a', contentType: 'text/plain; charset=utf-8', content: '' }] }), 'attachments[0].contentType', /without parameters/],
+    ['a content type with a malformed parameter', structuredBody({ attachments: [{ filename: 'a', contentType: 'text/plain; charset', content: '' }] }), 'attachments[0].contentType', /malformed parameter/],
     ['a multipart content type', structuredBody({ attachments: [{ filename: 'a', contentType: 'Multipart/Mixed', content: '' }] }), 'attachments[0].contentType', /must not be multipart/],
     ['an attachment that is a string', structuredBody({ attachments: ['aGVsbG8='] }), 'attachments[0]', /must be an object \{ filename/],
     // raw
@@ -480,7 +480,7 @@ describe('parseQueueMessage: refused messages name the field and the reason', ()
       headers: { Subject: 'x', 'X-Ok': 'fine' },
       attachments: [{ filename: 'a.txt', content: '!!' }],
       binding: 'no spaces please',
-      envelope: {},
+      envelope: { cc: [] },
       colour: 'blue',
     };
 
@@ -489,7 +489,7 @@ describe('parseQueueMessage: refused messages name the field and the reason', ()
 
     // Assess
     expect(issues.map((issue) => issue.path).sort()).toEqual(
-      ['attachments[0].content', 'binding', 'colour', 'envelope', 'from', 'headers.Subject', 'idempotencyKey', 'subject', 'to[1]'].sort(),
+      ['attachments[0].content', 'binding', 'colour', 'envelope.cc', 'from', 'headers.Subject', 'idempotencyKey', 'subject', 'to[1]'].sort(),
     );
   });
 

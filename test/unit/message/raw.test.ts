@@ -42,6 +42,7 @@ describe('splitRawMessage', () => {
           { name: 'Subject', lines: ['Subject: a', '  long', '\tsubject'], value: ' a  long\tsubject' },
           { name: 'X-A', lines: ['X-A:b'], value: 'b' },
         ],
+        lineCount: 4,
         body: 'body\r\n\r\nmore',
       },
     });
@@ -49,8 +50,8 @@ describe('splitRawMessage', () => {
 
   it('accepts an empty header section and an empty body', () => {
     // Act & Assess
-    expect(splitRawMessage('\r\nbody')).toEqual({ ok: true, parts: { fields: [], body: 'body' } });
-    expect(splitRawMessage('A: b\r\n\r\n')).toEqual({ ok: true, parts: { fields: [{ name: 'A', lines: ['A: b'], value: ' b' }], body: '' } });
+    expect(splitRawMessage('\r\nbody')).toEqual({ ok: true, parts: { fields: [], lineCount: 0, body: 'body' } });
+    expect(splitRawMessage('A: b\r\n\r\n')).toEqual({ ok: true, parts: { fields: [{ name: 'A', lines: ['A: b'], value: ' b' }], lineCount: 1, body: '' } });
   });
 
   it('reports every malformed header line', () => {
