@@ -44,6 +44,7 @@ export function printableSettings(settings: EffectiveSettings): unknown {
   const ref = (k: Keysource | undefined): string | undefined => (k ? describeKeysource(k) : undefined);
   return {
     relay: settings.relay,
+    relays: settings.relays,
     auth: {
       type: auth.type,
       user: auth.user,
@@ -52,5 +53,6 @@ export function printableSettings(settings: EffectiveSettings): unknown {
       oauth2: auth.oauth2 ? { ...auth.oauth2, clientSecret: ref(auth.oauth2.clientSecret), refreshToken: ref(auth.oauth2.refreshToken) } : undefined,
     },
     limits: settings.limits,
+    delivery: settings.delivery,
   };
 }
