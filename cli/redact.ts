@@ -23,6 +23,7 @@ export function displayValue(field: string, settings: EffectiveSettings): string
   const value = (settings[group] as unknown as Record<string, unknown> | undefined)?.[name];
   if (value === undefined) return undefined;
   if (field === 'auth.pass' || field === 'dkim.privateKey') return describeKeysource(value as Keysource);
+  if (field === 'auth.messageKeysources') return (value as readonly string[]).length ? (value as readonly string[]).join(', ') : 'none';
   if (Array.isArray(value)) return value.join(', ');
   if (field === 'auth.oauth2') {
     const o = value as { clientId: string; tenantId?: string; tokenUrl?: string; scope?: string; clientSecret?: Keysource; refreshToken?: Keysource };
@@ -51,6 +52,7 @@ export function printableSettings(settings: EffectiveSettings): unknown {
       pass: ref(auth.pass),
       key: auth.key,
       oauth2: auth.oauth2 ? { ...auth.oauth2, clientSecret: ref(auth.oauth2.clientSecret), refreshToken: ref(auth.oauth2.refreshToken) } : undefined,
+      messageKeysources: auth.messageKeysources,
     },
     limits: settings.limits,
     delivery: settings.delivery,

@@ -37,6 +37,11 @@ export interface RouteAnswer {
   readonly senderDomain: string;
   readonly routes: readonly RouteGroup[];
   readonly failures: readonly RouteFailure[];
+  /**
+   * Who may send messages for the binding (docs/producers.md): the binding item's `producers`, or
+   * undefined when any producer may (no item, or an item without `producers`).
+   */
+  readonly producers?: readonly string[] | undefined;
 }
 
 /**
@@ -81,7 +86,7 @@ export function queryFromMessage(command: string, file: string, body: string): R
 /** Resolves the routes of a query. With no recipient, the route of the binding alone (global, group, binding). */
 export async function resolveQuery(query: RouteQuery, store: ConfigStore): Promise<RouteAnswer> {
   const senderDomain = query.from?.domain ?? query.binding ?? query.to[0]?.domain ?? 'localhost.invalid';
-  const base = { binding: query.binding, bindingSource: query.bindingSource, senderDomain };
+  const base = { binding: query.binding, bindingSource: query.bindingSource, senderDomain, producers: await bindingProducers(query.binding, store) };
   if (query.to.length > 0) {
     // No binding: 'binding#' names no item, so only global and domain scopes apply.
     const resolution = await resolveRoutes({ binding: query.binding ?? '', senderDomain, recipients: query.to, auth: query.auth }, store);
@@ -121,6 +126,14 @@ export async function bindingLayers(binding: string | undefined, store: ConfigSt
     if (item) layers.push({ origin: scope, item });
   }
   return layers;
+}
+
+/** The binding item's `producers`; undefined when there is no binding, no item, no list, or the item is invalid (routing reports that). */
+async function bindingProducers(binding: string | undefined, store: ConfigStore): Promise<readonly string[] | undefined> {
+  if (!binding) return undefined;
+  const scope = bindingScope(binding);
+  const item = validate(scope, (await store.getItems([scope])).get(scope));
+  return item instanceof ConfigValidationError ? undefined : item?.producers;
 }
 
 function validate(scope: string, raw: unknown): ConfigItem | ConfigValidationError | undefined {

@@ -172,6 +172,25 @@ describe('dkim', () => {
   });
 });
 
+describe('producers (two tenants on one queue)', () => {
+  it('explain names the producers of a binding; a message for a binding of another producer is dead-lettered as producer-not-allowed', async () => {
+    // Act
+    const [acme, globex] = await Promise.all([
+      cli('config', 'explain', '--from', 'billing@acme.example', '--to', 'bob@example.net'),
+      cli('config', 'explain', '--from', 'billing@globex.example', '--to', 'bob@example.net', '--json'),
+    ]);
+    const sent = await cli('enqueue', 'local/sample-other-producer.json');
+
+    // Assess
+    expect(acme.stdout).toMatch(/^Producers: 000000000000 \(binding#acme\.example; any other producer is refused: producer-not-allowed\)$/m);
+    expect((JSON.parse(globex.stdout) as { producers: string[] }).producers).toEqual(['AROAGLOBEXPRODUCER0001']);
+    expect(sent.code).toBe(0);
+    const letter = await waitForDeadLetter('the other producer’s message in the DLQ', (l) => l.body.includes('billing@globex.example'));
+    expect(letter.reason).toBe('producer-not-allowed');
+    expect(letter.detail).toContain('producer 000000000000 may not send for binding globex.example');
+  });
+});
+
 describe('check', () => {
   it('connects, STARTTLS, AUTH and QUIT, and says OK', async () => {
     // Act

@@ -6,6 +6,7 @@
 import { ConfigValidationError, type FieldIssue } from '../errors.js';
 import type { MailAddress } from '../message/types.js';
 import type { ConfigStore } from '../ports.js';
+import { isUnderPrefix } from '../secretPrefix.js';
 import {
   parseConfigItem,
   type AuthType,
@@ -38,6 +39,8 @@ export interface EffectiveAuth {
   readonly pass?: Keysource | undefined;
   readonly key?: string | undefined;
   readonly oauth2?: OAuth2Client | undefined;
+  /** Keysource prefixes a message's own `auth.pass` may name on this route; empty: none. */
+  readonly messageKeysources: readonly string[];
 }
 
 export interface EffectiveLimits {
@@ -169,6 +172,7 @@ export const SETTING_FIELDS = [
   'auth.pass',
   'auth.key',
   'auth.oauth2',
+  'auth.messageKeysources',
   'limits.maxConnections',
   'limits.maxMessagesPerConnection',
   'delivery.maxAgeSeconds',
@@ -302,6 +306,7 @@ export function mergeLayers(
   // XOAUTH2, a user or password means PLAIN (the most widely offered), nothing means NONE.
   const inferred: AuthType = oauth2 ? 'XOAUTH2' : user !== undefined || pass !== undefined ? 'PLAIN' : 'NONE';
   const type = pick('auth.type', (i) => i.auth?.type, inferred)!;
+  const messageKeysources = pick<readonly string[]>('auth.messageKeysources', (i) => i.auth?.messageKeysources, [])!;
 
   const limits: EffectiveLimits = {
     maxConnections: pick('limits.maxConnections', (i) => i.limits?.maxConnections, DEFAULT_MAX_CONNECTIONS)!,
@@ -326,9 +331,11 @@ export function mergeLayers(
       }
     });
   }
+  const refused = messageKeysourceProblem(pass, layers, origins, messageKeysources);
+  if (refused) issues.push({ path: 'auth.pass', message: refused });
   if (issues.length > 0) return new ConfigValidationError('effective settings', issues);
 
-  return { settings: { relay, relays, auth: { type, user, pass, key, oauth2 }, limits, delivery, ...(dkim ? { dkim } : {}) }, origins };
+  return { settings: { relay, relays, auth: { type, user, pass, key, oauth2, messageKeysources }, limits, delivery, ...(dkim ? { dkim } : {}) }, origins };
 }
 
 type RelayFieldName = keyof RelaySettings;
@@ -429,6 +436,40 @@ export function mergeDkim(layers: readonly SettingLayer[], origins: Record<strin
       algorithm: dkim.algorithm ?? 'rsa-sha256',
       headers: dkim.headers ?? DEFAULT_DKIM_HEADERS,
     };
+  }
+  return undefined;
+}
+
+/** The relay fields that decide where, and how safely, a password travels. */
+const RELAY_DESTINATION_FIELD = /^relay(\[\d+\])?\.(host|port|tls|allowInsecureAuth|verifyCertificate)$/;
+
+/**
+ * A message's own `auth.pass` must lie under one of the route's `auth.messageKeysources`
+ * (docs/design.md §2). Checked while resolving, so a refused keysource is never read, and per
+ * route. The allowance is resolved like any field, but it only covers relays chosen at its own
+ * scope or a lower one: a higher scope (a `domain#` item pointing at a partner's relay) that sets
+ * a relay's host, port or TLS must allow message keysources itself, so a partner's relay never
+ * receives a tenant's secret by accident.
+ */
+function messageKeysourceProblem(
+  pass: Keysource | undefined,
+  layers: readonly SettingLayer[],
+  origins: Readonly<Record<string, SettingOrigin>>,
+  allowed: readonly string[],
+): string | undefined {
+  if (pass === undefined || origins['auth.pass'] !== 'message') return undefined;
+  const name = 'secret' in pass ? `secret:${pass.secret}` : 'parameter' in pass ? `parameter:${pass.parameter}` : 'this keysource';
+  if (!(('secret' in pass || 'parameter' in pass) && allowed.some((prefix) => isUnderPrefix(pass, prefix)))) {
+    return allowed.length === 0
+      ? `the message names ${name}, but this route allows a message no stored secret (set auth.messageKeysources)`
+      : `the message names ${name}, outside what this route allows a message (auth.messageKeysources: ${allowed.join(', ')})`;
+  }
+  // Precedence of a scope: its index in `layers` (a default is below every scope).
+  const rankOf = (origin: SettingOrigin | undefined): number => layers.findIndex((layer) => layer.origin === origin);
+  const allowedAt = rankOf(origins['auth.messageKeysources']);
+  const relayField = Object.entries(origins).find(([field, origin]) => RELAY_DESTINATION_FIELD.test(field) && rankOf(origin) > allowedAt);
+  if (relayField) {
+    return `the message names ${name}, allowed by auth.messageKeysources in ${origins['auth.messageKeysources']}, but ${relayField[1]} sets ${relayField[0]} of this route and does not allow message keysources itself`;
   }
   return undefined;
 }

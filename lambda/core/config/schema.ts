@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import { dkimKeyProblem } from '../dkim/key.js';
 import { ConfigValidationError } from '../errors.js';
+import { tokenUrlProblem } from '../oauth/tokenUrlPolicy.js';
+import { ENV_KEYSOURCE_PATTERN, ENV_KEYSOURCE_PREFIX } from '../secretPrefix.js';
 import { stripNulls, toFieldIssues, unsafeCharacter } from '../validation.js';
 
 /** A header/log-safe, non-empty string (no CR, LF, NUL, other controls but TAB, DEL, U+0085/2028/2029). */
@@ -32,9 +34,16 @@ export const parameterKeysource = z.strictObject({ parameter: safeString(2048) }
 export const envKeysource = z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name') });
 export const valueKeysource = z.strictObject({ value: z.string().min(1, 'must not be empty') });
 
-export const keysourceSchema = z.union([secretKeysource, parameterKeysource, envKeysource, valueKeysource], {
-  error: 'must be one of { "secret": id, "field"?: key }, { "parameter": name }, { "env": name }, { "value": "..." }',
-});
+export const keysourceSchema = z
+  .union([secretKeysource, parameterKeysource, envKeysource, valueKeysource], {
+    error: 'must be one of { "secret": id, "field"?: key }, { "parameter": name }, { "env": name }, { "value": "..." }',
+  })
+  .superRefine((ref, ctx) => {
+    // The worker's environment also holds its AWS credentials: config may read only its own variables.
+    if ('env' in ref && !ENV_KEYSOURCE_PATTERN.test(ref.env)) {
+      ctx.addIssue({ code: 'custom', path: ['env'], message: `must name a variable starting with ${ENV_KEYSOURCE_PREFIX} (got ${ref.env})` });
+    }
+  });
 export type Keysource = z.infer<typeof keysourceSchema>;
 
 /** Keysources a queue message may name: a message must never carry a secret or read the environment. */
@@ -52,7 +61,9 @@ export type AuthType = (typeof AUTH_TYPES)[number];
  */
 export const oauth2ClientSchema = z
   .strictObject({
-    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an https URL' }).optional(),
+    /** Allow `http://` to a loopback token URL (a local test endpoint). @default false */
+    allowLoopbackHttp: z.boolean('must be true or false').optional(),
     tenantId: z.string().regex(/^[A-Za-z0-9.-]{1,256}$/, 'must be a tenant id or domain').optional(),
     clientId: safeString(512),
     clientSecret: keysourceSchema.optional(),
@@ -63,6 +74,8 @@ export const oauth2ClientSchema = z
     if ((value.tokenUrl === undefined) === (value.tenantId === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'give exactly one of tokenUrl or tenantId' });
     }
+    const urlProblem = value.tokenUrl === undefined ? undefined : tokenUrlProblem(value.tokenUrl, value.allowLoopbackHttp);
+    if (urlProblem) ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: urlProblem });
     if (value.scope === undefined && value.refreshToken === undefined) {
       ctx.addIssue({ code: 'custom', path: ['scope'], message: 'give scope (client credentials) or refreshToken' });
     }
@@ -75,6 +88,17 @@ export const authSchema = z.strictObject({
   pass: keysourceSchema.optional(),
   key: safeString(512).optional(),
   oauth2: oauth2ClientSchema.optional(),
+  /**
+   * Keysource name prefixes a message's own `auth.pass` may name on this route (docs/design.md §2);
+   * default none. Each ends with `/`; compared like the secret prefix (a leading `/` is ignored).
+   */
+  messageKeysources: z
+    .array(
+      safeString(512).refine((prefix) => prefix.endsWith('/') && prefix.replace(/^\/+/, '') !== '', 'must be a name prefix ending with "/" (e.g. "mailrelay/acme/")'),
+      'must be an array of keysource prefixes',
+    )
+    .max(50, 'must list at most 50 prefixes')
+    .optional(),
 });
 export type AuthSettings = z.infer<typeof authSchema>;
 
@@ -188,6 +212,9 @@ export const limitsSchema = z.strictObject({
 });
 export type LimitSettings = z.infer<typeof limitsSchema>;
 
+/** `*`, or an IAM unique id (role `AROA…`, user `AIDA…`, account id), optionally with `:<role session>`. */
+export const PRODUCER_PATTERN = /^(\*|[A-Za-z0-9]{12,128}(:[A-Za-z0-9_+=,.@-]{1,64})?)$/;
+
 export const SCOPE_PATTERN = /^(global|binding-group#[a-z0-9._-]{1,128}|binding#[a-z0-9._-]{1,128}|domain#[a-z0-9.-]{1,253})$/;
 
 export const configItemSchema = z
@@ -197,6 +224,15 @@ export const configItemSchema = z
       .transform((value) => value.toLowerCase())
       .pipe(z.string().regex(SCOPE_PATTERN, 'must be global, binding-group#<name>, binding#<name> or domain#<domain> (domain as A-label)')),
     group: bindingName.optional(),
+    /**
+     * On a binding item: the producers (the SQS SenderId: an IAM role id `AROA…`, a user id, an
+     * account id) that may send messages naming this binding; `*` is any. Absent: any producer.
+     */
+    producers: z
+      .array(z.string().regex(PRODUCER_PATTERN, 'must be "*" or an IAM principal id (e.g. a role id AROA…, optionally ":session")'), 'must be an array of principal ids')
+      .min(1, 'must list at least one producer (or leave producers out: any producer)')
+      .max(100, 'must list at most 100 producers')
+      .optional(),
     description: z.string().max(1024, 'must be at most 1024 characters').optional(),
     relay: relayListSchema.optional(),
     auth: authSchema.optional(),
@@ -217,6 +253,9 @@ export const configItemSchema = z
     if (item.dkim !== undefined && item.scope.startsWith('domain#')) {
       // The signer speaks for the sender (its d= domain), whoever receives the message.
       ctx.addIssue({ code: 'custom', path: ['dkim'], message: 'is set per sender (global, binding-group or binding), not per recipient domain' });
+    }
+    if (item.producers !== undefined && !item.scope.startsWith('binding#')) {
+      ctx.addIssue({ code: 'custom', path: ['producers'], message: 'only a binding#<name> item may list producers' });
     }
   });
 export type ConfigItem = z.infer<typeof configItemSchema>;
