@@ -96,29 +96,36 @@ export async function resolveQuery(query: RouteQuery, store: ConfigStore): Promi
 }
 
 async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store: ConfigStore): Promise<Pick<RouteAnswer, 'routes' | 'failures'>> {
-  const layers: SettingLayer[] = [];
   const fail = (error: ConfigValidationError) => ({ routes: [], failures: [{ recipients: [], error }] });
-  const scopes = [GLOBAL_SCOPE, ...(query.binding ? [bindingScope(query.binding)] : [])];
-  const first = await store.getItems(scopes);
-  const global = validate(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
-  if (global instanceof ConfigValidationError) return fail(global);
-  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
-  if (query.binding) {
-    const scope = bindingScope(query.binding);
-    const binding = validate(scope, first.get(scope));
-    if (binding instanceof ConfigValidationError) return fail(binding);
-    if (binding?.group !== undefined) {
-      const groupScope = bindingGroupScope(binding.group);
-      const group = validate(groupScope, (await store.getItems([groupScope])).get(groupScope));
-      if (group instanceof ConfigValidationError) return fail(group);
-      if (group) layers.push({ origin: groupScope, item: group });
-    }
-    if (binding) layers.push({ origin: scope, item: binding });
-  }
+  const layers = await bindingLayers(query.binding, store);
+  if (layers instanceof ConfigValidationError) return fail(layers);
   if (query.auth) layers.push({ origin: 'message', item: { auth: query.auth } });
   const merged = mergeLayers(layers, senderDomain);
   if (merged instanceof ConfigValidationError) return fail(merged);
   return { routes: [{ ...merged, recipients: [], key: routeKey(merged.settings), label: routeLabel(merged.settings) }], failures: [] };
+}
+
+/** The validated items that apply to every message of a binding (global, its group, the binding), lowest first. */
+export async function bindingLayers(binding: string | undefined, store: ConfigStore): Promise<SettingLayer[] | ConfigValidationError> {
+  const layers: SettingLayer[] = [];
+  const scopes = [GLOBAL_SCOPE, ...(binding ? [bindingScope(binding)] : [])];
+  const first = await store.getItems(scopes);
+  const global = validate(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
+  if (global instanceof ConfigValidationError) return global;
+  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
+  if (binding) {
+    const scope = bindingScope(binding);
+    const item = validate(scope, first.get(scope));
+    if (item instanceof ConfigValidationError) return item;
+    if (item?.group !== undefined) {
+      const groupScope = bindingGroupScope(item.group);
+      const group = validate(groupScope, (await store.getItems([groupScope])).get(groupScope));
+      if (group instanceof ConfigValidationError) return group;
+      if (group) layers.push({ origin: groupScope, item: group });
+    }
+    if (item) layers.push({ origin: scope, item });
+  }
+  return layers;
 }
 
 /** The binding item's `producers`; undefined when there is no binding, no item, no list, or the item is invalid (routing reports that). */

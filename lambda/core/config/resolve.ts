@@ -12,6 +12,7 @@ import {
   type AuthType,
   type ConfigItem,
   type DeliverySettings,
+  type DkimAlgorithm,
   type Keysource,
   type MessageAuthOverride,
   type OAuth2Client,
@@ -54,6 +55,42 @@ export interface EffectiveDelivery {
   readonly maxRetryIntervalSeconds: number;
 }
 
+/**
+ * The DKIM signer of a message (docs/design.md §2 `dkim`): the block of the highest scope that
+ * sets one, taken whole (a domain, selector and key belong together), with defaults filled in.
+ */
+export interface EffectiveDkim {
+  readonly domain: string;
+  readonly selector: string;
+  readonly privateKey: Keysource;
+  readonly algorithm: DkimAlgorithm;
+  /** The header fields to sign, in order; those absent from a message are left out of `h=`. */
+  readonly headers: readonly string[];
+}
+
+/**
+ * Signed unless `dkim.headers` says otherwise: the fields receivers show and thread on, the MIME
+ * structure, and List-Unsubscribe/List-Unsubscribe-Post (RFC 8058 §4 wants them signed).
+ */
+export const DEFAULT_DKIM_HEADERS: readonly string[] = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'To',
+  'Cc',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'In-Reply-To',
+  'References',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'List-Id',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+];
+
 export interface EffectiveSettings {
   /** The first relay of the route: the one tried first, what logs and `explain` name. */
   readonly relay: EffectiveRelay;
@@ -62,6 +99,8 @@ export interface EffectiveSettings {
   readonly auth: EffectiveAuth;
   readonly limits: EffectiveLimits;
   readonly delivery: EffectiveDelivery;
+  /** Absent: the message is sent unsigned. */
+  readonly dkim?: EffectiveDkim | undefined;
 }
 
 /** A set of recipients that share every effective setting, so one SMTP transaction serves them. */
@@ -139,13 +178,18 @@ export const SETTING_FIELDS = [
   'delivery.maxAgeSeconds',
   'delivery.retryIntervalSeconds',
   'delivery.maxRetryIntervalSeconds',
+  'dkim.domain',
+  'dkim.selector',
+  'dkim.privateKey',
+  'dkim.algorithm',
+  'dkim.headers',
 ] as const;
 export type SettingField = (typeof SETTING_FIELDS)[number];
 
 /** One layer of the precedence stack: a scope's validated item, or the message's own override. */
 export interface SettingLayer {
   readonly origin: SettingOrigin;
-  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits' | 'delivery'>;
+  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits' | 'delivery' | 'dkim'>;
 }
 
 /**
@@ -269,6 +313,7 @@ export function mergeLayers(
     maxMessagesPerConnection: pick('limits.maxMessagesPerConnection', (i) => i.limits?.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION)!,
   };
   const delivery = mergeDelivery(layers, origins);
+  const dkim = mergeDkim(layers, origins);
 
   const issues: FieldIssue[] = [];
   if (host === undefined) issues.push({ path: 'relay.host', message: 'no relay host is configured in any scope (set it in global, binding or domain scope)' });
@@ -290,7 +335,7 @@ export function mergeLayers(
   if (refused) issues.push({ path: 'auth.pass', message: refused });
   if (issues.length > 0) return new ConfigValidationError('effective settings', issues);
 
-  return { settings: { relay, relays, auth: { type, user, pass, key, oauth2, messageKeysources }, limits, delivery }, origins };
+  return { settings: { relay, relays, auth: { type, user, pass, key, oauth2, messageKeysources }, limits, delivery, ...(dkim ? { dkim } : {}) }, origins };
 }
 
 type RelayFieldName = keyof RelaySettings;
@@ -368,6 +413,31 @@ export function mergeDelivery(layers: readonly SettingLayer[], origins: Record<s
     // A lower scope's cap below a higher scope's first interval would invert the schedule.
     maxRetryIntervalSeconds: Math.max(retryIntervalSeconds, pick('maxRetryIntervalSeconds', DEFAULT_MAX_RETRY_INTERVAL_SECONDS)),
   };
+}
+
+/**
+ * The message's DKIM signer: the `dkim` block of the highest scope that sets one, whole (never a
+ * domain item: the schema refuses it). Each field's origin is that scope, or `default`.
+ */
+export function mergeDkim(layers: readonly SettingLayer[], origins: Record<string, SettingOrigin> = {}): EffectiveDkim | undefined {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const dkim = layers[i]!.item.dkim;
+    if (dkim === undefined) continue;
+    const origin = layers[i]!.origin;
+    origins['dkim.domain'] = origin;
+    origins['dkim.selector'] = origin;
+    origins['dkim.privateKey'] = origin;
+    origins['dkim.algorithm'] = dkim.algorithm === undefined ? 'default' : origin;
+    origins['dkim.headers'] = dkim.headers === undefined ? 'default' : origin;
+    return {
+      domain: dkim.domain.toLowerCase().replace(/\.$/, ''),
+      selector: dkim.selector.toLowerCase(),
+      privateKey: dkim.privateKey,
+      algorithm: dkim.algorithm ?? 'rsa-sha256',
+      headers: dkim.headers ?? DEFAULT_DKIM_HEADERS,
+    };
+  }
+  return undefined;
 }
 
 /** The relay fields that decide where, and how safely, a password travels. */

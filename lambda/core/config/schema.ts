@@ -4,6 +4,7 @@
  * messages that use it.
  */
 import { z } from 'zod';
+import { dkimKeyProblem } from '../dkim/key.js';
 import { ConfigValidationError } from '../errors.js';
 import { tokenUrlProblem } from '../oauth/tokenUrlPolicy.js';
 import { ENV_KEYSOURCE_PATTERN, ENV_KEYSOURCE_PREFIX } from '../secretPrefix.js';
@@ -164,6 +165,47 @@ export const deliverySchema = z
   });
 export type DeliverySettings = z.infer<typeof deliverySchema>;
 
+/**
+ * DKIM signing (global, binding group, binding; docs/design.md §2 `dkim`). The signer is
+ * nodemailer's, which signs `rsa-sha256` only: `ed25519-sha256` is named by the contract and
+ * refused here with that reason rather than sending unsigned mail.
+ */
+export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
+export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
+/** A header field name (RFC 5322 ftext: printable ASCII but `:`). */
+const HEADER_NAME = /^[!-9;-~]{1,76}$/;
+export const MAX_DKIM_HEADERS = 64;
+export const dkimSchema = z
+  .strictObject({
+    domain: hostname,
+    selector: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}))*$/, 'must be a DNS label (letters, digits, "-", "_"), dots between labels').max(253, 'must be at most 253 characters'),
+    privateKey: keysourceSchema,
+    algorithm: z.enum(DKIM_ALGORITHMS, { error: 'must be rsa-sha256 or ed25519-sha256' }).optional(),
+    headers: z
+      .array(z.string().regex(HEADER_NAME, 'must be a header field name'))
+      .min(1, 'must list at least From')
+      .max(MAX_DKIM_HEADERS, `must list at most ${MAX_DKIM_HEADERS} fields`)
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.algorithm === 'ed25519-sha256') {
+      ctx.addIssue({ code: 'custom', path: ['algorithm'], message: 'ed25519-sha256 cannot be signed by this worker (its signer, nodemailer, signs rsa-sha256 only): use rsa-sha256' });
+    }
+    if (value.headers !== undefined && !value.headers.some((h) => h.toLowerCase() === 'from')) {
+      // RFC 6376 §5.4: the From field must be signed.
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'must include From (RFC 6376 §5.4)' });
+    }
+    if ('value' in value.privateKey) {
+      // An inline key can be checked when written; a stored one when the worker first reads it.
+      const problem = dkimKeyProblem(value.privateKey.value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['privateKey', 'value'], message: problem });
+    }
+    if (value.headers?.some((h) => h.toLowerCase() === 'dkim-signature')) {
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'must not list DKIM-Signature' });
+    }
+  });
+export type DkimSettings = z.infer<typeof dkimSchema>;
+
 export const limitsSchema = z.strictObject({
   maxConnections: z.int('must be an integer').min(1, 'must be 1-100').max(100, 'must be 1-100').optional(),
   maxMessagesPerConnection: z.int('must be an integer').min(1, 'must be 1-100000').max(100_000, 'must be 1-100000').optional(),
@@ -196,6 +238,7 @@ export const configItemSchema = z
     auth: authSchema.optional(),
     limits: limitsSchema.optional(),
     delivery: deliverySchema.optional(),
+    dkim: dkimSchema.optional(),
     /** Written by the CLI; informational. */
     updatedAt: z.string().optional(),
   })
@@ -206,6 +249,10 @@ export const configItemSchema = z
     if (item.delivery !== undefined && item.scope.startsWith('domain#')) {
       // A message's lifetime is one thing even when its recipients go to several domains.
       ctx.addIssue({ code: 'custom', path: ['delivery'], message: 'is set per message (global, binding-group or binding), not per recipient domain' });
+    }
+    if (item.dkim !== undefined && item.scope.startsWith('domain#')) {
+      // The signer speaks for the sender (its d= domain), whoever receives the message.
+      ctx.addIssue({ code: 'custom', path: ['dkim'], message: 'is set per sender (global, binding-group or binding), not per recipient domain' });
     }
     if (item.producers !== undefined && !item.scope.startsWith('binding#')) {
       ctx.addIssue({ code: 'custom', path: ['producers'], message: 'only a binding#<name> item may list producers' });
