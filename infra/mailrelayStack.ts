@@ -10,6 +10,7 @@ import { RelayFunction } from './constructs/relayFunction.js';
 import { RelayMetrics } from './constructs/relayMetrics.js';
 import { RelayQueues } from './constructs/relayQueues.js';
 import { RelayTables } from './constructs/relayTables.js';
+import { STACK_OUTPUT, type StackOutputKey } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
 import { resolveMailrelayProps, type MailrelayStackProps, type ResolvedMailrelayProps } from './mailrelayStackProps.js';
 
@@ -100,18 +101,18 @@ export class MailrelayStack extends Stack {
       ...(settings.dashboardName === undefined ? {} : { dashboardName: settings.dashboardName }),
     });
 
-    this.output('QueueUrl', this.queues.queue.queueUrl, 'Producers send messages here');
-    this.output('DeadLetterQueueUrl', this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
-    this.output('ConfigTableName', this.tables.configTable.tableName, 'Config items (mailrelay config put)');
-    this.output('IdempotencyTableName', this.tables.idempotencyTable.tableName, 'Idempotency records');
-    this.output('RelayStateTableName', this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
-    this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
-    this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
-    this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
-    if (this.alarms.topic) this.output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarm notifications');
+    this.output(STACK_OUTPUT.queueUrl, this.queues.queue.queueUrl, 'Producers send messages here');
+    this.output(STACK_OUTPUT.deadLetterQueueUrl, this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
+    this.output(STACK_OUTPUT.configTableName, this.tables.configTable.tableName, 'Config items (mailrelay config put)');
+    this.output(STACK_OUTPUT.idempotencyTableName, this.tables.idempotencyTable.tableName, 'Idempotency records');
+    this.output(STACK_OUTPUT.relayStateTableName, this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
+    this.output(STACK_OUTPUT.functionName, this.relayFunction.function.functionName, 'The worker');
+    this.output(STACK_OUTPUT.dashboardName, this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output(STACK_OUTPUT.secretPrefix, settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
+    if (this.alarms.topic) this.output(STACK_OUTPUT.alarmTopicArn, this.alarms.topic.topicArn, 'Alarm notifications');
   }
 
-  private output(id: string, value: string, description: string): void {
+  private output(id: StackOutputKey, value: string, description: string): void {
     new CfnOutput(this, id, { value, description });
   }
 

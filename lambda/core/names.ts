@@ -69,3 +69,20 @@ export const DEFAULT_SECRET_PREFIX = 'mailrelay/';
 export const DEFAULT_SERVICE_NAME = 'mailrelay';
 /** Powertools metrics namespace (CloudWatch embedded metric format). */
 export const DEFAULT_METRICS_NAMESPACE = 'Mailrelay';
+
+/**
+ * The stack's outputs (infra/mailrelayStack.ts writes them; `mailrelay --stack NAME` reads them
+ * with DescribeStacks instead of flags or environment variables).
+ */
+export const STACK_OUTPUT = {
+  queueUrl: 'QueueUrl',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  configTableName: 'ConfigTableName',
+  idempotencyTableName: 'IdempotencyTableName',
+  relayStateTableName: 'RelayStateTableName',
+  functionName: 'FunctionName',
+  dashboardName: 'DashboardName',
+  secretPrefix: 'SecretPrefix',
+  alarmTopicArn: 'AlarmTopicArn',
+} as const;
+export type StackOutputKey = (typeof STACK_OUTPUT)[keyof typeof STACK_OUTPUT];
