@@ -347,9 +347,11 @@ describe('queue, trace, dlq show / purge', () => {
     // Prepare
     const key = `trace-ok-${Date.now()}`;
     const message = file('trace-ok.json', { from: 'billing@acme.example', to: ['bob@example.net'], subject: 'Traced', text: 'hello', idempotencyKey: key });
+    // a key that extends the traced one: its record's id contains `#${key}` too, and must not match
+    const longer = file('trace-ok-2.json', { from: 'billing@acme.example', to: ['bob@example.net'], subject: 'Traced 2', text: 'hello', idempotencyKey: `${key}-2` });
     const before = stack.relay.messages.length;
-    expect((await cliInProcess('enqueue', message)).code).toBe(0);
-    await stack.relay.waitForMessages(before + 1, 15_000);
+    expect((await cliInProcess('enqueue', message, longer)).code).toBe(0);
+    await stack.relay.waitForMessages(before + 2, 15_000);
     const settled = await waitFor('the delivered record', async () => {
       const r = await cliInProcess('trace', key, '--binding', 'acme.example', '--json');
       const doc = JSON.parse(r.stdout) as { records: { status: string }[] };
