@@ -557,4 +557,20 @@ describe('npm start -- --once', () => {
     expect(result.stdout).toMatch(/^\[worker\] relayed\s+alice@partner\.example via 127\.0\.0\.1:\d+ starttls LOGIN user=partner-user: 250/m);
     expect(result.stdout).toContain('Stopping (--once)');
   }, 50_000);
+
+  it('--json-logs prints the handler\'s JSON records, cold_start true on the first invocation, and its EMF metrics', async () => {
+    // Act
+    const result = await run('npm', ['start', '--silent', '--', '--once', '--json-logs', '--state-file', join(dir, 'once-json.json')], { timeoutMs: 45_000, detached: true });
+
+    // Assess
+    expect(result.code).toBe(0);
+    const records = result.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const relayed = records.filter((r) => r['message'] === 'relayed');
+    expect(relayed.length).toBe(2);
+    expect(relayed.every((r) => r['cold_start'] === true && r['function_name'] === 'mailrelay-local')).toBe(true);
+    const metrics = records.filter((r) => r['_aws'] !== undefined);
+    expect(metrics.some((m) => m['ColdStart'] === 1)).toBe(true);
+    // Delivered counts messages (the sample is one message with two recipients)
+    expect(metrics.reduce((n, m) => n + (typeof m['Delivered'] === 'number' ? m['Delivered'] : 0), 0)).toBe(1);
+  }, 50_000);
 });
