@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
@@ -8,6 +8,7 @@ import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
 import { RelayFunction } from './constructs/relayFunction.js';
 import { RelayMetrics } from './constructs/relayMetrics.js';
+import { RelayQueries } from './constructs/relayQueries.js';
 import { RelayQueues } from './constructs/relayQueues.js';
 import { RelayTables } from './constructs/relayTables.js';
 import { STACK_OUTPUT, type StackOutputKey } from './constants.js';
@@ -33,11 +34,15 @@ export class MailrelayStack extends Stack {
   public readonly relayFunction: RelayFunction;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
+  public readonly queries: RelayQueries;
 
   public constructor(scope: Construct, id: string, props: MailrelayStackProps = {}) {
     const settings = resolveMailrelayProps(props);
     super(scope, id, props);
     this.settings = settings;
+    // StackProps.tags are the stack's (CloudFormation propagates them at deploy); written on every
+    // taggable resource too, so the template shows them and resources moved between stacks keep them.
+    for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
 
     const encryptionKey = this.encryptionKey(props);
     const network = this.network(props);
@@ -63,6 +68,7 @@ export class MailrelayStack extends Stack {
       memorySize: settings.memorySize,
       logRetention: settings.logRetention,
       logLevel: settings.logLevel,
+      tracing: settings.tracing,
       serviceName: settings.serviceName,
       metricsNamespace: settings.metricsNamespace,
       configCacheTtl: settings.configCacheTtl,
@@ -80,6 +86,8 @@ export class MailrelayStack extends Stack {
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
 
+    this.queries = new RelayQueries(this, 'Queries', { logGroup: this.relayFunction.logGroup, prefix: this.stackName });
+
     const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
     const topic = this.alarmTopic(props);
     this.alarms = new RelayAlarms(this, 'Alarms', {
@@ -96,6 +104,7 @@ export class MailrelayStack extends Stack {
       queue: this.queues.queue,
       deadLetterQueue: this.queues.deadLetterQueue,
       function: this.relayFunction.function,
+      logGroup: this.relayFunction.logGroup,
       metrics,
       alarms: this.alarms.all,
       ...(settings.dashboardName === undefined ? {} : { dashboardName: settings.dashboardName }),
