@@ -1,6 +1,7 @@
 /** `mailrelay config list`: every item, one line each, with what it sets. */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { parseConfigItem, type ConfigItem } from '../../lambda/core/config/schema.js';
+import { validateStoredItem } from '../../lambda/core/config/resolve.js';
+import type { ConfigItem } from '../../lambda/core/config/schema.js';
 import { ConfigValidationError, formatIssues } from '../../lambda/core/errors.js';
 import { describeKeysource } from '../../lambda/core/keysources.js';
 import type { CommandRun } from '../command.js';
@@ -35,13 +36,12 @@ export const run: CommandRun = async (_parsed, ctx) => {
   let broken = 0;
   for (const raw of items) {
     let sets: string;
-    try {
-      sets = summarize(parseConfigItem(raw));
-    } catch (error) {
-      if (!(error instanceof ConfigValidationError)) throw error;
+    // as the worker validates it: the item, and the scope it is stored under
+    const item = validateStoredItem(String(raw['scope']), raw);
+    if (item instanceof ConfigValidationError) {
       broken++;
-      sets = `INVALID: ${formatIssues(error.issues)}`;
-    }
+      sets = `INVALID: ${formatIssues(item.issues)}`;
+    } else sets = summarize(item);
     rows.push([String(raw['scope']), sets, typeof raw['updatedAt'] === 'string' ? raw['updatedAt'].replace(/\.\d+Z$/, 'Z') : '-']);
   }
   table(rows).forEach((line) => ctx.io.out(line));

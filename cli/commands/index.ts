@@ -232,7 +232,7 @@ it was first received with). The idempotency record (id <binding>#<key>) tells i
 (in-progress, pending: waiting for a retry, delivered, dead-lettered), the recipients the relay
 accepted, the ones that failed and the failure recorded last; the DLQ entries that carry the key
 are listed after it (mailrelay dlq show ID prints one in full). Its log lines: the stack's saved
-Logs Insights query mailrelay/message-history.
+Logs Insights query <stack name>/message-history.
 
 Options:
   --binding NAME   the message's binding (by default its sender's domain); without it, the

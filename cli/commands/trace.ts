@@ -63,7 +63,7 @@ export const run: CommandRun = async ({ values, positionals }, ctx) => {
   if (records.length === 0) ctx.io.out(`no idempotency record of ${key} in ${table}`);
   for (const letter of entries) printLetter(letter, ctx.io.out);
   ctx.io.out('');
-  ctx.io.out(`Log lines: the saved Logs Insights query "mailrelay/message-history" (key ${key}).`);
+  ctx.io.out(`Log lines: the stack's saved Logs Insights query "${str(values['stack']) ?? '<stack name>'}/message-history" (put ${key} in its filter).`);
   return 0;
 };
 

@@ -368,7 +368,7 @@ describe('queue, trace, dlq show / purge', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^acme\\.example#${key}  delivered`, 'm'));
     expect(text.stdout).toMatch(/^ {2}delivered\s+bob@example\.net$/m);
-    expect(text.stdout).toContain('mailrelay/message-history');
+    expect(text.stdout).toContain('<stack name>/message-history');
     expect(anyBinding.code).toBe(0);
     expect((JSON.parse(anyBinding.stdout) as { records: { id: string }[] }).records.map((r) => r.id)).toEqual([`acme.example#${key}`]);
     expect(otherBinding.code).toBe(1);
