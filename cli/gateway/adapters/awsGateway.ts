@@ -1,13 +1,12 @@
 /**
- * Wires the gateway to AWS (or to the local stand-ins, which speak the same protocols): submitter
+ * Wires the gateway to AWS clients (or to the local stand-ins, which speak the same protocols): submitter
  * items from the DynamoDB config table, passwords and the TLS certificate from keysources
  * (Secrets Manager, SSM, environment, inline), accepted messages to SQS.
  */
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsSecretSource } from '../../../lambda/adapters/awsSecretSource.js';
 import { DynamoConfigStore } from '../../../lambda/adapters/dynamoConfigStore.js';
 import type { Keysource } from '../../../lambda/core/config/schema.js';
@@ -18,12 +17,12 @@ import { startGateway, type Gateway, type GatewayOptions } from '../gatewayServe
 import { SubmitterDirectory } from '../submitterDirectory.js';
 import { SqsSubmissionQueue } from './sqsSubmissionQueue.js';
 
-/** Client settings for one AWS service: an endpoint (stand-ins) and region/credentials, or the SDK defaults. */
-export interface AwsClientSettings {
-  readonly endpoint?: string;
-  readonly region?: string;
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  readonly maxAttempts?: number;
+/** The AWS clients the gateway uses (owned by the caller, who destroys them). */
+export interface AwsGatewayClients {
+  readonly sqs: Pick<SQSClient, 'send'>;
+  readonly dynamo: DynamoDBDocumentClient;
+  readonly secretsManager: Pick<SecretsManagerClient, 'send'>;
+  readonly ssm: Pick<SSMClient, 'send'>;
 }
 
 export interface AwsGatewayOptions extends Omit<GatewayOptions, 'directory' | 'queue' | 'tls'> {
@@ -34,10 +33,7 @@ export interface AwsGatewayOptions extends Omit<GatewayOptions, 'directory' | 'q
   /** Where the certificate (PEM, chain included) and its private key live. */
   readonly tlsCert: Keysource;
   readonly tlsKey: Keysource;
-  readonly sqs?: AwsClientSettings;
-  readonly dynamodb?: AwsClientSettings;
-  /** Secrets Manager and SSM. */
-  readonly secrets?: AwsClientSettings;
+  readonly clients: AwsGatewayClients;
   /** How long submitter items and passwords are cached.  @default SUBMITTER_CACHE_TTL_MS (60 s) */
   readonly cacheTtlMs?: number;
 }
@@ -53,37 +49,16 @@ export interface AwsGateway extends Gateway {
  *   tlsCert: { secret: 'mailrelay/gateway-tls', field: 'cert' }, tlsKey: { secret: 'mailrelay/gateway-tls', field: 'key' }, host: '0.0.0.0' });
  */
 export async function startAwsGateway(options: AwsGatewayOptions): Promise<AwsGateway> {
-  const sqs = new SQSClient({ ...options.sqs });
-  const dynamoClient = new DynamoDBClient({ ...options.dynamodb });
-  const dynamo = DynamoDBDocumentClient.from(dynamoClient);
-  const secretsManager = new SecretsManagerClient({ ...options.secrets });
-  const ssm = new SSMClient({ ...options.secrets });
-  const destroy = (): void => {
-    for (const client of [sqs, dynamoClient, secretsManager, ssm]) client.destroy();
-  };
+  const { sqs, dynamo, secretsManager, ssm } = options.clients;
   const cacheTtlMs = options.cacheTtlMs ?? SUBMITTER_CACHE_TTL_MS;
   const secretSource = new AwsSecretSource({ secretsManager, ssm, prefix: options.secretPrefix, cacheTtlMs });
-  try {
-    const [cert, key] = await Promise.all([resolveKeysource(options.tlsCert, secretSource), resolveKeysource(options.tlsKey, secretSource)]);
-    const { queueUrl, configTable, secretPrefix: _prefix, tlsCert: _cert, tlsKey: _key, sqs: _sqs, dynamodb: _dynamodb, secrets: _secrets, ...rest } = options;
-    const gateway = await startGateway({
-      ...rest,
-      tls: { cert: cert.secret, key: key.secret },
-      directory: new SubmitterDirectory({ config: new DynamoConfigStore({ client: dynamo, tableName: configTable, cacheTtlMs }), secrets: secretSource, cacheTtlMs }),
-      queue: new SqsSubmissionQueue({ client: sqs, queueUrl }),
-    });
-    return {
-      host: gateway.host,
-      port: gateway.port,
-      implicitTlsPort: gateway.implicitTlsPort,
-      secretSource,
-      async stop() {
-        await gateway.stop();
-        destroy();
-      },
-    };
-  } catch (error) {
-    destroy();
-    throw error;
-  }
+  const [cert, key] = await Promise.all([resolveKeysource(options.tlsCert, secretSource), resolveKeysource(options.tlsKey, secretSource)]);
+  const { queueUrl, configTable, secretPrefix: _prefix, tlsCert: _cert, tlsKey: _key, clients: _clients, ...rest } = options;
+  const gateway = await startGateway({
+    ...rest,
+    tls: { cert: cert.secret, key: key.secret },
+    directory: new SubmitterDirectory({ config: new DynamoConfigStore({ client: dynamo, tableName: configTable, cacheTtlMs }), secrets: secretSource, cacheTtlMs }),
+    queue: new SqsSubmissionQueue({ client: sqs, queueUrl }),
+  });
+  return { ...gateway, secretSource };
 }

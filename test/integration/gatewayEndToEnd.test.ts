@@ -1,0 +1,55 @@
+/**
+ * End to end under the `npm start` stack: nodemailer submits to the gateway (STARTTLS, AUTH PLAIN
+ * as the demo submitter), the gateway puts the message on the queue (fauxqs), the real Lambda
+ * handler picks it up and relays it to the local STARTTLS + AUTH relay.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testCerts } from '../../local/certs.js';
+import { startLocalStack, type LocalStack } from '../../local/start.js';
+import type { LocalState } from '../../local/state.js';
+
+let stack: LocalStack;
+let dir: string;
+const printed: string[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mailrelay-gateway-'));
+  stack = await startLocalStack({ stateFile: join(dir, 'endpoints.json'), workerLogs: 'pretty', print: (line) => printed.push(line) });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('gateway -> queue -> worker -> relay', () => {
+  it('endpoints.json names the gateway and its demo submitter', () => {
+    const state = JSON.parse(readFileSync(stack.stateFile!, 'utf8')) as LocalState;
+    expect(state.gateway).toEqual({ host: '127.0.0.1', port: stack.gateway!.endpoint.port, user: 'demo-app', password: 'demo-app-password', from: 'app@acme.example' });
+  });
+
+  it('a message submitted with nodemailer is relayed, with the gateway\'s Received header and the submitter\'s binding', async () => {
+    // Prepare
+    const { host, port, user, password, from } = stack.gateway!.endpoint;
+    const client = nodemailer.createTransport({ host, port, secure: false, requireTLS: true, tls: { ca: testCerts.ca, servername: 'localhost' }, auth: { user, pass: password }, authMethod: 'PLAIN' });
+    // Act
+    const info = await client.sendMail({ from: `App <${from}>`, to: 'bob@example.net', subject: 'Through the gateway', text: 'Hello from SMTP' });
+    const [relayed] = await stack.relay.waitForMessages(1, 20_000);
+    // Assess
+    expect(info.response).toMatch(/^250 .*queued as (gateway-\S+)/);
+    const key = /queued as (gateway-\S+)/.exec(info.response)![1]!;
+    expect(relayed!.mailFrom).toBe(from);
+    expect(relayed!.rcptTo).toEqual(['bob@example.net']);
+    const raw = relayed!.raw.toString('utf8');
+    expect(raw).toMatch(/^Received: from .* \(\[127\.0\.0\.1\]\)\r\n/);
+    expect(raw).toContain('Subject: Through the gateway');
+    expect(raw).toContain('Hello from SMTP');
+    await expect.poll(() => stack.deliveryStatus(key), { timeout: 10_000 }).toBe('delivered');
+    // The gateway logged the submission with the binding from the submitter item.
+    expect(printed.join('\n')).toMatch(/\[gateway\] 250 message-queued .*authnId=demo-app .*binding=acme\.example/);
+  });
+});
