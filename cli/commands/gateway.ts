@@ -12,6 +12,7 @@ import { str } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 import { startAwsGateway } from '../gateway/adapters/awsGateway.js';
 import { DEFAULT_HEALTH_PORT, DEFAULT_SUBMISSION_PORT } from '../gateway/constants.js';
+import { startConnectionMetric } from '../gateway/connectionMetric.js';
 import { JsonLineEvents } from '../gateway/events.js';
 import { startHealthEndpoint, type HealthEndpoint } from '../gateway/healthEndpoint.js';
 import { parseKeysourceArgument } from '../gateway/keysourceArgument.js';
@@ -25,6 +26,8 @@ export const GATEWAY_ENV = {
   tlsCert: 'MAILRELAY_GATEWAY_TLS_CERT',
   tlsKey: 'MAILRELAY_GATEWAY_TLS_KEY',
   name: 'MAILRELAY_GATEWAY_NAME',
+  /** When set, the open connections are written once a minute as an EMF metric in this namespace. */
+  metricsNamespace: 'MAILRELAY_GATEWAY_METRICS_NAMESPACE',
 } as const;
 
 const localCert = (file: string): Keysource => ({ value: readFileSync(fileURLToPath(new URL(`../../local/certs/${file}`, import.meta.url)), 'utf8') });
@@ -77,6 +80,8 @@ export const run: CommandRun = async ({ values }, ctx) => {
     target.close();
     throw new CliError(`cannot start the gateway: ${error instanceof Error ? error.message : String(error)}`, 1, { cause: error });
   }
+  const namespace = env[GATEWAY_ENV.metricsNamespace]?.trim();
+  const stopMetric = namespace ? startConnectionMetric(namespace, () => gateway.activeConnections(), (line) => ctx.io.out(line)) : undefined;
   let health: HealthEndpoint | undefined;
   if (healthPort !== undefined) health = await startHealthEndpoint({ host, port: healthPort });
   ctx.io.err(
@@ -91,6 +96,7 @@ export const run: CommandRun = async ({ values }, ctx) => {
   });
   ctx.io.err('mailrelay gateway: stopping (finishing the transactions in flight)');
   health?.drain();
+  stopMetric?.();
   await gateway.stop();
   await health?.stop();
   target.close();

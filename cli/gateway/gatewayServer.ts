@@ -49,6 +49,8 @@ export interface Gateway {
   readonly host: string;
   readonly port: number;
   readonly implicitTlsPort?: number | undefined;
+  /** Open SMTP connections on both listeners (what the service scales on). */
+  activeConnections(): number;
   /** Stops accepting, closes every connection; resolves when both listeners are closed. */
   stop(): Promise<void>;
 }
@@ -151,6 +153,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     host,
     port,
     implicitTlsPort,
+    activeConnections: () => servers.reduce((sum, server) => sum + server.connections.size, 0),
     stop() {
       stopping ??= Promise.all(servers.map(close)).then(() => undefined);
       return stopping;

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectionMetricLine } from '../../cli/gateway/connectionMetric.js';
+import { main } from '../../cli/main.js';
 import { testCerts } from '../../local/certs.js';
 import { startLocalStack, type LocalStack } from '../../local/start.js';
 import type { LocalState } from '../../local/state.js';
@@ -51,5 +53,45 @@ describe('gateway -> queue -> worker -> relay', () => {
     await expect.poll(() => stack.deliveryStatus(key), { timeout: 10_000 }).toBe('delivered');
     // The gateway logged the submission with the binding from the submitter item.
     expect(printed.join('\n')).toMatch(/\[gateway\] 250 message-queued .*authnId=demo-app .*binding=acme\.example/);
+  });
+});
+
+describe('mailrelay gateway (the command)', () => {
+  it('--local: listens, answers /health, takes mail into the local queue, stops on the signal', async () => {
+    // Prepare
+    const out: string[] = [];
+    const err: string[] = [];
+    const abort = new AbortController();
+    const running = main(['--local', '--state-file', stack.stateFile!, 'gateway', '--port', '0', '--tls-port', '0', '--health-port', '0', '--name', 'gw.local'], {
+      io: { out: (line) => out.push(line), err: (line) => err.push(line) },
+      env: { MAILRELAY_GATEWAY_METRICS_NAMESPACE: 'Test/Gateway' },
+      signal: abort.signal,
+    });
+    await expect.poll(() => err.join('\n'), { timeout: 10_000 }).toMatch(/Ctrl-C to stop/);
+    const banner = err.join('\n');
+    const port = Number(/STARTTLS\) on 127\.0\.0\.1:(\d+)/.exec(banner)![1]);
+    const healthUrl = /health on (http:\S+)/.exec(banner)![1]!;
+    // Act
+    const health = await fetch(healthUrl);
+    const client = nodemailer.createTransport({ host: '127.0.0.1', port, requireTLS: true, tls: { ca: testCerts.ca, servername: 'localhost' }, auth: { user: 'demo-app', pass: 'demo-app-password' }, authMethod: 'PLAIN' });
+    const info = await client.sendMail({ from: 'app@acme.example', to: 'carol@example.org', subject: 'From the command', text: 'x' });
+    abort.abort();
+    // Assess
+    expect(health.status).toBe(200);
+    expect(info.response).toMatch(/^250 /);
+    expect(await running).toBe(0);
+    expect(err.join('\n')).toContain('mailrelay gateway: stopped');
+    const events = out.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events.find((e) => e['event'] === 'message-queued')).toMatchObject({ code: 250, authnId: 'demo-app', binding: 'acme.example' });
+    await stack.relay.waitForMessages(2, 20_000);
+    expect(stack.relay.messages.some((m) => m.rcptTo.includes('carol@example.org'))).toBe(true);
+  });
+
+  it('the connection metric is an EMF document CloudWatch extracts', () => {
+    expect(JSON.parse(connectionMetricLine('Mailrelay/Gateway', 3, 1_000))).toEqual({
+      _aws: { Timestamp: 1_000, CloudWatchMetrics: [{ Namespace: 'Mailrelay/Gateway', Dimensions: [['Service']], Metrics: [{ Name: 'ActiveConnections', Unit: 'Count' }] }] },
+      Service: 'mailrelay-gateway',
+      ActiveConnections: 3,
+    });
   });
 });
