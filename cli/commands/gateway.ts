@@ -4,7 +4,7 @@
  * until SIGINT / SIGTERM; logs one JSON line per event on stdout.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import type { Keysource } from '../../lambda/core/config/schema.js';
 import { integerOption } from '../args.js';
 import type { CommandRun } from '../command.js';
@@ -30,7 +30,8 @@ export const GATEWAY_ENV = {
   metricsNamespace: 'MAILRELAY_GATEWAY_METRICS_NAMESPACE',
 } as const;
 
-const localCert = (file: string): Keysource => ({ value: readFileSync(fileURLToPath(new URL(`../../local/certs/${file}`, import.meta.url)), 'utf8') });
+/** The test certificate of `npm start` (beside the test CA its state file names): --local only. */
+const localCert = (caFile: string, file: string): Keysource => ({ value: readFileSync(join(dirname(caFile), file), 'utf8') });
 
 export const run: CommandRun = async ({ values }, ctx) => {
   const cmd = 'gateway';
@@ -48,7 +49,7 @@ export const run: CommandRun = async ({ values }, ctx) => {
   const keysource = (flag: string, variable: string, localFile: string): Keysource => {
     const text = option(flag, variable);
     if (text === undefined) {
-      if (target.kind === 'local') return localCert(localFile);
+      if (target.state) return localCert(target.state.caFile, localFile);
       throw new UsageError(`no TLS ${flag === 'tls-cert' ? 'certificate' : 'key'}: pass --${flag} KEYSOURCE or set ${variable}`, cmd);
     }
     try {

@@ -19,7 +19,7 @@ export function parseKeysourceArgument(text: string): Keysource {
     try {
       candidate = JSON.parse(trimmed);
     } catch (error) {
-      throw new Error(`is not valid JSON: ${(error as Error).message}`);
+      throw new Error(`is not valid JSON: ${(error as Error).message}`, { cause: error });
     }
   } else {
     const colon = trimmed.indexOf(':');
