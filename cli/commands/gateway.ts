@@ -16,19 +16,8 @@ import { startConnectionMetric } from '../gateway/connectionMetric.js';
 import { JsonLineEvents } from '../gateway/events.js';
 import { startHealthEndpoint, type HealthEndpoint } from '../gateway/healthEndpoint.js';
 import { parseKeysourceArgument } from '../gateway/keysourceArgument.js';
+import { GATEWAY_ENV } from '../gateway/names.js';
 
-/** Environment variables `mailrelay gateway` reads when the matching flag is absent (the container sets them). */
-export const GATEWAY_ENV = {
-  host: 'MAILRELAY_GATEWAY_HOST',
-  port: 'MAILRELAY_GATEWAY_PORT',
-  tlsPort: 'MAILRELAY_GATEWAY_TLS_PORT',
-  healthPort: 'MAILRELAY_GATEWAY_HEALTH_PORT',
-  tlsCert: 'MAILRELAY_GATEWAY_TLS_CERT',
-  tlsKey: 'MAILRELAY_GATEWAY_TLS_KEY',
-  name: 'MAILRELAY_GATEWAY_NAME',
-  /** When set, the open connections are written once a minute as an EMF metric in this namespace. */
-  metricsNamespace: 'MAILRELAY_GATEWAY_METRICS_NAMESPACE',
-} as const;
 
 /** The test certificate of `npm start` (beside the test CA its state file names): --local only. */
 const localCert = (caFile: string, file: string): Keysource => ({ value: readFileSync(join(dirname(caFile), file), 'utf8') });

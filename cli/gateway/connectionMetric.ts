@@ -4,10 +4,8 @@
  * metric, and the service's autoscaling tracks its average across tasks (connections per task).
  */
 
-/** The metric the stack scales on; one source of truth for the gateway and infra. */
-export const ACTIVE_CONNECTIONS_METRIC = 'ActiveConnections';
-export const GATEWAY_METRICS_DIMENSION = 'Service';
-export const GATEWAY_METRICS_SERVICE = 'mailrelay-gateway';
+import { ACTIVE_CONNECTIONS_METRIC, GATEWAY_METRICS_DIMENSION, GATEWAY_METRICS_SERVICE } from './names.js';
+
 /** How often the metric is written. */
 export const CONNECTION_METRIC_INTERVAL_MS = 60_000;
 

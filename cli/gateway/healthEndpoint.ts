@@ -4,6 +4,7 @@
  * separate HTTP port keeps health checks out of the SMTP logs and the AUTH failure counts.
  */
 import { createServer, type Server } from 'node:http';
+import { HEALTH_PATH } from './names.js';
 
 export interface HealthEndpoint {
   readonly port: number;
@@ -19,9 +20,9 @@ export interface HealthEndpoint {
 export async function startHealthEndpoint(options: { readonly host: string; readonly port: number }): Promise<HealthEndpoint> {
   let draining = false;
   const server: Server = createServer((request, response) => {
-    const healthy = request.method === 'GET' && request.url === '/health' && !draining;
-    response.writeHead(request.url === '/health' ? (healthy ? 200 : 503) : 404, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ status: request.url !== '/health' ? 'not-found' : healthy ? 'ok' : 'draining' }));
+    const healthy = request.method === 'GET' && request.url === HEALTH_PATH && !draining;
+    response.writeHead(request.url === HEALTH_PATH ? (healthy ? 200 : 503) : 404, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ status: request.url !== HEALTH_PATH ? 'not-found' : healthy ? 'ok' : 'draining' }));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
