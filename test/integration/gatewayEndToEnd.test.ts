@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionMetricLine } from '../../cli/gateway/connectionMetric.js';
 import { main } from '../../cli/main.js';
 import { testCerts } from '../../local/certs.js';
+import { idempotencyRecordId } from '../../lambda/worker/idempotencyScope.js';
 import { startLocalStack, type LocalStack } from '../../local/start.js';
 import type { LocalState } from '../../local/state.js';
 
@@ -50,7 +51,7 @@ describe('gateway -> queue -> worker -> relay', () => {
     expect(raw).toMatch(/^Received: from .* \(\[127\.0\.0\.1\]\)\r\n/);
     expect(raw).toContain('Subject: Through the gateway');
     expect(raw).toContain('Hello from SMTP');
-    await expect.poll(() => stack.deliveryStatus(key), { timeout: 10_000 }).toBe('delivered');
+    await expect.poll(() => stack.deliveryStatus(idempotencyRecordId({ binding: 'acme.example', idempotencyKey: key })), { timeout: 10_000 }).toBe('delivered');
     // The gateway logged the submission with the binding from the submitter item.
     expect(printed.join('\n')).toMatch(/\[gateway\] 250 message-queued .*authnId=demo-app .*binding=acme\.example/);
   });
