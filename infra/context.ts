@@ -49,6 +49,9 @@ export const CONTEXT_KEYS = [
   'authFailureThreshold',
   'dashboardName',
   'configTableName',
+  'eventBusArn',
+  'eventBusName',
+  'deliveryEventsExampleRule',
 ] as const;
 
 export type MailrelayContextKey = (typeof CONTEXT_KEYS)[number];
@@ -97,6 +100,9 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     authFailureThreshold: reader.integer('authFailureThreshold'),
     dashboardName: reader.string('dashboardName'),
     configTableName: reader.string('configTableName'),
+    eventBusArn: reader.string('eventBusArn'),
+    eventBusName: reader.string('eventBusName'),
+    deliveryEventsExampleRule: reader.boolean('deliveryEventsExampleRule'),
   });
   return { stackName: reader.string('stackName') ?? DEFAULT_STACK_NAME, props };
 }
@@ -119,6 +125,14 @@ class ContextReader {
     return number;
   }
 
+  public boolean(key: MailrelayContextKey): boolean | undefined {
+    const value = this.get(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (value === true || value === 'true') return true;
+    if (value === false || value === 'false') return false;
+    throw contextError(key, value, 'true or false');
+  }
+
   public list(key: MailrelayContextKey): string[] | undefined {
     const value = this.get(key);
     if (value === undefined || value === null || value === '') return undefined;
@@ -127,14 +141,6 @@ class ContextReader {
       throw contextError(key, value, 'a comma-separated list or an array of strings');
     }
     return items.map((item) => item.trim()).filter((item) => item !== '');
-  }
-
-  public boolean(key: MailrelayContextKey): boolean | undefined {
-    const value = this.get(key);
-    if (value === undefined || value === null || value === '') return undefined;
-    if (value === true || value === 'true') return true;
-    if (value === false || value === 'false') return false;
-    throw contextError(key, value, 'true or false');
   }
 
   /** `Team=mail,CostCenter=42` from the command line, or an object in cdk.json. */

@@ -1,11 +1,13 @@
 import { CfnOutput, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
+import { RelayEvents } from './constructs/relayEvents.js';
 import { RelayFunction } from './constructs/relayFunction.js';
 import { RelayMetrics } from './constructs/relayMetrics.js';
 import { RelayQueries } from './constructs/relayQueries.js';
@@ -32,6 +34,7 @@ export class MailrelayStack extends Stack {
   public readonly queues: RelayQueues;
   public readonly tables: RelayTables;
   public readonly relayFunction: RelayFunction;
+  public readonly events: RelayEvents;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
   public readonly queries: RelayQueries;
@@ -88,6 +91,14 @@ export class MailrelayStack extends Stack {
 
     this.queries = new RelayQueries(this, 'Queries', { logGroup: this.relayFunction.logGroup, prefix: this.stackName });
 
+    this.events = new RelayEvents(this, 'Events', {
+      ...(props.eventBus ? { eventBus: props.eventBus } : settings.eventBusArn ? { eventBus: EventBus.fromEventBusArn(this, 'EventBus', settings.eventBusArn) } : {}),
+      ...(settings.eventBusName === undefined ? {} : { eventBusName: settings.eventBusName }),
+      exampleRule: settings.deliveryEventsExampleRule,
+      logRetention: settings.logRetention,
+    });
+    this.relayFunction.bindEventBus(this.events.eventBus);
+
     const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
     const topic = this.alarmTopic(props);
     this.alarms = new RelayAlarms(this, 'Alarms', {
@@ -117,6 +128,7 @@ export class MailrelayStack extends Stack {
     this.output(STACK_OUTPUT.relayStateTableName, this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
     this.output(STACK_OUTPUT.functionName, this.relayFunction.function.functionName, 'The worker');
     this.output(STACK_OUTPUT.dashboardName, this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output(STACK_OUTPUT.eventBusArn, this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
     this.output(STACK_OUTPUT.secretPrefix, settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
     if (this.alarms.topic) this.output(STACK_OUTPUT.alarmTopicArn, this.alarms.topic.topicArn, 'Alarm notifications');
   }

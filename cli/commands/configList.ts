@@ -2,6 +2,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { validateStoredItem } from '../../lambda/core/config/resolve.js';
 import type { ConfigItem } from '../../lambda/core/config/schema.js';
+import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../../lambda/core/config/submitter.js';
 import { ConfigValidationError, formatIssues } from '../../lambda/core/errors.js';
 import { describeKeysource } from '../../lambda/core/keysources.js';
 import type { CommandRun } from '../command.js';
@@ -9,7 +10,7 @@ import { plural, printJson, table } from '../io.js';
 import { maskInlineValues } from '../redact.js';
 
 /** Global first, then groups, bindings and domains, each alphabetically. */
-const ORDER = ['global', 'binding-group#', 'binding#', 'domain#'];
+const ORDER = ['global', 'binding-group#', 'binding#', 'domain#', 'submitter#'];
 const rank = (scope: string): number => ORDER.findIndex((prefix) => scope === prefix || scope.startsWith(prefix));
 
 export const run: CommandRun = async (_parsed, ctx) => {
@@ -35,13 +36,25 @@ export const run: CommandRun = async (_parsed, ctx) => {
   const rows: string[][] = [['SCOPE', 'SETS', 'UPDATED']];
   let broken = 0;
   for (const raw of items) {
-    let sets: string;
-    // as the worker validates it: the item, and the scope it is stored under
-    const item = validateStoredItem(String(raw['scope']), raw);
-    if (item instanceof ConfigValidationError) {
+    let sets = '';
+    // as the worker validates it: the item, and (a config item) the scope it is stored under
+    let problem: ConfigValidationError | undefined;
+    if (isSubmitterScope(raw)) {
+      try {
+        sets = summarizeSubmitter(parseSubmitterItem(raw));
+      } catch (error) {
+        if (!(error instanceof ConfigValidationError)) throw error;
+        problem = error;
+      }
+    } else {
+      const item = validateStoredItem(String(raw['scope']), raw);
+      if (item instanceof ConfigValidationError) problem = item;
+      else sets = summarize(item);
+    }
+    if (problem) {
       broken++;
-      sets = `INVALID: ${formatIssues(item.issues)}`;
-    } else sets = summarize(item);
+      sets = `INVALID: ${formatIssues(problem.issues)}`;
+    }
     rows.push([String(raw['scope']), sets, typeof raw['updatedAt'] === 'string' ? raw['updatedAt'].replace(/\.\d+Z$/, 'Z') : '-']);
   }
   table(rows).forEach((line) => ctx.io.out(line));
@@ -83,4 +96,13 @@ export function summarize(item: ConfigItem): string {
   }
   if (item.limits) parts.push(`limits ${Object.entries(item.limits).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   return parts.join('; ') || '(nothing)';
+}
+
+/** `submitter binding=acme from=acme.example authz=billing pass=secret:... login`. */
+export function summarizeSubmitter(item: SubmitterItem): string {
+  const parts = [`binding=${item.binding}`, `from=${item.fromDomains.join(',')}`];
+  if (item.authz.length) parts.push(`authz=${item.authz.join(',')}`);
+  parts.push(`pass=${describeKeysource(item.password)}`);
+  if (item.allowLogin) parts.push('login');
+  return `submitter ${parts.join(' ')}`;
 }
