@@ -76,7 +76,7 @@ export function cpuByPackage(profile: CpuProfile): { total: number; rows: [strin
   return { total, rows: [...totals].sort((a, b) => b[1] - a[1]) };
 }
 
-/** Coarser groups for the README: whose code the CPU went to. */
+/** Coarser groups for docs/performance.md: whose code the CPU went to. */
 export function groupOf(name: string): string {
   if (/^@(aws-sdk|smithy|aws-crypto)\//.test(name)) return 'AWS SDK v3 (@aws-sdk/*, @smithy/*)';
   if (name === 'nodemailer') return 'nodemailer (MIME composition, SMTP client)';

@@ -1,5 +1,5 @@
 /**
- * The bench's tables, rendered for the terminal (aligned text) or for the README (Markdown).
+ * The bench's tables, rendered for the terminal (aligned text) or for docs/performance.md (Markdown).
  */
 import type { BundleInfo } from './build.js';
 import type { ColdInitResult } from './coldInit.js';

@@ -4,7 +4,7 @@ import { readMailrelayContext } from './context.js';
 import { MailrelayPropsError } from './errors.js';
 import { MailrelayStack } from './mailrelayStack.js';
 
-// The CDK app: one stack, configured by context (README: "Deploy"), checked by
+// The CDK app: one stack, configured by context (docs/deploy.md), checked by
 // cdk-nag's AwsSolutions pack on every synth.
 const app = new App();
 try {

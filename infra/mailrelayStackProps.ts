@@ -331,7 +331,7 @@ export interface ResolvedMailrelayProps {
   readonly deliveryEventsExampleRule: boolean;
 }
 
-/** Defaults of the numeric and duration props (the README table mirrors them). */
+/** Defaults of the numeric and duration props (docs/deploy.md's table mirrors them). */
 export const MAILRELAY_DEFAULTS = {
   functionTimeout: Duration.seconds(60),
   memorySize: 512,

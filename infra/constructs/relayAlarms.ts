@@ -38,7 +38,7 @@ export interface RelayAlarmsProps {
 
 /**
  * The five alarms an operator of the worker needs. Each description says
- * what happened and what to do (the README has the long version).
+ * what happened and what to do (docs/deploy.md has the long version).
  */
 export class RelayAlarms extends Construct {
   /** A message failed permanently or ran out of retries: someone must look at it. */

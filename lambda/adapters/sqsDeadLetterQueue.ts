@@ -12,7 +12,7 @@ export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
 /** Longest attribute value we write: an SMTP reply or a detail line, not a novel. */
 const MAX_ATTRIBUTE_CHARS = 1024;
 
-/** The attribute names, documented in the README's DLQ section. */
+/** The attribute names, documented in docs/errors.md. */
 export const DLQ_ATTRIBUTES = {
   reason: 'mailrelay.reason',
   detail: 'mailrelay.detail',

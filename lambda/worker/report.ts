@@ -17,7 +17,7 @@ interface Reporter {
   readonly eventBatch?: EventBatch | undefined;
 }
 
-/** The log line's message per status (the names the README's log table uses). */
+/** The log line's message per status (the names docs/fault-handling.md's tables use). */
 const MESSAGES: Readonly<Record<Disposition['status'], string>> = {
   delivered: 'relayed',
   deferred: 'deferred',

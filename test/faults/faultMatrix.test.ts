@@ -3,7 +3,7 @@
  * asserting where the message ended (relayed once / retried / dead-lettered with its reason),
  * which recipients the relay accepted, and what an operator reads (log line, metric, DLQ
  * attributes). One world for all rows, as one warm Lambda sandbox serves many batches; each row
- * has its own relay and binding. The README's "Fault handling" section is the table for humans.
+ * has its own relay and binding. docs/fault-handling.md is the table for humans.
  *
  * `npm run test:faults`; FAULTS_VERBOSE=1 prints the worker's log lines too.
  */

@@ -137,7 +137,7 @@ export interface Resolution {
   readonly delivery?: EffectiveDelivery | undefined;
 }
 
-/** Defaults of every field, documented in the README's config reference. */
+/** Defaults of every field, documented in docs/configuration.md. */
 export const DEFAULT_TLS: TlsMode = 'starttls';
 export const DEFAULT_PORTS: Readonly<Record<TlsMode, number>> = { starttls: 587, implicit: 465, none: 25 };
 export const DEFAULT_TIMEOUT_SECONDS = 30;

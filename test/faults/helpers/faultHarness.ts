@@ -341,7 +341,7 @@ export function formatSummary(rows: readonly SummaryRow[]): string {
   const duplicated = rows.reduce((a, r) => a + r.duplicated, 0);
   return [
     '',
-    `mailrelay fault matrix: ${rows.length} rows, lost=${lost}, duplicated=${duplicated} (relay 250s beyond the first per recipient; see the README, "Fault handling")`,
+    `mailrelay fault matrix: ${rows.length} rows, lost=${lost}, duplicated=${duplicated} (relay 250s beyond the first per recipient; see docs/fault-handling.md)`,
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...body.map(line),

@@ -1,7 +1,7 @@
 /**
  * Rows: the transport breaks (the raw-socket relay, local/rawSmtpServer.ts, for what smtp-server
  * cannot script; smtp-server for certificates, idle timeouts and SIZE). A broken transport is a
- * deferral; a reply that never came after the final "." is the ambiguous case (see the README, "Fault handling").
+ * deferral; a reply that never came after the final "." is the ambiguous case (see docs/fault-handling.md).
  */
 import { describe, expect, it } from 'vitest';
 import type { RawSmtpAction, RawSmtpPhase } from '../../../local/rawSmtpServer.js';
