@@ -76,6 +76,7 @@ export class MailrelayStack extends Stack {
       ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
       maxConcurrency: settings.maxConcurrency,
       maxReceiveCount: settings.maxReceiveCount,
+      retentionPeriod: settings.retentionPeriod,
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
 

@@ -112,7 +112,7 @@ export interface MailrelayStackProps extends StackProps {
 
   /**
    * How long the queue keeps a message; shorter than the DLQ's 14 days, and at
-   * least delivery.maxAgeSeconds + maxRetryIntervalSeconds + 900 s.
+   * least delivery.maxAgeSeconds + maxRetryIntervalSeconds + 1200 s.
    * @default - 4 days, or that minimum plus a day when it is longer
    */
   readonly retentionPeriod?: Duration;
@@ -398,7 +398,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     throw new MailrelayPropsError(
       'retentionPeriod',
       `${retentionSeconds} seconds is shorter than delivery.maxAgeSeconds (${delivery.maxAgeSeconds}) + maxRetryIntervalSeconds ` +
-        `(${delivery.maxRetryIntervalSeconds}) + one invocation (900) = ${delivery.minimumRetentionSeconds} seconds: SQS would drop messages the worker still retries`,
+        `(${delivery.maxRetryIntervalSeconds}) + the batching window and one invocation (1200) = ${delivery.minimumRetentionSeconds} seconds: SQS would drop messages the worker still retries`,
     );
   }
   if (retentionSeconds !== undefined && (retentionSeconds < 60 || retentionSeconds >= DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)) {

@@ -45,6 +45,10 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
   const credentials = async (forceRefresh: boolean): Promise<SessionCredentials> => {
     const creds = await buildCredentials(route.settings.auth, deps, forceRefresh);
     if (creds.mechanism !== 'XOAUTH2') return creds;
+    // Fetch (or renew) the token before connecting: fetched inside the AUTH exchange, a slow token
+    // endpoint would idle the SMTP socket into a timeout that looks like the relay refusing the
+    // session, and suspend a healthy relay for the fleet. The exchange then reads the cached token.
+    await creds.getToken(forceRefresh);
     return { ...creds, getToken: (renew) => ((tokenRenewed ||= renew), creds.getToken(renew)) };
   };
   const attemptOnce = async (forceRefresh: boolean): Promise<TransactionResult> => {

@@ -62,5 +62,6 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    queueRetentionSeconds: settings.queueRetentionSeconds,
   };
 }
