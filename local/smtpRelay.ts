@@ -175,6 +175,9 @@ export interface SmtpRelay {
   readonly errors: Error[];
   /** TCP connections accepted so far. */
   readonly connectionCount: number;
+  /** TCP connections open right now, and the most that were ever open at once. */
+  readonly openConnections: number;
+  readonly peakConnections: number;
   /** Sets (or adds) a user's password, effective for the next AUTH. */
   setPassword(user: string, password: string): void;
   /** Removes a user. */
@@ -284,6 +287,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
   const errors: Error[] = [];
   const sockets = new Set<Socket>();
   let connectionCount = 0;
+  let peakConnections = 0;
   let waiters: Array<() => void> = [];
 
   const record = (id: string): SmtpSessionRecord => {
@@ -474,6 +478,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
   server.server.on('connection', (socket: Socket) => {
     connectionCount += 1;
     sockets.add(socket);
+    peakConnections = Math.max(peakConnections, sockets.size);
     socket.once('close', () => sockets.delete(socket));
   });
 
@@ -502,6 +507,12 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     errors,
     get connectionCount() {
       return connectionCount;
+    },
+    get openConnections() {
+      return sockets.size;
+    },
+    get peakConnections() {
+      return peakConnections;
     },
     setPassword(user, password) {
       users.set(user, password);

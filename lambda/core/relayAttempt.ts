@@ -9,6 +9,7 @@ import type { RouteGroup } from './config/resolve.js';
 import { buildCredentials, type CredentialSources } from './credentials.js';
 import { AUTH_FAILURE_REASONS, isDeliveryError, TransientDeliveryError, type DeliveryError } from './errors.js';
 import { classifySmtpError, isTransientReply } from './smtp/classify.js';
+import { LimitDeferral } from './relayLimits.js';
 import { matchProviderReply } from './smtp/providerReplies.js';
 import type { SmtpPool } from './smtp/pool.js';
 import type { SessionCredentials, SmtpSession, TransactionResult } from './smtp/session.js';
@@ -49,12 +50,18 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
     const sent = await deps.pool.withSession(
       route,
       () => credentials(forceRefresh),
-      (session) => {
+      async (session) => {
         sessionOpened = true;
         // Waiting for a pooled connection may have used the invocation's time up.
-        return mayStart && !mayStart() ? Promise.resolve(undefined) : sendInChunks(session, from, to, raw, mayStart);
+        if (mayStart && !mayStart()) return undefined;
+        // The relay's rate, right before MAIL FROM: a message over it waits briefly, then is
+        // deferred (the session stays pooled: the deferral is not the session's fault).
+        const limited = await admit(route, deps);
+        if (limited) return limited;
+        return mayStart && !mayStart() ? undefined : sendInChunks(session, from, to, raw, mayStart);
       },
     );
+    if (sent instanceof LimitDeferral) throw sent;
     if (!sent) throw new TransientDeliveryError('not enough time left to start the SMTP transaction', { reason: 'out-of-time' });
     return sent;
   };
@@ -74,11 +81,15 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
       sessionOpened = false;
       result = await attemptOnce(authRetried);
     }
-    return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal: refusalIn(result) };
+    const relayRefusal = refusalIn(result);
+    if (relayRefusal && isThrottle(relayRefusal.reason, undefined, relayRefusal.detail)) await deps.pool.limits.throttled(route.settings);
+    return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal };
   } catch (error) {
     const failure: DeliveryError = isDeliveryError(error)
       ? error
       : new TransientDeliveryError(`delivery failed: ${(error as Error).message ?? String(error)}`, { reason: 'connection' }, { cause: error });
+    // A relay that says it is overloaded gets less of us for a while (docs/design.md §2 `limits`).
+    if (isThrottle(failure.reason, failure.responseCode, failure.response)) await deps.pool.limits.throttled(route.settings);
     return { recipients: failedRecipients(failure, to, tag), durationMs: Date.now() - started, authRetried, failure, sessionOpened };
   }
 }
@@ -120,7 +131,8 @@ function failedRecipients(failure: DeliveryError, to: readonly string[], tag: Ta
   return to.map((address): RecipientResult => {
     const reply = refused.get(address);
     if (reply) return refusedAtRcpt(address, reply, tag);
-    return { address, status, ...tag, reason: failure.reason, responseCode: failure.responseCode, response: failure.response, detail: failure.message };
+    const retryAfterSeconds = failure instanceof LimitDeferral ? failure.retryAfterSeconds : undefined;
+    return { address, status, ...tag, reason: failure.reason, responseCode: failure.responseCode, response: failure.response, detail: failure.message, retryAfterSeconds };
   });
 }
 
@@ -170,6 +182,22 @@ async function sendInChunks(session: SmtpSession, from: string, to: readonly str
   const reported = new Set([...accepted, ...settled.map((r) => r.address)]);
   const unsent = to.filter((a) => !reported.has(a)).map((address) => ({ address, responseCode: 452, response: '452 4.5.3 too many recipients (continued later)' }));
   return { accepted, rejected: [...settled, ...unsent], response };
+}
+
+/** A message's share of the relay's rate; a deferral when it would wait too long. */
+async function admit(route: RouteGroup, deps: AttemptDependencies): Promise<LimitDeferral | undefined> {
+  try {
+    await deps.pool.limits.admit(route.settings);
+    return undefined;
+  } catch (error) {
+    if (error instanceof LimitDeferral) return error;
+    throw error;
+  }
+}
+
+/** A reply that says the relay is overloaded by us: 421 / `4.7.0` throttles, "too many connections". */
+export function isThrottle(reason: string | undefined, code: number | undefined, response: string | undefined): boolean {
+  return reason === 'relay-throttled' || (code !== undefined && code >= 400 && code < 500 && /too many (connections|sessions|messages)/i.test(response ?? ''));
 }
 
 function isAuthFailure(error: unknown): boolean {
