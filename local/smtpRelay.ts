@@ -175,9 +175,12 @@ export interface SmtpRelay {
   readonly errors: Error[];
   /** TCP connections accepted so far. */
   readonly connectionCount: number;
-  /** TCP connections open right now, and the most that were ever open at once. */
+  /** TCP connections open right now. */
   readonly openConnections: number;
-  readonly peakConnections: number;
+  /** Sessions in use right now: connected, and neither said QUIT nor closed (a socket may linger a little after QUIT). */
+  readonly openSessions: number;
+  /** The most sessions that were ever in use at once. */
+  readonly peakSessions: number;
   /** Sets (or adds) a user's password, effective for the next AUTH. */
   setPassword(user: string, password: string): void;
   /** Removes a user. */
@@ -287,7 +290,8 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
   const errors: Error[] = [];
   const sockets = new Set<Socket>();
   let connectionCount = 0;
-  let peakConnections = 0;
+  const activeSessions = new Set<string>();
+  let peakSessions = 0;
   let waiters: Array<() => void> = [];
 
   const record = (id: string): SmtpSessionRecord => {
@@ -308,6 +312,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
       if (entry.tnx !== 'command' || !entry.cid || !entry.command) return;
       if (entry.command === 'AUTH' && line === '/* secured */') return;
       const verb = entry.command.slice(0, 32);
+      if (verb === 'QUIT') activeSessions.delete(entry.cid);
       record(entry.cid).commands.push(verb);
       commands.push(verb);
     },
@@ -344,6 +349,8 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     logger: logger as unknown as SMTPServerOptions['logger'],
 
     onConnect(session, callback) {
+      activeSessions.add(session.id);
+      peakSessions = Math.max(peakSessions, activeSessions.size);
       const rec = record(session.id);
       rec.secure = session.secure;
       run('onConnect', options.onConnect && (() => options.onConnect?.(hookSession(session))), (reply) =>
@@ -468,6 +475,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     },
 
     onClose(session) {
+      activeSessions.delete(session.id);
       const rec = sessionsById.get(session.id);
       if (rec) rec.closed = true;
     },
@@ -478,7 +486,6 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
   server.server.on('connection', (socket: Socket) => {
     connectionCount += 1;
     sockets.add(socket);
-    peakConnections = Math.max(peakConnections, sockets.size);
     socket.once('close', () => sockets.delete(socket));
   });
 
@@ -511,8 +518,11 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     get openConnections() {
       return sockets.size;
     },
-    get peakConnections() {
-      return peakConnections;
+    get openSessions() {
+      return activeSessions.size;
+    },
+    get peakSessions() {
+      return peakSessions;
     },
     setPassword(user, password) {
       users.set(user, password);

@@ -29,6 +29,8 @@ export interface RelayAttemptResult {
   readonly sessionOpened: boolean;
   /** A reply in this transaction said the relay is refusing (a 421 to RCPT, a throttle): suspend, do not fail over. */
   readonly relayRefusal?: { readonly reason: string; readonly detail: string } | undefined;
+  /** The relay throttled us: the throttle level now in force for its limits. */
+  readonly throttleLevel?: number | undefined;
 }
 
 export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer, deps: AttemptDependencies, mayStart?: () => boolean): Promise<RelayAttemptResult> {
@@ -82,15 +84,15 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
       result = await attemptOnce(authRetried);
     }
     const relayRefusal = refusalIn(result);
-    if (relayRefusal && isThrottle(relayRefusal.reason, undefined, relayRefusal.detail)) await deps.pool.limits.throttled(route.settings);
-    return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal };
+    const throttleLevel = relayRefusal && isThrottle(relayRefusal.reason, undefined, relayRefusal.detail) ? await deps.pool.limits.throttled(route.settings) : undefined;
+    return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal, throttleLevel };
   } catch (error) {
     const failure: DeliveryError = isDeliveryError(error)
       ? error
       : new TransientDeliveryError(`delivery failed: ${(error as Error).message ?? String(error)}`, { reason: 'connection' }, { cause: error });
     // A relay that says it is overloaded gets less of us for a while (docs/design.md §2 `limits`).
-    if (isThrottle(failure.reason, failure.responseCode, failure.response)) await deps.pool.limits.throttled(route.settings);
-    return { recipients: failedRecipients(failure, to, tag), durationMs: Date.now() - started, authRetried, failure, sessionOpened };
+    const throttleLevel = isThrottle(failure.reason, failure.responseCode, failure.response) ? await deps.pool.limits.throttled(route.settings) : undefined;
+    return { recipients: failedRecipients(failure, to, tag), durationMs: Date.now() - started, authRetried, failure, sessionOpened, throttleLevel };
   }
 }
 

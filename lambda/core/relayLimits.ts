@@ -141,13 +141,14 @@ export class RelayLimits {
     if (retryAfterMs !== undefined) throw new LimitDeferral('rate-limit', key, retryAfterMs);
   }
 
-  /** The relay throttled this sandbox: one throttle step for the fleet. */
-  public async throttled(route: LimitedRoute): Promise<void> {
+  /** The relay throttled this sandbox: one throttle step for the fleet. Returns the level now in force. */
+  public async throttled(route: LimitedRoute): Promise<number | undefined> {
     const key = this.key(route);
     try {
-      await this.limiter.throttled(key);
+      return (await this.limiter.throttled(key)).level;
     } catch (error) {
       this.options.onStateError?.(key, error as Error);
+      return undefined;
     }
   }
 

@@ -76,7 +76,7 @@ describe('SmtpPool', () => {
     await Promise.all(routes.map((x, i) => send(p, x, `rcpt${i}@example.net`)));
 
     expect(r.messages).toHaveLength(60);
-    expect(r.peakConnections).toBeLessThanOrEqual(2);
+    expect(r.peakSessions).toBeLessThanOrEqual(2);
     expect(r.connectionCount).toBeLessThanOrEqual(2);
     expect(r.authAttempts.length).toBeLessThanOrEqual(2);
     expect(p.stats().total).toBeLessThanOrEqual(2);
@@ -144,6 +144,6 @@ describe('SmtpPool', () => {
     const x = route(r.port, 'a.example');
     await Promise.all(Array.from({ length: 30 }, (_, i) => send(i % 2 ? a : b, x, `r${i}@example.net`)));
     expect(r.messages).toHaveLength(30);
-    expect(r.peakConnections).toBeLessThanOrEqual(2);
+    expect(r.peakSessions).toBeLessThanOrEqual(2);
   });
 });
