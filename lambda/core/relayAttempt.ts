@@ -9,7 +9,7 @@ import type { RouteGroup } from './config/resolve.js';
 import { buildCredentials, type CredentialSources } from './credentials.js';
 import { AUTH_FAILURE_REASONS, isDeliveryError, TransientDeliveryError, type DeliveryError } from './errors.js';
 import { classifySmtpError, isTransientReply } from './smtp/classify.js';
-import { LimitDeferral } from './relayLimits.js';
+import { LimitDeferral, type RelayLimits } from './relayLimits.js';
 import { matchProviderReply } from './smtp/providerReplies.js';
 import type { SmtpPool } from './smtp/pool.js';
 import type { SessionCredentials, SmtpSession, TransactionResult } from './smtp/session.js';
@@ -84,14 +84,14 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
       result = await attemptOnce(authRetried);
     }
     const relayRefusal = refusalIn(result);
-    const throttleLevel = relayRefusal && isThrottle(relayRefusal.reason, undefined, relayRefusal.detail) ? await deps.pool.limits.throttled(route.settings) : undefined;
+    const throttleLevel = relayRefusal && isThrottle(relayRefusal.reason, undefined, relayRefusal.detail) ? await limitsOf(deps)?.throttled(route.settings) : undefined;
     return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal, throttleLevel };
   } catch (error) {
     const failure: DeliveryError = isDeliveryError(error)
       ? error
       : new TransientDeliveryError(`delivery failed: ${(error as Error).message ?? String(error)}`, { reason: 'connection' }, { cause: error });
     // A relay that says it is overloaded gets less of us for a while (docs/design.md §2 `limits`).
-    const throttleLevel = isThrottle(failure.reason, failure.responseCode, failure.response) ? await deps.pool.limits.throttled(route.settings) : undefined;
+    const throttleLevel = isThrottle(failure.reason, failure.responseCode, failure.response) ? await limitsOf(deps)?.throttled(route.settings) : undefined;
     return { recipients: failedRecipients(failure, to, tag), durationMs: Date.now() - started, authRetried, failure, sessionOpened, throttleLevel };
   }
 }
@@ -186,10 +186,15 @@ async function sendInChunks(session: SmtpSession, from: string, to: readonly str
   return { accepted, rejected: [...settled, ...unsent], response };
 }
 
+/** The pool's limits; a stand-in pool (tests) may have none. */
+function limitsOf(deps: AttemptDependencies): RelayLimits | undefined {
+  return (deps.pool as { limits?: RelayLimits }).limits;
+}
+
 /** A message's share of the relay's rate; a deferral when it would wait too long. */
 async function admit(route: RouteGroup, deps: AttemptDependencies): Promise<LimitDeferral | undefined> {
   try {
-    await deps.pool.limits.admit(route.settings);
+    await limitsOf(deps)?.admit(route.settings);
     return undefined;
   } catch (error) {
     if (error instanceof LimitDeferral) return error;
