@@ -44,6 +44,8 @@ export interface WorkerSettings {
   readonly sessionIdleMs: number;
   /** Open SMTP sessions per sandbox. @default 32 */
   readonly maxOpenSessions: number;
+  /** The EventBridge bus for delivery events (docs/design.md §3). Absent: no events are published. */
+  readonly eventBusName?: string | undefined;
 }
 
 export class SettingsError extends Error {
@@ -99,6 +101,7 @@ export function readSettings(env: Env): WorkerSettings {
     throttleRecoveryMs: number(WORKER_ENV.throttleRecoverySeconds, 30, 0.1, 3_600) * 1000,
     sessionIdleMs: number(WORKER_ENV.sessionIdleSeconds, 10, 0.05, 3_600) * 1000,
     maxOpenSessions: number(WORKER_ENV.maxOpenSessions, 32, 1, 1_000),
+    eventBusName: env[WORKER_ENV.eventBusName]?.trim() || undefined,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);
