@@ -18,6 +18,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
+import { resolveGatewayProps, type GatewayStackProps, type ResolvedGatewayProps } from './gatewayProps.js';
 import { canonicalPrefix, secretPrefixProblem } from '../lambda/core/secretPrefix.js';
 import { deliveryHorizon, MAX_QUEUE_RETENTION_SECONDS, type DeliveryHorizon, type DeliveryHorizonProps } from './retryHorizon.js';
 
@@ -294,6 +295,13 @@ export interface MailrelayStackProps extends StackProps {
    * @default true
    */
   readonly deliveryEventsExampleRule?: boolean;
+
+  /**
+   * The SMTP submission gateway (`mailrelay gateway`, docs/gateway.md): ECS Fargate behind a
+   * Network Load Balancer on 587 and 465, from a container image you build and push.
+   * @default - no gateway
+   */
+  readonly gateway?: GatewayStackProps;
 }
 
 /** {@link MailrelayStackProps} with defaults applied and every value checked. */
@@ -329,6 +337,7 @@ export interface ResolvedMailrelayProps {
   readonly eventBusArn?: string;
   readonly eventBusName?: string;
   readonly deliveryEventsExampleRule: boolean;
+  readonly gateway?: ResolvedGatewayProps;
 }
 
 /** Defaults of the numeric and duration props (the README table mirrors them). */
@@ -547,6 +556,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     ...(eventBusArn === undefined ? {} : { eventBusArn }),
     ...(eventBusName === undefined ? {} : { eventBusName }),
     deliveryEventsExampleRule: props.deliveryEventsExampleRule ?? true,
+    ...(props.gateway === undefined ? {} : { gateway: resolveGatewayProps(props.gateway, secretPrefix) }),
   };
 }
 
