@@ -102,7 +102,7 @@ async function runOnce(world: LimitsWorld, options: LimitsPhaseOptions, workers:
     await world.sqs.send(new SendMessageBatchCommand({ QueueUrl: queues.queueUrl, Entries: entries }));
   }
 
-  const env = { ...world.env, QUEUE_URL: queues.queueUrl, DEAD_LETTER_QUEUE_URL: queues.dlqUrl, RELAY_STATE_TABLE_NAME: stateTable, LIMIT_WAIT_SECONDS: '2' };
+  const env = { ...world.env, QUEUE_URL: queues.queueUrl, DEAD_LETTER_QUEUE_URL: queues.dlqUrl, RELAY_STATE_TABLE_NAME: stateTable, LIMIT_WAIT_SECONDS: '2', MAX_RECEIVE_COUNT: '200' };
   const children: BenchChild[] = Array.from({ length: workers }, (_, n) =>
     startChild(join(REPO_ROOT, 'bench', 'limitsWorker.ts'), {
       name: `limits worker ${n + 1}/${workers}`,
