@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
@@ -22,6 +23,8 @@ export const ENV = {
   dlqUrl: 'MAILRELAY_DLQ_URL',
   secretPrefix: 'MAILRELAY_SECRET_PREFIX',
   relayCaFile: WORKER_ENV.relayCaFile,
+  /** The stack's payload bucket (output PayloadBucketName): `enqueue` offloads large bodies to it. */
+  payloadBucket: 'MAILRELAY_PAYLOAD_BUCKET',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -36,11 +39,14 @@ export interface Target {
   configTable(): string;
   queueUrl(): string;
   dlqUrl(): string;
+  /** The payload bucket: `--payload-bucket`, else $MAILRELAY_PAYLOAD_BUCKET, else the local stack's. */
+  payloadBucket(flag?: string): string;
   /** The clients are imported on first use: the SDK's packages take a while to load. */
   sqs(): Promise<SQSClient>;
   dynamo(): Promise<DynamoDBDocumentClient>;
   secretsManager(): Promise<SecretsManagerClient>;
   ssm(): Promise<SSMClient>;
+  s3(): Promise<S3Client>;
   /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
   relayCa(extraFile?: string): string[];
   /** Destroys the clients made. */
@@ -62,13 +68,14 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       }));
   };
   type Config = Record<string, unknown>;
-  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets') => Config) => {
+  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets' | 's3') => Config) => {
     const dynamodb = once(async () => new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(config('dynamodb')));
     return {
       sqs: once(async () => new (await import('@aws-sdk/client-sqs')).SQSClient(config('sqs'))),
       dynamo: once(async () => (await import('@aws-sdk/lib-dynamodb')).DynamoDBDocumentClient.from(await dynamodb(), { marshallOptions: { removeUndefinedValues: true } })),
       secretsManager: once(async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient(config('secrets'))),
       ssm: once(async () => new (await import('@aws-sdk/client-ssm')).SSMClient(config('secrets'))),
+      s3: once(async () => new (await import('@aws-sdk/client-s3')).S3Client(config('s3'))),
     };
   };
 
@@ -80,7 +87,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       if (error instanceof LocalStateError) throw new CliError(error.message, 1, { cause: error });
       throw error;
     }
-    const endpoint = { sqs: state.endpoints.sqs, dynamodb: state.endpoints.dynamodb, secrets: state.endpoints.secrets };
+    const endpoint = { sqs: state.endpoints.sqs, dynamodb: state.endpoints.dynamodb, secrets: state.endpoints.secrets, s3: state.endpoints.s3 ?? '' };
     return {
       kind: 'local',
       label: `local stand-ins (npm start, pid ${state.pid})`,
@@ -89,7 +96,13 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       configTable: () => values['config-table'] ?? state.configTable,
       queueUrl: () => values['queue-url'] ?? state.queueUrl,
       dlqUrl: () => values['dlq-url'] ?? state.dlqUrl,
-      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1) })),
+      payloadBucket: (flag) => {
+        const found = flag ?? state.payloadBucket;
+        if (!found) throw new UsageError('the running npm start has no payload bucket (started before it existed): restart it, or pass --payload-bucket', command);
+        return found;
+      },
+      // The S3 stand-in is addressed path-style: <endpoint>/<bucket>/<key>.
+      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1), ...(service === 's3' ? { forcePathStyle: true } : {}) })),
       relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
       close: () => made.splice(0).forEach((c) => c.destroy()),
     };
@@ -109,6 +122,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     configTable: () => required('config-table', ENV.configTable, values['config-table']),
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url']),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url']),
+    payloadBucket: (flag) => required('payload-bucket', ENV.payloadBucket, flag),
     ...clients(() => ({ ...clientConfig })),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),

@@ -27,6 +27,8 @@ export interface LocalState {
     readonly dynamodb: string;
     /** Secrets Manager and SSM share one endpoint. */
     readonly secrets: string;
+    /** The S3 stand-in (path-style); absent in state files written before it existed. */
+    readonly s3?: string;
   };
   readonly configTable: string;
   readonly idempotencyTable: string;
@@ -41,6 +43,8 @@ export interface LocalState {
   /** PEM of the test CA the local relay's certificate is signed with. */
   readonly caFile: string;
   readonly secretPrefix: string;
+  /** The payload bucket on the S3 stand-in (docs/payloads.md). */
+  readonly payloadBucket?: string;
 }
 
 export class LocalStateError extends Error {

@@ -27,6 +27,8 @@ export const WORKER_ENV = {
   /** How long one probe of a suspended relay may take before another sandbox may probe. */
   routeProbeSeconds: 'ROUTE_PROBE_SECONDS',
   relayStateCacheSeconds: 'RELAY_STATE_CACHE_SECONDS',
+  /** The stack's payload bucket: S3 pointer bodies are read from it only (docs/design.md §1). */
+  payloadBucketName: 'PAYLOAD_BUCKET_NAME',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   logLevel: 'POWERTOOLS_LOG_LEVEL',

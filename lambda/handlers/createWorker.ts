@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -14,6 +15,7 @@ import { AwsSecretSource } from '../adapters/awsSecretSource.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
+import { S3PayloadStore } from '../adapters/s3PayloadStore.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
@@ -62,5 +64,10 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    // Pointer bodies (docs/design.md §1). An endpoint override (AWS_ENDPOINT_URL_S3: the local
+    // stand-in) is addressed path-style: `<endpoint>/<bucket>/<key>`, no bucket host names.
+    payloads: settings.payloadBucketName
+      ? { bucket: settings.payloadBucketName, store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }) }
+      : undefined,
   };
 }
