@@ -4,6 +4,7 @@ import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { PayloadBucket } from './constructs/payloadBucket.js';
 import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
 import { RelayFunction } from './constructs/relayFunction.js';
@@ -29,6 +30,8 @@ export class MailrelayStack extends Stack {
   public readonly settings: ResolvedMailrelayProps;
   public readonly queues: RelayQueues;
   public readonly tables: RelayTables;
+  /** Bodies over the queue's limit, behind S3 pointers (docs/payloads.md). */
+  public readonly payloads: PayloadBucket;
   public readonly relayFunction: RelayFunction;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
@@ -47,10 +50,11 @@ export class MailrelayStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
       ...(encryptionKey ? { encryptionKey } : {}),
     });
-    this.queues.allowProducers([
+    const producerRoles = [
       ...(props.producerRoles ?? []),
       ...settings.producerRoleArns.map((arn, i) => Role.fromRoleArn(this, `ProducerRole${i}`, arn, { mutable: false })),
-    ]);
+    ];
+    this.queues.allowProducers(producerRoles);
     this.tables = new RelayTables(this, 'Tables', {
       ...(encryptionKey ? { encryptionKey } : {}),
       ...(settings.configTableName === undefined ? {} : { configTableName: settings.configTableName }),
@@ -77,6 +81,10 @@ export class MailrelayStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
+
+    this.payloads = new PayloadBucket(this, 'Payloads', encryptionKey ? { encryptionKey } : {});
+    this.payloads.allowProducers(producerRoles);
+    this.relayFunction.bindPayloadBucket(this.payloads);
 
     const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
     const topic = this.alarmTopic(props);
@@ -105,6 +113,7 @@ export class MailrelayStack extends Stack {
     this.output('IdempotencyTableName', this.tables.idempotencyTable.tableName, 'Idempotency records');
     this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
     this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output('PayloadBucketName', this.payloads.bucket.bucketName, 'Bodies over 256 KiB as SQS Extended Client S3 pointers (mailrelay enqueue --payload-bucket)');
     this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
     if (this.alarms.topic) this.output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarm notifications');
   }
