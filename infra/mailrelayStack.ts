@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
@@ -7,6 +8,7 @@ import type { Construct } from 'constructs';
 import { PayloadBucket } from './constructs/payloadBucket.js';
 import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
+import { RelayEvents } from './constructs/relayEvents.js';
 import { RelayFunction } from './constructs/relayFunction.js';
 import { RelayMetrics } from './constructs/relayMetrics.js';
 import { RelayQueues } from './constructs/relayQueues.js';
@@ -33,6 +35,7 @@ export class MailrelayStack extends Stack {
   /** Bodies over the queue's limit, behind S3 pointers (docs/payloads.md). */
   public readonly payloads: PayloadBucket;
   public readonly relayFunction: RelayFunction;
+  public readonly events: RelayEvents;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
 
@@ -74,6 +77,7 @@ export class MailrelayStack extends Stack {
     });
     this.relayFunction.bindConfigTable(this.tables.configTable);
     this.relayFunction.bindIdempotencyTable(this.tables.idempotencyTable);
+    this.relayFunction.bindRelayStateTable(this.tables.relayStateTable);
     this.relayFunction.bindQueues(this.queues.queue, this.queues.deadLetterQueue, {
       batchSize: settings.batchSize,
       ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
@@ -85,6 +89,13 @@ export class MailrelayStack extends Stack {
     this.payloads = new PayloadBucket(this, 'Payloads', encryptionKey ? { encryptionKey } : {});
     this.payloads.allowProducers(producerRoles);
     this.relayFunction.bindPayloadBucket(this.payloads);
+    this.events = new RelayEvents(this, 'Events', {
+      ...(props.eventBus ? { eventBus: props.eventBus } : settings.eventBusArn ? { eventBus: EventBus.fromEventBusArn(this, 'EventBus', settings.eventBusArn) } : {}),
+      ...(settings.eventBusName === undefined ? {} : { eventBusName: settings.eventBusName }),
+      exampleRule: settings.deliveryEventsExampleRule,
+      logRetention: settings.logRetention,
+    });
+    this.relayFunction.bindEventBus(this.events.eventBus);
 
     const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
     const topic = this.alarmTopic(props);
@@ -111,9 +122,11 @@ export class MailrelayStack extends Stack {
     this.output('DeadLetterQueueUrl', this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
     this.output('ConfigTableName', this.tables.configTable.tableName, 'Config items (mailrelay config put)');
     this.output('IdempotencyTableName', this.tables.idempotencyTable.tableName, 'Idempotency records');
+    this.output('RelayStateTableName', this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
     this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
     this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
     this.output('PayloadBucketName', this.payloads.bucket.bucketName, 'Bodies over 256 KiB as SQS Extended Client S3 pointers (mailrelay enqueue --payload-bucket)');
+    this.output('EventBusArn', this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
     this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
     if (this.alarms.topic) this.output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarm notifications');
   }

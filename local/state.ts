@@ -29,7 +29,11 @@ export interface LocalState {
     readonly secrets: string;
     /** The S3 stand-in (path-style); absent in state files written before it existed. */
     readonly s3?: string;
+    /** The EventBridge PutEvents stand-in (absent in state files written before it existed). */
+    readonly events?: string;
   };
+  /** The bus delivery events go to (EVENT_BUS_NAME). */
+  readonly eventBus?: string;
   readonly configTable: string;
   readonly idempotencyTable: string;
   /** Fleet-wide relay suspensions (absent in state files written before it existed). */

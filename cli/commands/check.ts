@@ -9,6 +9,7 @@ import { buildCredentials } from '../../lambda/core/credentials.js';
 import { isDeliveryError, TransientDeliveryError } from '../../lambda/core/errors.js';
 import { describeKeysource, resolveKeysource } from '../../lambda/core/keysources.js';
 import { createOAuth2TokenProvider } from '../../lambda/core/oauth/index.js';
+import { relayRoute } from '../../lambda/core/failover.js';
 import { SmtpSession, type SessionCredentials } from '../../lambda/core/smtp/session.js';
 import { renderTranscript, transcriptLogger, type Recording, type TranscriptLine } from '../check/transcript.js';
 import type { CommandRun } from '../command.js';
@@ -46,11 +47,15 @@ export const run: CommandRun = async ({ values }, ctx) => {
   const secrets = await secretSource(target);
   const tokens = createOAuth2TokenProvider({ resolveSecret: async (ref, options) => (await resolveKeysource(ref, secrets, options)).secret });
   const checks: RouteCheck[] = [];
-  for (const route of answer.routes) {
-    if (!ctx.json) printHeader(route, ctx.io.out);
-    const result = await checkRoute(route, { secrets, tokens }, ca);
-    checks.push(result);
-    if (!ctx.json) printResult(result, ctx.io.out);
+  for (const group of answer.routes) {
+    // Every relay of a failover list is checked in its order (docs/design.md §2).
+    for (const [index, relay] of group.settings.relays.entries()) {
+      const route = relayRoute(group, relay, index);
+      if (!ctx.json) printHeader(route, ctx.io.out, index, group.settings.relays.length);
+      const result = await checkRoute(route, { secrets, tokens }, ca);
+      checks.push(result);
+      if (!ctx.json) printResult(result, ctx.io.out);
+    }
   }
   const failures = answer.failures.map((f) => ({ recipients: f.recipients.map((r) => r.address), error: f.error.message }));
   if (!ctx.json) {
@@ -122,9 +127,9 @@ function failure(error: unknown, during: string): Omit<RouteCheck, 'label' | 're
   };
 }
 
-function printHeader(route: RouteGroup, out: (line: string) => void): void {
+function printHeader(route: RouteGroup, out: (line: string) => void, index = 0, relays = 1): void {
   const { relay, auth } = route.settings;
-  out(`Route: ${route.label}`);
+  out(`Route: ${route.label}${relays > 1 ? ` (relay ${index + 1} of ${relays}${index > 0 ? ', failover' : ''})` : ''}`);
   if (route.recipients.length) out(`  recipients: ${route.recipients.map((r) => r.address).join(', ')}`);
   out(`  relay:      ${relay.host}:${relay.port}, tls ${relay.tls}${relay.verifyCertificate ? '' : ' (certificate not verified)'}, EHLO ${relay.ehloName}, timeout ${relay.timeoutSeconds} s`);
   const secret = auth.pass ? `, password from ${describeKeysource(auth.pass)}` : auth.oauth2 ? `, token from OAuth2 client ${auth.oauth2.clientId}` : '';
@@ -138,7 +143,9 @@ function printResult(result: RouteCheck, out: (line: string) => void): void {
   if (result.transcript.length) out('');
   out(result.verdict);
   if (!result.ok && result.reason) {
-    const fate = result.retryable ? 'messages on this route are retried, then dead-lettered after maxReceiveCount' : 'messages on this route go to the DLQ at once';
+    const fate = result.retryable
+      ? 'messages on this route are retried (the next relay of the list first) until delivery.maxAgeSeconds, then dead-lettered as expired'
+      : 'messages on this route go to the DLQ at once';
     out(`  (${result.reason}: ${fate})`);
   }
   out('');

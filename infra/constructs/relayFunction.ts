@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -182,6 +183,25 @@ export class RelayFunction extends Construct {
   }
 
   /**
+   * Shares relay suspensions across the fleet (docs/design.md §3): `RELAY_STATE_TABLE_NAME` and
+   * the item actions the worker uses on it — read a relay's state, start a suspension
+   * (conditional put), claim the probe (conditional update), end it (delete).
+   */
+  public bindRelayStateTable(table: ITable): void {
+    this.function.addEnvironment(ENV.relayStateTableName, table.tableName);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'UseRelayStateTable',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [table.tableArn],
+      }),
+    );
+    if (table.encryptionKey) {
+      this.grantKey(table.encryptionKey, ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
+    }
+  }
+
+  /**
    * Consumes `queue` with partial batch responses and dead-letters to
    * `deadLetterQueue`: `QUEUE_URL`, `DEAD_LETTER_QUEUE_URL`, `MAX_RECEIVE_COUNT`, the event source
    * mapping (whose grant includes ChangeMessageVisibility, used for backoff)
@@ -209,6 +229,21 @@ export class RelayFunction extends Construct {
     if (deadLetterQueue.encryptionMasterKey) {
       this.grantKey(deadLetterQueue.encryptionMasterKey, ['kms:Decrypt', 'kms:GenerateDataKey']);
     }
+  }
+
+  /**
+   * Publishes delivery events to `bus` (docs/design.md §3): `EVENT_BUS_NAME` (the bus's ARN, which
+   * PutEvents accepts for a bus in any account) and `events:PutEvents` on that bus only.
+   */
+  public bindEventBus(bus: IEventBus): void {
+    this.function.addEnvironment(ENV.eventBusName, bus.eventBusArn);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'PutDeliveryEvents',
+        actions: ['events:PutEvents'],
+        resources: [bus.eventBusArn],
+      }),
+    );
   }
 
   /**

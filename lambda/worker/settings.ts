@@ -36,6 +36,8 @@ export interface WorkerSettings {
   readonly relayStateCacheMs: number;
   /** The payload bucket: pointer bodies naming it are read; without it every pointer is refused. */
   readonly payloadBucketName?: string | undefined;
+  /** The EventBridge bus for delivery events (docs/design.md §3). Absent: no events are published. */
+  readonly eventBusName?: string | undefined;
 }
 
 export class SettingsError extends Error {
@@ -87,6 +89,7 @@ export function readSettings(env: Env): WorkerSettings {
     suspensionProbeMs: number(WORKER_ENV.routeProbeSeconds, 60, 0.001, 900) * 1000,
     relayStateCacheMs: number(WORKER_ENV.relayStateCacheSeconds, 5, 0, 300) * 1000,
     payloadBucketName: env[WORKER_ENV.payloadBucketName]?.trim() || undefined,
+    eventBusName: env[WORKER_ENV.eventBusName]?.trim() || undefined,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);

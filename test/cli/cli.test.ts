@@ -4,6 +4,7 @@
  * and a wrong password, the DLQ listed and redriven, config put/get/list/delete, and
  * `npm start -- --once` end to end.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +159,27 @@ describe('config explain', () => {
   });
 });
 
+describe('delivery events under npm start', () => {
+  it('each recipient fate is put on the local bus and printed as it happens', async () => {
+    // Prepare
+    const before = stack.events.events.length;
+
+    // Act
+    const sent = await cli('enqueue', 'local/sample-message.json');
+    await waitFor('two delivery events', () => (stack.events.events.length >= before + 2 ? true : undefined));
+
+    // Assess
+    expect(sent.code).toBe(0);
+    const events = stack.events.events.slice(before);
+    expect(events.map((e) => [e.source, e['detail-type'], e.eventBusName, e.detail['recipient']]).sort()).toEqual([
+      ['mailrelay', 'Recipient Delivered', stack.state.eventBus, 'alice@partner.example'],
+      ['mailrelay', 'Recipient Delivered', stack.state.eventBus, 'bob@example.net'],
+    ]);
+    expect(events[0]!.detail).toMatchObject({ binding: 'acme.example', smtpCode: 250, attempt: 1, status: 'delivered' });
+    expect(printed.some((line) => /^\[events\] Recipient Delivered bob@example\.net 250 key=\S+ attempt=1$/.test(line))).toBe(true);
+  });
+});
+
 describe('dkim', () => {
   it('config explain shows the effective signer; dkim dns prints its TXT record, which verifies what the worker relayed', async () => {
     // Prepare
@@ -232,6 +254,40 @@ describe('check', () => {
     expect(result.stdout).toMatch(/^OK: 127\.0\.0\.1:\d+ with STARTTLS .*AUTH LOGIN as partner-user accepted; no mail sent$/m);
     expect(result.stdout).not.toContain('MAIL FROM');
     expectNoSecrets(result.stdout + result.stderr);
+  });
+
+  it('a failover list: explain shows each relay, check tries each in order and names the one that refused', async () => {
+    // Prepare: the first relay refuses connections (a closed port), the second is the local relay.
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const item = file('failover.json', {
+      scope: 'binding#failover.example',
+      relay: [
+        { host: '127.0.0.1', port: closed, timeoutSeconds: 3 },
+        { host: stack.state.relay.host, port: stack.state.relay.port },
+      ],
+      auth: { type: 'LOGIN', user: 'partner-user', pass: { secret: 'mailrelay/partner' } },
+    });
+    expect((await cli('config', 'put', item)).code).toBe(0);
+
+    // Act
+    const explain = await cli('config', 'explain', '--from', 'billing@failover.example', '--to', 'x@elsewhere.example');
+    const check = await cli('check', '--binding', 'failover.example', '--to', 'x@elsewhere.example');
+
+    // Assess
+    expect(explain.stdout).toMatch(new RegExp(`relay\\.port\\s+${closed}\\s+binding#failover\\.example`));
+    expect(explain.stdout).toMatch(new RegExp(`relay\\[1\\]\\s+127\\.0\\.0\\.1:${stack.state.relay.port} starttls \\(failover\\)\\s+binding#failover\\.example`));
+    expect(check.stdout).toContain('(relay 1 of 2)');
+    expect(check.stdout).toContain('(relay 2 of 2, failover)');
+    expect(check.stdout).toMatch(/FAILED: .*ECONNREFUSED/);
+    expect(check.stdout).toMatch(/^OK: 127\.0\.0\.1:\d+ with STARTTLS .*AUTH LOGIN as partner-user accepted; no mail sent$/m);
+    expect(check.code).toBe(1);
+    await cli('config', 'delete', 'binding#failover.example');
   });
 
   it('fails with the relay\'s 535 reply when the password is wrong, and exits 1', async () => {

@@ -53,7 +53,7 @@ describe('queues', () => {
   it('redrives to the dead-letter queue after maxReceiveCount receives', () => {
     // Assess
     synth.template.hasResourceProperties('AWS::SQS::Queue', {
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 204 },
     });
   });
 
@@ -65,7 +65,7 @@ describe('queues', () => {
       MessageRetentionPeriod: 345_600,
       MaximumMessageSize: 1_048_576,
       SqsManagedSseEnabled: true,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 204 },
     });
   });
 
@@ -146,10 +146,12 @@ describe('function', () => {
     expect(fn.Properties.Environment.Variables).toEqual({
       CONFIG_TABLE_NAME: { Ref: configTableId },
       IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyTableId },
+      RELAY_STATE_TABLE_NAME: { Ref: logicalId(synth.stack.tables.relayStateTable) },
       QUEUE_URL: { Ref: queueId },
       DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId },
-      MAX_RECEIVE_COUNT: '5',
+      MAX_RECEIVE_COUNT: '204',
       SECRET_PREFIX: 'mailrelay/',
+      EVENT_BUS_NAME: { 'Fn::GetAtt': [logicalId(synth.stack.events.eventBus), 'Arn'] },
       CONFIG_CACHE_TTL_SECONDS: '60',
       SECRET_CACHE_TTL_SECONDS: '300',
       POWERTOOLS_SERVICE_NAME: 'mailrelay',
@@ -201,6 +203,12 @@ describe('IAM', () => {
         Resource: { 'Fn::GetAtt': [idempotencyTableId, 'Arn'] },
       },
       {
+        Sid: 'UseRelayStateTable',
+        Effect: 'Allow',
+        Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Resource: { 'Fn::GetAtt': [logicalId(synth.stack.tables.relayStateTable), 'Arn'] },
+      },
+      {
         Effect: 'Allow',
         Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
         Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
@@ -228,6 +236,13 @@ describe('IAM', () => {
         Effect: 'Allow',
         Action: ['s3:DeleteObject', 's3:GetObject'],
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(synth.stack.payloads.bucket), 'Arn'] }, '/*']] },
+      },
+      {
+        Sid: 'PutDeliveryEvents',
+        Effect: 'Allow',
+        // The stack's bus and nothing else (docs/design.md §3).
+        Action: 'events:PutEvents',
+        Resource: { 'Fn::GetAtt': [logicalId(synth.stack.events.eventBus), 'Arn'] },
       },
     ]);
     synth.template.resourceCountIs('AWS::IAM::Policy', 1);
@@ -321,15 +336,62 @@ describe('outputs', () => {
       'ConfigTableName',
       'DashboardName',
       'DeadLetterQueueUrl',
+      'EventBusArn',
       'FunctionName',
       'IdempotencyTableName',
       'PayloadBucketName',
       'QueueUrl',
+      'RelayStateTableName',
       'SecretPrefix',
     ]);
     expect(outputs.QueueUrl?.Value).toEqual({ Ref: queueId });
     expect(outputs.DeadLetterQueueUrl?.Value).toEqual({ Ref: deadLetterQueueId });
     expect(outputs.ConfigTableName?.Value).toEqual({ Ref: configTableId });
+  });
+});
+
+describe('delivery events', () => {
+  it('creates a bus and an example rule: undelivered recipients to a log group EventBridge may write to, for that rule only', () => {
+    // Prepare
+    const busId = logicalId(synth.stack.events.eventBus);
+    const ruleId = logicalId(synth.stack.events.undeliveredRule!);
+    const logId = logicalId(synth.stack.events.undeliveredLogGroup!);
+
+    // Assess
+    synth.template.resourceCountIs('AWS::Events::EventBus', 1);
+    synth.template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: busId },
+      EventPattern: { source: ['mailrelay'], 'detail-type': ['Recipient Bounced', 'Recipient Dead-Lettered', 'Recipient Expired'] },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':log-group:', { Ref: logId }])]) }) })],
+    });
+    synth.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    const [policy] = Object.values(synth.template.findResources('AWS::Logs::ResourcePolicy')) as { Properties: { PolicyDocument: unknown } }[];
+    const document = JSON.stringify(synth.stack.resolve(policy!.Properties.PolicyDocument));
+    expect(document).toContain('events.amazonaws.com');
+    expect(document).toContain('logs:PutLogEvents');
+    expect(document).toContain(ruleId); // aws:SourceArn: only this rule may write
+    expect(document).toContain(logId);
+  });
+
+  it('takes an existing bus instead, by ARN, and grants PutEvents on it only; the example rule can be left out', () => {
+    // Prepare
+    const arn = 'arn:aws:events:eu-west-1:111122223333:event-bus/shared-mail';
+    const other = synthMailrelay({ eventBusArn: arn, deliveryEventsExampleRule: false });
+
+    try {
+      // Assess
+      other.template.resourceCountIs('AWS::Events::EventBus', 0);
+      other.template.resourceCountIs('AWS::Events::Rule', 0);
+      other.template.resourceCountIs('AWS::Logs::ResourcePolicy', 0);
+      const statements = rolePolicyStatements(other.template, other.stack);
+      expect(statements.filter((s) => JSON.stringify(s.Action).includes('events:'))).toEqual([{ Sid: 'PutDeliveryEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: arn }]);
+      const fn = other.template.toJSON().Resources[logicalId(other.stack.relayFunction.function)];
+      expect(fn.Properties.Environment.Variables.EVENT_BUS_NAME).toBe(arn);
+      expect(nagReport(other.stack).violations).toEqual([]);
+    } finally {
+      other.cleanup();
+    }
   });
 });
 
@@ -354,6 +416,7 @@ describe('cdk-nag', () => {
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:mailrelay/*]',
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/mailrelay/*]',
       'Mailrelay/Tables/IdempotencyTable AwsSolutions-DDB3',
+      'Mailrelay/Tables/RelayStateTable AwsSolutions-DDB3',
     ]);
     for (const reason of Object.values(rules)) expect(reason.length).toBeGreaterThan(40);
   });
