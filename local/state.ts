@@ -49,6 +49,8 @@ export interface LocalState {
   readonly secretPrefix: string;
   /** The payload bucket on the S3 stand-in (docs/payloads.md). */
   readonly payloadBucket?: string;
+  /** `mailrelay gateway` and its demo submitter (docs/design.md §3.1), when it runs. */
+  readonly gateway?: { readonly host: string; readonly port: number; readonly user: string; readonly password: string; readonly from: string };
 }
 
 export class LocalStateError extends Error {
