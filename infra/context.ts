@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { MailrelayPropsError } from './errors.js';
+import type { GatewayStackProps } from './gatewayProps.js';
 import type { MailrelayStackProps, RelayLogLevel } from './mailrelayStackProps.js';
 
 /** The stack's construct id / CloudFormation stack name when no `stackName` context is given. */
@@ -34,6 +35,8 @@ export const CONTEXT_KEYS = [
   'maxConcurrency',
   'logRetentionDays',
   'logLevel',
+  'tracing',
+  'tags',
   'configCacheTtlSeconds',
   'secretCacheTtlSeconds',
   'serviceName',
@@ -50,6 +53,11 @@ export const CONTEXT_KEYS = [
   'eventBusArn',
   'eventBusName',
   'deliveryEventsExampleRule',
+  'gatewayImage',
+  'gatewayTlsCert',
+  'gatewayTlsKey',
+  'gatewayMinCapacity',
+  'gatewayMaxCapacity',
 ] as const;
 
 export type MailrelayContextKey = (typeof CONTEXT_KEYS)[number];
@@ -83,6 +91,8 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     maxConcurrency: reader.integer('maxConcurrency'),
     logRetention: reader.logRetention('logRetentionDays'),
     logLevel: reader.string('logLevel') as RelayLogLevel | undefined,
+    tracing: reader.boolean('tracing'),
+    tags: reader.tags('tags'),
     configCacheTtl: seconds('configCacheTtlSeconds'),
     secretCacheTtl: seconds('secretCacheTtlSeconds'),
     serviceName: reader.string('serviceName'),
@@ -99,8 +109,21 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     eventBusArn: reader.string('eventBusArn'),
     eventBusName: reader.string('eventBusName'),
     deliveryEventsExampleRule: reader.boolean('deliveryEventsExampleRule'),
+    gateway: gatewayContext(reader),
   });
   return { stackName: reader.string('stackName') ?? DEFAULT_STACK_NAME, props };
+}
+
+/** The gateway is on when `gatewayImage` is set; its TLS keysources are then required (the props check says so). */
+function gatewayContext(reader: ContextReader): GatewayStackProps | undefined {
+  const image = reader.string('gatewayImage');
+  const tlsCert = reader.string('gatewayTlsCert');
+  const tlsKey = reader.string('gatewayTlsKey');
+  if (image === undefined) {
+    if (tlsCert !== undefined || tlsKey !== undefined) throw new MailrelayPropsError('context "gatewayImage"', 'is required with gatewayTlsCert / gatewayTlsKey');
+    return undefined;
+  }
+  return compact({ image, tlsCert: tlsCert ?? '', tlsKey: tlsKey ?? '', minCapacity: reader.integer('gatewayMinCapacity'), maxCapacity: reader.integer('gatewayMaxCapacity') });
 }
 
 class ContextReader {
@@ -137,6 +160,23 @@ class ContextReader {
       throw contextError(key, value, 'a comma-separated list or an array of strings');
     }
     return items.map((item) => item.trim()).filter((item) => item !== '');
+  }
+
+  /** `Team=mail,CostCenter=42` from the command line, or an object in cdk.json. */
+  public tags(key: MailrelayContextKey): Record<string, string> | undefined {
+    const value = this.get(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value === 'string') {
+      const tags: Record<string, string> = {};
+      for (const pair of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+        const at = pair.indexOf('=');
+        if (at < 1) throw contextError(key, value, 'KEY=VALUE pairs separated by commas');
+        tags[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+      }
+      return tags;
+    }
+    if (typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')) return value as Record<string, string>;
+    throw contextError(key, value, 'KEY=VALUE pairs separated by commas, or an object of strings');
   }
 
   public logRetention(key: MailrelayContextKey): RetentionDays | undefined {

@@ -71,6 +71,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     payloads: settings.payloadBucketName
       ? { bucket: settings.payloadBucketName, store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }) }
       : undefined,
+    queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
   };
 }
