@@ -29,6 +29,8 @@ export const WORKER_ENV = {
   /** How long one probe of a suspended relay may take before another sandbox may probe. */
   routeProbeSeconds: 'ROUTE_PROBE_SECONDS',
   relayStateCacheSeconds: 'RELAY_STATE_CACHE_SECONDS',
+  /** The stack's payload bucket: S3 pointer bodies are read from it only (docs/design.md §1). */
+  payloadBucketName: 'PAYLOAD_BUCKET_NAME',
   /** The longest a message waits within an invocation for a relay's connection or rate limit before it is deferred. */
   limitWaitSeconds: 'LIMIT_WAIT_SECONDS',
   /** A connection lease lapses this long after it was last renewed (a frozen or crashed sandbox's slot comes back). */
@@ -110,6 +112,8 @@ export const STACK_OUTPUT = {
   functionName: 'FunctionName',
   dashboardName: 'DashboardName',
   eventBusArn: 'EventBusArn',
+  /** The payload bucket (docs/payloads.md): `mailrelay enqueue` offloads large bodies to it. */
+  payloadBucketName: 'PayloadBucketName',
   secretPrefix: 'SecretPrefix',
   alarmTopicArn: 'AlarmTopicArn',
 } as const;

@@ -36,6 +36,8 @@ export interface WorkerSettings {
   readonly suspensionProbeMs: number;
   /** How long a sandbox trusts what it read of a relay's state. @default 5 s */
   readonly relayStateCacheMs: number;
+  /** The payload bucket: pointer bodies naming it are read; without it every pointer is refused. */
+  readonly payloadBucketName?: string | undefined;
   /** The longest a message waits for a relay's limit within an invocation. @default 2 s */
   readonly limitWaitMs: number;
   /** Connection leases lapse this long after their last renewal. @default 30 s */
@@ -99,6 +101,7 @@ export function readSettings(env: Env): WorkerSettings {
     suspensionMaxMs: number(WORKER_ENV.routeSuspensionMaxSeconds, 900, 0.001, 43_200) * 1000,
     suspensionProbeMs: number(WORKER_ENV.routeProbeSeconds, 60, 0.001, 900) * 1000,
     relayStateCacheMs: number(WORKER_ENV.relayStateCacheSeconds, 5, 0, 300) * 1000,
+    payloadBucketName: env[WORKER_ENV.payloadBucketName]?.trim() || undefined,
     limitWaitMs: number(WORKER_ENV.limitWaitSeconds, 2, 0, 60) * 1000,
     connectionLeaseMs: number(WORKER_ENV.connectionLeaseSeconds, 30, 1, 900) * 1000,
     throttleRecoveryMs: number(WORKER_ENV.throttleRecoverySeconds, 30, 0.1, 3_600) * 1000,
