@@ -19,8 +19,20 @@ export interface AwsEndpoints {
 /** `Service.Operation` → calls since the last `counters` request. */
 export type AwsCallCounts = Readonly<Record<string, number>>;
 
+/** What the emulators saw since the last `counters` request. */
+export interface AwsCounters {
+  readonly calls: AwsCallCounts;
+  /**
+   * DynamoDB items written: 1 per UpdateItem/PutItem/DeleteItem, 1 per put or delete request in a
+   * BatchWriteItem (read from its body). Each is 1 WRU for items under 1 KB, as here.
+   */
+  readonly dynamoWriteItems: number;
+}
+
 const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
 let counts: Record<string, number> = {};
+let dynamoWriteItems = 0;
+const SINGLE_WRITES = new Set(['UpdateItem', 'PutItem', 'DeleteItem']);
 
 subscribe('http.server.request.start', (message) => {
   const { request, server } = message as { request: IncomingMessage; server: Server };
@@ -33,6 +45,13 @@ subscribe('http.server.request.start', (message) => {
   const name = service === 'Secrets' ? (target.startsWith('AmazonSSM.') ? 'SSM' : 'SecretsManager') : service;
   const key = `${name}.${operation}`;
   counts[key] = (counts[key] ?? 0) + 1;
+  if (service === 'DynamoDB' && SINGLE_WRITES.has(operation)) dynamoWriteItems += 1;
+  if (service === 'DynamoDB' && operation === 'BatchWriteItem') {
+    // Listening alongside dynalite (attached in the same tick, before any data flows).
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => (dynamoWriteItems += (body.match(/"(PutRequest|DeleteRequest)"/g) ?? []).length));
+  }
 });
 
 let dynamo: LocalEmulator | undefined;
@@ -50,9 +69,10 @@ serve(
       services.set(secrets.port, 'Secrets');
       return { dynamoEndpoint: dynamo.endpoint, sqsEndpoint: sqs.endpoint, secretsUrl: secrets.url };
     },
-    counters(): AwsCallCounts {
-      const snapshot = counts;
+    counters(): AwsCounters {
+      const snapshot = { calls: counts, dynamoWriteItems };
       counts = {};
+      dynamoWriteItems = 0;
       secrets?.clearRequests();
       return snapshot;
     },

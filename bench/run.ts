@@ -21,7 +21,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, type CreatedQueues } from '../local/emulators.js';
 import { estimateCost, summarize, type BenchConfiguration, type PhaseRun } from './analyze.js';
-import type { AwsCallCounts, AwsEndpoints } from './awsChild.js';
+import type { AwsCounters, AwsEndpoints } from './awsChild.js';
 import { buildBench, REPO_ROOT, type BenchBuild } from './build.js';
 import { renderChart } from './chart.js';
 import type { PhaseMeasurement, PhaseSpec } from './client.js';
@@ -258,13 +258,13 @@ async function runPhase(config: BenchConfiguration, round: number, world: World,
     await withTimeout(client.request('start', phaseSpec(config, world, build)), STEP_TIMEOUT_MS, `${config.id} start`);
     await withTimeout(client.request('warmup'), STEP_TIMEOUT_MS, `${config.id} warm-up`);
     // Counters from here on belong to the timed window.
-    await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCallCounts>('counters')]);
+    await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCounters>('counters')]);
     const measurement = await withTimeout(client.request<PhaseMeasurement>('measure'), STEP_TIMEOUT_MS, `${config.id} measure`);
-    const [relayCounters, aws] = await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCallCounts>('counters')]);
+    const [relayCounters, aws] = await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCounters>('counters')]);
     if (measurement.delivered < config.messages) {
       log(`  ! ${config.id}: ${measurement.delivered} of ${config.messages} delivered, ${measurement.failed} failed. Client stderr:\n${stderrTail}`);
     }
-    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws : {} };
+    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws.calls : {}, dynamoWriteItems: config.kind === 'worker' ? aws.dynamoWriteItems : 0 };
   } finally {
     await client.stop();
   }

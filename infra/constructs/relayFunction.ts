@@ -162,16 +162,16 @@ export class RelayFunction extends Construct {
   }
 
   /**
-   * Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, UpdateItem (claim and
-   * settle) and GetItem (a refused claim's current state), the calls
-   * lambda/adapters/dynamoIdempotencyStore.ts makes.
+   * Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, UpdateItem (claim, and a
+   * settle retried alone), BatchWriteItem (a batch's settles, lambda/worker/settleBatch.ts) and
+   * GetItem (a refused claim's current state), the calls lambda/adapters/dynamoIdempotencyStore.ts makes.
    */
   public bindIdempotencyTable(table: ITable): void {
     this.function.addEnvironment(ENV.idempotencyTableName, table.tableName);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'UseIdempotencyTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        actions: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [table.tableArn],
       }),
     );

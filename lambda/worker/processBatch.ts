@@ -4,6 +4,7 @@
  * low is reported as failed so it is retried, never half-sent.
  */
 import { exhausted, processRecord, type WorkerDependencies } from './processRecord.js';
+import { SettleBatch } from './settleBatch.js';
 import type { QueueRecord } from './types.js';
 
 export interface BatchOptions {
@@ -19,7 +20,11 @@ export interface BatchResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
 }
 
-export async function processBatch(records: readonly QueueRecord[], deps: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+export async function processBatch(records: readonly QueueRecord[], shared: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+  // The batch's settles go out together (lambda/worker/settleBatch.ts), all before this returns.
+  const store = shared.idempotency;
+  const settles = store.settleMany ? new SettleBatch({ write: (entries) => store.settleMany!(entries) }) : undefined;
+  const deps: WorkerDependencies = settles ? { ...shared, settles } : shared;
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -48,7 +53,12 @@ export async function processBatch(records: readonly QueueRecord[], deps: Worker
     }
   };
   const width = Math.max(1, Math.min(options.concurrency ?? 10, records.length));
-  await Promise.all(Array.from({ length: width }, worker));
+  try {
+    await Promise.all(Array.from({ length: width }, worker));
+  } finally {
+    // Before SQS deletes a record, its delivery state is on record (or its failure logged).
+    await settles?.flush();
+  }
   // Report in the batch's order: SQS reads them as a set, humans read logs in order.
   const failed = new Set(failures);
   return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };

@@ -14,6 +14,7 @@ import { shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
 import { producerRefusal } from './producers.js';
+import type { SettleBatch } from './settleBatch.js';
 import { logNotices, recordDispositions } from './report.js';
 import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
@@ -31,6 +32,8 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly mayStartDelivery?: (() => boolean) | undefined;
   /** The clock, for the message's age. @default Date.now */
   readonly now?: (() => number) | undefined;
+  /** The invocation's group commit of settles (processBatch sets it); without it, one settle per record. */
+  readonly settles?: SettleBatch | undefined;
 }
 
 /** How long a record waits while another invocation holds its key: not a failed attempt. */
@@ -210,14 +213,16 @@ async function deadLetter(record: QueueRecord, deps: WorkerDependencies, reason:
 }
 
 async function settle(deps: WorkerDependencies, key: string, record: Parameters<IdempotencyStore['settle']>[1], context: Record<string, unknown>): Promise<void> {
+  // The claim lapses when its lease ends. Until then a redelivery waits (busy); after it, the
+  // recipients this attempt delivered are not on record and are sent again — the same
+  // at-least-once window as a crash after the relay's 250 (docs/fault-handling.md). Logged so
+  // an operator sees the table is unhealthy.
+  const failed = (error: unknown): void => deps.logger.error('could not record delivery state', { ...context, detail: describe(error) });
+  if (deps.settles) return deps.settles.add(key, record, failed);
   try {
     await deps.idempotency.settle(key, record);
   } catch (error) {
-    // The claim lapses when its lease ends. Until then a redelivery waits (busy); after it, the
-    // recipients this attempt delivered are not on record and are sent again — the same
-    // at-least-once window as a crash after the relay's 250 (docs/fault-handling.md). Logged so
-    // an operator sees the table is unhealthy.
-    deps.logger.error('could not record delivery state', { ...context, detail: describe(error) });
+    failed(error);
   }
 }
 

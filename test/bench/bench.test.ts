@@ -100,8 +100,12 @@ describe('npm run bench -- --smoke', () => {
 
   it('counts the worker\'s AWS calls and invocations, and relates it to the alternatives', () => {
     const worker = byId('worker-r10-no-delay');
-    // Every message claims and settles its idempotency key; every batch is received and deleted.
-    expect(worker.awsCallsPer100['DynamoDB.UpdateItem']?.median).toBe(200);
+    // Every message claims its idempotency key; a batch's settles go out in one BatchWriteItem
+    // (issue 17); every batch is received and deleted.
+    expect(worker.awsCallsPer100['DynamoDB.UpdateItem']?.median).toBe(100);
+    expect(worker.awsCallsPer100['DynamoDB.BatchWriteItem']?.median).toBeGreaterThan(0);
+    expect(worker.awsCallsPer100['DynamoDB.BatchWriteItem']?.median).toBeLessThanOrEqual(20);
+    expect(worker.writeUnitsPer100?.median).toBe(200);
     expect(worker.awsCallsPer100['SQS.ReceiveMessage']?.median).toBeGreaterThan(0);
     expect(worker.awsCallsPer100['SQS.DeleteMessageBatch']?.median).toBeGreaterThan(0);
     expect(worker.messagesPerBatch?.median).toBeGreaterThan(0);

@@ -196,8 +196,8 @@ describe('IAM', () => {
       {
         Sid: 'UseIdempotencyTable',
         Effect: 'Allow',
-        // The idempotency store claims and settles with UpdateItem and reads with GetItem; PutItem and DeleteItem were never called.
-        Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        // The idempotency store claims with UpdateItem, settles a batch with BatchWriteItem (one entry alone with UpdateItem) and reads with GetItem; PutItem and DeleteItem were never called.
+        Action: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Resource: { 'Fn::GetAtt': [idempotencyTableId, 'Arn'] },
       },
       {
