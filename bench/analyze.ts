@@ -19,6 +19,8 @@ export interface BenchConfiguration {
   readonly routes: number;
   /** Sends in flight at once (the worker: records of a batch in flight). */
   readonly inFlight: number;
+  /** Worker: records per invocation (over 10: gathered from several receives). */
+  readonly batchSize?: number;
   readonly messages: number;
   readonly warmup: number;
   readonly label: string;
@@ -180,7 +182,7 @@ export function summarize(configurations: readonly BenchConfiguration[], runs: R
   const ratio = (a: number, b: number | undefined): number | undefined => (b && b > 0 ? a / b : undefined);
   return base.map((c) => {
     if (c.kind !== 'worker' && c.kind !== 'pooled') return { ...c, ratios: {} };
-    const pooled = c.kind === 'worker' ? find('pooled', c.greeting, c.routes) : undefined;
+    const pooled = c.kind === 'worker' ? (base.find((p) => p.kind === 'pooled' && p.greeting === c.greeting && p.routes === c.routes && p.inFlight === c.inFlight) ?? find('pooled', c.greeting, c.routes)) : undefined;
     const ratios = {
       toNaiveSerial: ratio(c.msgPerSec.median, find('naive-serial', c.greeting)?.msgPerSec.median),
       toNaive16: ratio(c.msgPerSec.median, find('naive-16', c.greeting)?.msgPerSec.median),

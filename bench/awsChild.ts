@@ -8,13 +8,21 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, Server } from 'node:http';
 import { startDynamo, startSqs, type LocalEmulator } from '../local/emulators.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../local/secretsEndpoint.js';
+import { startDelayProxy, type DelayProxy } from './delayProxy.js';
 import { serve } from './ipc.js';
 
 export interface AwsEndpoints {
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
   readonly secretsUrl: string;
+  /** What the function under test calls: behind a delay proxy when the bench models the network. */
+  readonly functionDynamoEndpoint: string;
+  readonly functionSecretsUrl: string;
 }
+
+/** `node awsChild.ts <aws rtt ms>` */
+const rttMs = Number(process.argv[2] ?? '0') || 0;
+const proxies: DelayProxy[] = [];
 
 /** `Service.Operation` → calls since the last `counters` request. */
 export type AwsCallCounts = Readonly<Record<string, number>>;
@@ -67,7 +75,21 @@ serve(
       services.set(dynamo.port, 'DynamoDB');
       services.set(sqs.port, 'SQS');
       services.set(secrets.port, 'Secrets');
-      return { dynamoEndpoint: dynamo.endpoint, sqsEndpoint: sqs.endpoint, secretsUrl: secrets.url };
+      const behind = async (url: string): Promise<string> => {
+        if (rttMs <= 0) return url;
+        const parsed = new URL(url);
+        const proxy = await startDelayProxy(Number(parsed.port), rttMs);
+        proxies.push(proxy);
+        parsed.port = String(proxy.port);
+        return parsed.toString().replace(/\/$/, '');
+      };
+      return {
+        dynamoEndpoint: dynamo.endpoint,
+        sqsEndpoint: sqs.endpoint,
+        secretsUrl: secrets.url,
+        functionDynamoEndpoint: await behind(dynamo.endpoint),
+        functionSecretsUrl: await behind(secrets.url),
+      };
     },
     counters(): AwsCounters {
       const snapshot = { calls: counts, dynamoWriteItems };
@@ -78,6 +100,6 @@ serve(
     },
   },
   async () => {
-    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop()]);
+    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), ...proxies.map((p) => p.stop())]);
   },
 );

@@ -82,7 +82,7 @@ function workerTable(report: BenchReport): Table {
     rows: workers.map((c) => [
       GREETING_LABEL[c.greeting],
       String(c.routes),
-      num(c.messagesPerBatch?.median ?? 0),
+      `${num(c.messagesPerBatch?.median ?? 0)} (${c.inFlight} in flight)`,
       c.handlerMsPerBatch ? range(c.handlerMsPerBatch) : '',
       c.handlerCpuMsPerMsg ? range(c.handlerCpuMsPerMsg) : '',
       num(c.logBytesPerMsg.median),
@@ -190,7 +190,7 @@ function render(table: Table, format: 'text' | 'markdown'): string {
 
 /** Every table of the report, in the given format, separated by blank lines. */
 export function renderReport(report: BenchReport, format: 'text' | 'markdown'): string {
-  const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms`).join('; ');
+  const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms${r.rttMs ? ` (${r.rttMs} ms SMTP round trip added)` : ''}`).join('; ');
   const intro = format === 'markdown' ? `Relay greeting latency measured at start: ${relays}.` : `Relay greeting latency measured at start: ${relays}`;
   return [intro, ...[throughputTable, workerTable, awsTable, costTable, coldInitTable, bundleTable].map((t) => render(t(report), format))].join('\n\n');
 }

@@ -127,7 +127,10 @@ export class RelayFunction extends Construct {
         [ENV.logLevel]: props.logLevel,
         [ENV.configCacheTtlSeconds]: String(props.configCacheTtl.toSeconds()),
         [ENV.secretCacheTtlSeconds]: String(props.secretCacheTtl.toSeconds()),
-        NODE_OPTIONS: '--enable-source-maps',
+        // No --enable-source-maps by default: Node parses the whole 1.5 MB map at import, a third
+        // of the cold init (issue 17, docs/performance.md). The map ships with the bundle and names
+        // are kept, so setting NODE_OPTIONS=--enable-source-maps on the function maps stack traces
+        // again without a redeploy of code.
       },
       bundling: {
         forceDockerBundling: false,

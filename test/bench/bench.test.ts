@@ -124,7 +124,7 @@ describe('npm run bench -- --smoke', () => {
   });
 
   it('reports cold init, bundle sizes and a cost per million next to SES', () => {
-    expect(results.coldInit.map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-no-source-maps', 'bare-bundle', 'bare-node-modules']);
+    expect(results.coldInit.map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-source-maps', 'bare-bundle', 'bare-node-modules']);
     for (const c of results.coldInit) {
       expect(c.totalMs.n, c.id).toBe(2);
       expect(c.importMs.median, c.id).toBeGreaterThan(0);

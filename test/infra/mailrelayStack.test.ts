@@ -156,7 +156,6 @@ describe('function', () => {
       POWERTOOLS_SERVICE_NAME: 'mailrelay',
       POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
       POWERTOOLS_LOG_LEVEL: 'INFO',
-      NODE_OPTIONS: '--enable-source-maps',
     });
     synth.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
