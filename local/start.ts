@@ -2,7 +2,8 @@
  * `npm start`: the whole worker on one machine. Starts, in this process and on 127.0.0.1 only,
  * an SQS emulator (fauxqs) with the queue and its DLQ, a DynamoDB emulator (dynalite) seeded from
  * `local/config.json`, a Secrets Manager / SSM endpoint seeded from `local/secrets.json`, and an
- * SMTP relay that demands STARTTLS + AUTH; then enqueues `local/sample-message.json` and runs the
+ * SMTP relay that demands STARTTLS + AUTH, and an EventBridge PutEvents stand-in that prints each
+ * delivery event as it happens (local/eventsEndpoint.ts); then enqueues `local/sample-message.json` and runs the
  * real Lambda handler (lambda/handlers/relay.ts) against the queue until Ctrl-C.
  *
  * Options: `--once` (exit 0 after the sample is delivered, 1 if it is not within 30 s), `--help`
@@ -26,12 +27,15 @@ import { lambdaContext } from '../cli/lambdaContext.js';
 import { formatLoggerOutput } from '../cli/output/workerLog.js';
 import { fillPlaceholders, relayPlaceholders } from '../cli/placeholders.js';
 import { parseConfigItem, type ConfigItem } from '../lambda/core/config/schema.js';
+import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../lambda/core/config/submitter.js';
 import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
 import { parseQueueMessage } from '../lambda/core/message/index.js';
 import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
 import { idempotencyRecordId } from '../lambda/worker/idempotencyScope.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
+import { startEventsEndpoint, type CapturedEvent, type EventsEndpoint } from './eventsEndpoint.js';
+import { startLocalGateway, type LocalGateway } from './gateway.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
 import { startSmtpRelay, type SmtpRelay } from './smtpRelay.js';
 import { STATE_VERSION, removeState, stateFilePath, writeState, type LocalState } from './state.js';
@@ -51,6 +55,8 @@ export const LOCAL_RELAY_STATE_TABLE = 'mailrelay-relay-state';
 export const LOCAL_MAX_RECEIVE_COUNT = 3;
 export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
 export const LOCAL_SECRET_PREFIX = 'mailrelay/';
+/** The local event bus delivery events are put on (EVENT_BUS_NAME). */
+export const LOCAL_EVENT_BUS = 'mailrelay-events';
 /** How long `--once` waits for the sample to be delivered. */
 export const ONCE_TIMEOUT_MS = 30_000;
 /** A second Ctrl-C sooner than this after the first is the same keypress relayed by npm or tsx. */
@@ -74,6 +80,10 @@ export interface LocalStackOptions {
   print?: (line: string) => void;
   /** Port of the local SMTP relay.  @default 0 (ephemeral) */
   relayPort?: number;
+  /** Run `mailrelay gateway` on loopback (needs a submitter# item in the config file).  @default true */
+  gateway?: boolean;
+  /** Port of the gateway (STARTTLS).  @default 0 (ephemeral) */
+  gatewayPort?: number;
 }
 
 /** A running local stack. */
@@ -84,10 +94,16 @@ export interface LocalStack {
   readonly stateFile: string | undefined;
   readonly relay: SmtpRelay;
   readonly secrets: SecretsEndpoint;
+  /** The EventBridge stand-in: every delivery event the worker published (`events.events`). */
+  readonly events: EventsEndpoint;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   /** The validated items seeded into the config table. */
   readonly configItems: readonly ConfigItem[];
+  /** The submitter# items seeded beside them (the gateway's, docs/design.md §3.1). */
+  readonly submitters: readonly SubmitterItem[];
+  /** The SMTP submission gateway and its demo submitter, when it runs. */
+  readonly gateway: LocalGateway | undefined;
   /** Secret names seeded, and the users the local relay accepts (from local/secrets.json). */
   readonly secretNames: readonly string[];
   readonly relayUsers: readonly string[];
@@ -162,14 +178,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     const relay = await startSmtpRelay({ users: secretsSeed.relayUsers, printMessages: (line) => print(line), port: options.relayPort ?? 0 });
     stoppers.push(() => relay.stop());
-    const configItems = validateConfigItems(configFile, rawItems, relay);
+    const { items: configItems, submitters } = validateConfigItems(configFile, rawItems, relay);
 
-    const [dynamoEmulator, sqsEmulator, secrets] = await Promise.all([
+    const [dynamoEmulator, sqsEmulator, secrets, events] = await Promise.all([
       startDynamo(),
       startSqs(),
       startSecretsEndpoint({ secrets: secretsSeed.secrets, parameters: secretsSeed.parameters, region: LOCAL_AWS_REGION }),
+      startEventsEndpoint({ buses: [LOCAL_EVENT_BUS], region: LOCAL_AWS_REGION, onEvent: (event) => print(describeEvent(event)) }),
     ]);
-    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop());
+    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop(), () => events.stop());
 
     const dynamoClient = new DynamoDBClient(localAwsClientConfig(dynamoEmulator.endpoint));
     const dynamo = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
@@ -185,7 +202,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       createRelayStateTable(dynamoClient, LOCAL_RELAY_STATE_TABLE),
     ]);
     const updatedAt = new Date().toISOString();
-    for (const item of configItems) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
+    for (const item of [...configItems, ...submitters]) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
     const queues = await createQueues(sqs, { name: LOCAL_QUEUE_NAME, maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT, visibilityTimeout: LOCAL_VISIBILITY_TIMEOUT_SECONDS });
 
     // The local relay's test CA; the worker trusts it in addition to the public roots, so a
@@ -197,7 +214,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pid: process.pid,
       startedAt: new Date().toISOString(),
       region: LOCAL_AWS_REGION,
-      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url },
+      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url, events: events.url },
+      eventBus: LOCAL_EVENT_BUS,
       configTable: LOCAL_CONFIG_TABLE,
       idempotencyTable: LOCAL_IDEMPOTENCY_TABLE,
       relayStateTable: LOCAL_RELAY_STATE_TABLE,
@@ -209,6 +227,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       caFile: LOCAL_CA_FILE,
       secretPrefix: LOCAL_SECRET_PREFIX,
     };
+
+    let gateway: LocalGateway | undefined;
+    if ((options.gateway ?? true) && submitters[0]) {
+      gateway = await startLocalGateway({
+        sqs,
+        dynamo,
+        secretsUrl: secrets.url,
+        queueUrl: queues.queueUrl,
+        configTable: LOCAL_CONFIG_TABLE,
+        secretPrefix: LOCAL_SECRET_PREFIX,
+        demo: submitters[0],
+        port: options.gatewayPort ?? 0,
+        print: options.workerLogs === 'silent' ? undefined : print,
+      });
+      stoppers.push(() => gateway?.stop());
+      Object.assign(state, { gateway: gateway.endpoint });
+    }
 
     const batches: PollResult[] = [];
     if (wantWorker) {
@@ -229,9 +264,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stateFile,
       relay,
       secrets,
+      events,
       sqs,
       dynamo,
       configItems,
+      submitters,
+      gateway,
       secretNames: Object.keys(secretsSeed.secrets),
       relayUsers: Object.keys(secretsSeed.relayUsers),
       warnings,
@@ -284,6 +322,8 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     AWS_ENDPOINT_URL_SQS: w.emulators.sqs.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: w.secrets.url,
     AWS_ENDPOINT_URL_SSM: w.secrets.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: w.state.endpoints.events,
+    EVENT_BUS_NAME: w.state.eventBus,
     CONFIG_TABLE_NAME: w.state.configTable,
     IDEMPOTENCY_TABLE_NAME: w.state.idempotencyTable,
     RELAY_STATE_TABLE_NAME: w.state.relayStateTable,
@@ -375,24 +415,27 @@ export function readConfigFile(file: string): unknown[] {
 }
 
 /** Fills in the placeholders, then validates every item as `mailrelay config put` does. */
-function validateConfigItems(file: string, raw: readonly unknown[], relay: Pick<SmtpRelay, 'host' | 'port'>): ConfigItem[] {
+function validateConfigItems(file: string, raw: readonly unknown[], relay: Pick<SmtpRelay, 'host' | 'port'>): { items: ConfigItem[]; submitters: SubmitterItem[] } {
   const problems: string[] = [];
   const items: ConfigItem[] = [];
+  const submitters: SubmitterItem[] = [];
   const seen = new Set<string>();
   raw.forEach((candidate, index) => {
     const filled = fillPlaceholders(candidate, relayPlaceholders(relay));
     try {
-      const item = parseConfigItem(filled);
+      const submitter = isSubmitterScope(filled) ? parseSubmitterItem(filled) : undefined;
+      const item = submitter ?? parseConfigItem(filled);
       if (seen.has(item.scope)) problems.push(`[${index}] ${item.scope}: a second item for the same scope`);
       seen.add(item.scope);
-      items.push(item);
+      if (submitter) submitters.push(submitter);
+      else items.push(item as ConfigItem);
     } catch (error) {
       if (!(error instanceof ConfigValidationError)) throw error;
       problems.push(`[${index}]${error.scope ? ` ${error.scope}` : ''}: ${formatIssues(error.issues)}`);
     }
   });
   if (problems.length) throw new LocalFileError(file, problems);
-  return items;
+  return { items, submitters };
 }
 
 function readJson(file: string): unknown {
@@ -413,6 +456,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** One line per delivery event, as `npm start` prints them: `[events] Recipient Delivered bob@example.net 250 key=…`. */
+export function describeEvent(event: CapturedEvent): string {
+  const d = event.detail;
+  const code = d['smtpCode'] !== undefined ? ` ${String(d['smtpCode'])}` : '';
+  const reason = typeof d['reason'] === 'string' ? ` reason=${d['reason']}` : '';
+  return `[events] ${event['detail-type']} ${String(d['recipient'])}${code}${reason} key=${String(d['idempotencyKey'])} attempt=${String(d['attempt'])}`;
+}
+
 /** The banner: what started where. */
 export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] {
   const { state } = stack;
@@ -424,10 +475,16 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
     'mailrelay: the worker and its AWS stand-ins, all in this process on 127.0.0.1',
     '',
     `  SQS (fauxqs)             ${state.endpoints.sqs}   queue ${LOCAL_QUEUE_NAME}, DLQ ${LOCAL_QUEUE_NAME}-dlq (maxReceiveCount ${LOCAL_MAX_RECEIVE_COUNT})`,
-    `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length} items (${stack.configItems.map((i) => i.scope).join(', ')})`,
+    `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length + stack.submitters.length} items (${[...stack.configItems, ...stack.submitters].map((i) => i.scope).join(', ')})`,
     `  Secrets Manager + SSM    ${state.endpoints.secrets}   ${stack.secretNames.length} secrets (${stack.secretNames.join(', ')})`,
+    `  EventBridge (PutEvents)  ${state.endpoints.events}   bus ${state.eventBus}: each delivery event is printed as [events] ...`,
     `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
     `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,
+    ...(stack.gateway
+      ? [
+          `  SMTP gateway             ${stack.gateway.endpoint.host}:${stack.gateway.endpoint.port}         STARTTLS, then AUTH PLAIN; demo submitter ${stack.gateway.endpoint.user} / ${stack.gateway.endpoint.password}, MAIL FROM ${stack.gateway.endpoint.from}`,
+        ]
+      : []),
     '',
     relayScopes.length
       ? `  Config items using the local relay: ${relayScopes.join(', ')}`

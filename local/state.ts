@@ -27,7 +27,11 @@ export interface LocalState {
     readonly dynamodb: string;
     /** Secrets Manager and SSM share one endpoint. */
     readonly secrets: string;
+    /** The EventBridge PutEvents stand-in (absent in state files written before it existed). */
+    readonly events?: string;
   };
+  /** The bus delivery events go to (EVENT_BUS_NAME). */
+  readonly eventBus?: string;
   readonly configTable: string;
   readonly idempotencyTable: string;
   /** Fleet-wide relay suspensions (absent in state files written before it existed). */
@@ -41,6 +45,8 @@ export interface LocalState {
   /** PEM of the test CA the local relay's certificate is signed with. */
   readonly caFile: string;
   readonly secretPrefix: string;
+  /** `mailrelay gateway` and its demo submitter (docs/design.md §3.1), when it runs. */
+  readonly gateway?: { readonly host: string; readonly port: number; readonly user: string; readonly password: string; readonly from: string };
 }
 
 export class LocalStateError extends Error {

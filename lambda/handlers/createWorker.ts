@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -14,6 +15,7 @@ import { AwsSecretSource } from '../adapters/awsSecretSource.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
+import { EventBridgePublisher } from '../adapters/eventBridgePublisher.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
@@ -62,5 +64,6 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
   };
 }

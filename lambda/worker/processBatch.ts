@@ -3,6 +3,7 @@
  * route by the pool); a record that has not started when the invocation's remaining time runs
  * low is reported as failed so it is retried, never half-sent.
  */
+import { EventBatch } from './events.js';
 import { exhausted, processRecord, type WorkerDependencies } from './processRecord.js';
 import { SettleBatch } from './settleBatch.js';
 import type { QueueRecord } from './types.js';
@@ -20,11 +21,13 @@ export interface BatchResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
 }
 
-export async function processBatch(records: readonly QueueRecord[], shared: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+export async function processBatch(records: readonly QueueRecord[], batchDeps: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+  // The batch's delivery events, published once every record is settled (docs/design.md §3).
+  const eventBatch = batchDeps.events ? new EventBatch({ publisher: batchDeps.events, logger: batchDeps.logger, metrics: batchDeps.metrics }) : undefined;
   // The batch's settles go out together (lambda/worker/settleBatch.ts), all before this returns.
-  const store = shared.idempotency;
+  const store = batchDeps.idempotency;
   const settles = store.settleMany ? new SettleBatch({ write: (entries) => store.settleMany!(entries) }) : undefined;
-  const deps: WorkerDependencies = settles ? { ...shared, settles } : shared;
+  const deps: WorkerDependencies = { ...batchDeps, ...(eventBatch ? { eventBatch } : {}), ...(settles ? { settles } : {}) };
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -59,6 +62,8 @@ export async function processBatch(records: readonly QueueRecord[], shared: Work
     // Before SQS deletes a record, its delivery state is on record (or its failure logged).
     await settles?.flush();
   }
+  // Never throws; a failed publish is logged and counted, the records' fates stand.
+  await eventBatch?.flush();
   // Report in the batch's order: SQS reads them as a set, humans read logs in order.
   const failed = new Set(failures);
   return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };

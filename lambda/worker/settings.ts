@@ -34,6 +34,8 @@ export interface WorkerSettings {
   readonly suspensionProbeMs: number;
   /** How long a sandbox trusts what it read of a relay's state. @default 5 s */
   readonly relayStateCacheMs: number;
+  /** The EventBridge bus for delivery events (docs/design.md §3). Absent: no events are published. */
+  readonly eventBusName?: string | undefined;
 }
 
 export class SettingsError extends Error {
@@ -84,6 +86,7 @@ export function readSettings(env: Env): WorkerSettings {
     suspensionMaxMs: number(WORKER_ENV.routeSuspensionMaxSeconds, 900, 0.001, 43_200) * 1000,
     suspensionProbeMs: number(WORKER_ENV.routeProbeSeconds, 60, 0.001, 900) * 1000,
     relayStateCacheMs: number(WORKER_ENV.relayStateCacheSeconds, 5, 0, 300) * 1000,
+    eventBusName: env[WORKER_ENV.eventBusName]?.trim() || undefined,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);
