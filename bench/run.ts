@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the bundled handler against the alternatives, in one run (see
- * the README's "Performance" section for what each figure means).
+ * docs/performance.md for what each figure means).
  *
  * Processes: this orchestrator (builds, enqueues, counts; its own CPU is not measured), one SMTP
  * relay child per greeting mode (bench/relayChild.ts), one AWS emulator child
