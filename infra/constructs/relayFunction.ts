@@ -91,6 +91,11 @@ export interface RelayEventSourceOptions {
   readonly maxConcurrency: number;
   /** The queue's redrive maxReceiveCount, which the worker must know (`MAX_RECEIVE_COUNT`). */
   readonly maxReceiveCount: number;
+  /**
+   * The queue's retention (`QUEUE_RETENTION_SECONDS`): the worker expires a message before SQS drops it.
+   * @default - not told (the worker then trusts the config's maxAgeSeconds)
+   */
+  readonly retentionPeriod?: Duration;
 }
 
 /**
@@ -249,6 +254,7 @@ export class RelayFunction extends Construct {
     this.function.addEnvironment(ENV.queueUrl, queue.queueUrl);
     this.function.addEnvironment(ENV.deadLetterQueueUrl, deadLetterQueue.queueUrl);
     this.function.addEnvironment(ENV.maxReceiveCount, String(options.maxReceiveCount));
+    if (options.retentionPeriod) this.function.addEnvironment(ENV.queueRetentionSeconds, String(options.retentionPeriod.toSeconds()));
     this.function.addEventSource(
       new SqsEventSource(queue, {
         batchSize: options.batchSize,

@@ -19,6 +19,8 @@ export const WORKER_ENV = {
   minRemainingTimeMs: 'MIN_REMAINING_TIME_MS',
   batchConcurrency: 'BATCH_CONCURRENCY',
   relayCaFile: 'RELAY_CA_FILE',
+  /** The queue's retention: the worker expires a message before SQS would drop it (docs/outage.md). */
+  queueRetentionSeconds: 'QUEUE_RETENTION_SECONDS',
   /** The relay-state table: fleet-wide suspensions (absent: each sandbox keeps its own). */
   relayStateTableName: 'RELAY_STATE_TABLE_NAME',
   /** A relay that refuses sessions is suspended this long at first, doubling up to the max. */

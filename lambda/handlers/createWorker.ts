@@ -64,6 +64,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
   };
 }

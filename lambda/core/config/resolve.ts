@@ -320,13 +320,17 @@ export function mergeLayers(
 }
 
 type RelayFieldName = keyof RelaySettings;
+/** Fields a relay list's entries own: lower scopes never fill them (docs/outage.md, failover). */
+const LIST_OWNED_FIELDS: ReadonlySet<RelayFieldName> = new Set<RelayFieldName>(['port', 'tls', 'allowInsecureAuth', 'verifyCertificate']);
 
 /**
  * The failover list of a route. The relays come from the highest scope whose `relay` names hosts
  * (a list, or a block with `host`): a list replaces a list whole. Each of its relays then takes
  * its other fields by precedence: a relay block *above* that scope without `host` (a domain item
  * saying only `"tls": "implicit"`) overrides the field for every relay of the list; the list
- * entry's own value comes next; blocks below fill what is still missing; then the defaults.
+ * entry's own value comes next; blocks below fill what is still missing (`timeoutSeconds`,
+ * `ehloName`), but never how a listed relay is connected to (`port`, `tls`, `allowInsecureAuth`,
+ * `verifyCertificate`): those come from the entry, a block above, or the default.
  * Origins are recorded as `relay.<field>` for the first relay and `relay[i].<field>` for the rest.
  */
 export function mergeRelays(layers: readonly SettingLayer[], senderDomain: string, origins: Record<string, SettingOrigin>): EffectiveRelay[] {
@@ -355,8 +359,11 @@ export function mergeRelays(layers: readonly SettingLayer[], senderDomain: strin
         }
         return undefined;
       };
-      // Above the list's scope, then the entry itself (at the list's scope), then below it.
-      const value = found(layers.length - 1, Math.max(base, 0)) ?? (base > 0 ? found(base - 1, 0) : undefined);
+      // Above the list's scope, then the entry itself (at the list's scope), then below it — except
+      // how a listed relay is connected to (port, TLS, insecure AUTH, certificate checks): a block
+      // below a list describes another relay, and its `tls: none` must never reach these.
+      const fillFromBelow = base > 0 && !(Array.isArray(baseRelay) && LIST_OWNED_FIELDS.has(name));
+      const value = found(layers.length - 1, Math.max(base, 0)) ?? (fillFromBelow ? found(base - 1, 0) : undefined);
       if (value !== undefined) return value;
       if (fallback !== undefined) origins[prefix + name] = 'default';
       return fallback;
