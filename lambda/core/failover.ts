@@ -10,6 +10,7 @@ import { relayId, routeKey, routeLabel, type EffectiveRelay, type RouteGroup } f
 import { describeKeysource } from './keysources.js';
 import type { RelaySuspension, RouteHealth } from './routeHealth.js';
 import { attemptRelay, type AttemptDependencies } from './relayAttempt.js';
+import { LimitDeferral } from './relayLimits.js';
 import type { RecipientResult, RouteAttempt } from './relay.js';
 
 export interface FailoverDependencies extends AttemptDependencies {
@@ -22,7 +23,11 @@ export type RelayNotice =
   | { readonly kind: 'suspended'; readonly relay: string; readonly suspension: RelaySuspension }
   | { readonly kind: 'recovered'; readonly relay: string }
   | { readonly kind: 'failover'; readonly relay: string; readonly next: string; readonly reason: string }
-  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string };
+  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string }
+  /** The relay throttled us: its limits are lowered to this throttle level for a while. */
+  | { readonly kind: 'throttled'; readonly relay: string; readonly level: number }
+  /** Recipients deferred because the relay's fleet-wide limit was reached. */
+  | { readonly kind: 'limited'; readonly relay: string; readonly reason: 'connection-limit' | 'rate-limit'; readonly retryAfterSeconds: number };
 
 export interface RouteOutcome {
   readonly recipients: RecipientResult[];
@@ -57,6 +62,8 @@ export async function deliverRoute(route: RouteGroup, from: string, raw: Buffer,
     attempts.push({ route: view.label, mechanism: route.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: probing });
 
     const failure = result.failure;
+    if (result.throttleLevel !== undefined) notices.push({ kind: 'throttled', relay: id, level: result.throttleLevel });
+    if (failure instanceof LimitDeferral) notices.push({ kind: 'limited', relay: id, reason: failure.reason as 'connection-limit' | 'rate-limit', retryAfterSeconds: failure.retryAfterSeconds });
     const refusal = failure?.sessionRefused ? { reason: failure.reason, detail: failure.message } : result.relayRefusal;
     if (!refusal) {
       // A probe that did not meet a refusal releases the suspension whatever else happened (an
