@@ -205,7 +205,7 @@ Exit status 1 when an --id was not found or a message could not be moved.`,
 const workerCommand: Command = {
   name: 'worker',
   summary: 'run the worker (the Lambda handler) against an SQS queue until stopped',
-  help: `Usage: mailrelay worker --queue-url URL [--batch-size N] [--wait-time SECONDS] [--timeout SECONDS] [--pretty]
+  help: `Usage: mailrelay worker --queue-url URL [--batch-size N] [--wait-time SECONDS] [--timeout SECONDS] [--auth-hook FILE] [--pretty]
 
 Runs the real Lambda handler against an SQS queue: receives up to 10 messages with long polling,
 hands them over as an SQS event, deletes the ones that succeeded and leaves the failed ones to
@@ -216,18 +216,23 @@ The handler reads its settings from the environment, as in Lambda:
   CONFIG_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DEAD_LETTER_QUEUE_URL (required),
   SECRET_PREFIX (mailrelay/), MAX_RECEIVE_COUNT (5; must equal the queue's redrive policy),
   CONFIG_CACHE_TTL_SECONDS (60), SECRET_CACHE_TTL_SECONDS (300), MIN_REMAINING_TIME_MS (10000),
-  BATCH_CONCURRENCY (10), RELAY_CA_FILE; AWS credentials and region from the default chain.
+  BATCH_CONCURRENCY (10), RELAY_CA_FILE, AUTH_HOOK_TIMEOUT_MS (2000),
+  AUTH_HOOK_CACHE_TTL_SECONDS (60), AUTH_HOOK_CACHE_SIZE (1000); AWS credentials and region
+  from the default chain.
 
 Options:
   --queue-url URL      the queue (default: $MAILRELAY_QUEUE_URL, else $QUEUE_URL)
   --batch-size N       messages per receive, 1-10 (default 10)
   --wait-time SECONDS  long-poll wait of each receive, 0-20 (default 10)
   --timeout SECONDS    the time budget of each batch, like a Lambda timeout (default 60)
+  --auth-hook FILE     an auth hook module (an ES module exporting outboundSmtpAuthConfig;
+                       see docs/auth-hook.md), as the stack bundles authHook.entry
   --pretty             one short line per log record instead of JSON`,
   options: {
     'batch-size': { type: 'string' },
     'wait-time': { type: 'string' },
     timeout: { type: 'string' },
+    'auth-hook': { type: 'string' },
     pretty: { type: 'boolean' },
   },
   positionals: false,

@@ -74,7 +74,9 @@ export type FailureReason =
   | 'relay-throttled'
   | 'relay-unavailable'
   // The route is suspended fleet-wide after its relay refused sessions: deferred without connecting.
-  | 'route-suspended';
+  | 'route-suspended'
+  // The per-message auth hook timed out, threw or was throttled: deferred, nothing sent (docs/design.md §2).
+  | 'auth-hook-failed';
 
 /** Authentication failures that earn one forced re-read of the credentials (credentials rotate). */
 export const AUTH_FAILURE_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['auth-failed', 'auth-unsuccessful']);

@@ -27,6 +27,10 @@ export const WORKER_ENV = {
   /** How long one probe of a suspended relay may take before another sandbox may probe. */
   routeProbeSeconds: 'ROUTE_PROBE_SECONDS',
   relayStateCacheSeconds: 'RELAY_STATE_CACHE_SECONDS',
+  /** The per-message auth hook (docs/design.md §2): per-call timeout, answer cache TTL and size. */
+  authHookTimeoutMs: 'AUTH_HOOK_TIMEOUT_MS',
+  authHookCacheTtlSeconds: 'AUTH_HOOK_CACHE_TTL_SECONDS',
+  authHookCacheSize: 'AUTH_HOOK_CACHE_SIZE',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   logLevel: 'POWERTOOLS_LOG_LEVEL',

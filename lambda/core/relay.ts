@@ -76,6 +76,7 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   const { routes, failures, delivery } = await resolveRoutes(
     { binding: message.binding, senderDomain: message.sender.domain, recipients: pending, auth: message.auth },
     deps.config,
+    { authHook: deps.authHook?.hasModule },
   );
   const results: RecipientResult[] = failures.flatMap((failure) =>
     failure.recipients.map((r) => ({ address: r.address, status: 'failed' as const, reason: 'invalid-config' as const, detail: failure.error.message })),
@@ -83,7 +84,9 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   if (routes.length === 0) return { recipients: results, attempts: [], notices: [], delivery };
 
   const raw = await composeMessage(message);
-  const outcomes = await Promise.all(routes.map((route) => deliverRoute(route, message.envelope.from, raw, deps, options.mayStart)));
+  // What the auth hook may see of the message: metadata, never the body.
+  const hookMessage = { from: message.envelope.from, binding: message.binding, tags: message.tags, idempotencyKey: message.idempotencyKey };
+  const outcomes = await Promise.all(routes.map((route) => deliverRoute(route, message.envelope.from, raw, deps, options.mayStart, hookMessage)));
   for (const outcome of outcomes) results.push(...outcome.recipients);
   return { recipients: results, attempts: outcomes.flatMap((o) => o.attempts), notices: outcomes.flatMap((o) => o.notices), delivery };
 }

@@ -6,11 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsSecretSource } from '../adapters/awsSecretSource.js';
+import { LambdaAuthHookInvoker } from '../adapters/lambdaAuthHookInvoker.js';
+import { AuthHookRunner } from '../core/authHook/runner.js';
+import type { AuthHookInvoker, AuthHookModule } from '../core/authHook/types.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
@@ -32,11 +36,13 @@ export interface CreateWorkerOptions {
   readonly logger: WorkerLogger;
   readonly metrics: WorkerMetrics;
   readonly clientConfig?: AwsClientConfig;
+  /** The bundled auth hook module (`authHook.entry`, `--auth-hook FILE`). */
+  readonly authHook?: AuthHookModule | undefined;
 }
 
 export type Worker = Omit<WorkerDependencies, 'claimLeaseMs'> & { readonly settings: WorkerSettings };
 
-export function createWorker({ settings, logger, metrics, clientConfig = {} }: CreateWorkerOptions): Worker {
+export function createWorker({ settings, logger, metrics, clientConfig = {}, authHook }: CreateWorkerOptions): Worker {
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
   const sqs = new SQSClient(clientConfig);
   const secrets = new AwsSecretSource({
@@ -62,5 +68,24 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    // Always there: a route may name `auth.hookFunction` in any scope. The Lambda client is built
+    // only when a function hook is first invoked.
+    authHook: new AuthHookRunner({
+      module: authHook?.outboundSmtpAuthConfig,
+      invoker: lazyInvoker(clientConfig),
+      timeoutMs: settings.authHookTimeoutMs,
+      cacheTtlMs: settings.authHookCacheTtlMs,
+      cacheSize: settings.authHookCacheSize,
+    }),
+  };
+}
+
+function lazyInvoker(clientConfig: AwsClientConfig): AuthHookInvoker {
+  let invoker: LambdaAuthHookInvoker | undefined;
+  return {
+    invoke: (name, context, options) => {
+      invoker ??= new LambdaAuthHookInvoker(new LambdaClient({ ...(clientConfig ?? {}) } as LambdaClientConfig));
+      return invoker.invoke(name, context, options);
+    },
   };
 }
