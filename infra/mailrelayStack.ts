@@ -61,6 +61,7 @@ export class MailrelayStack extends Stack {
       metricsNamespace: settings.metricsNamespace,
       configCacheTtl: settings.configCacheTtl,
       secretCacheTtl: settings.secretCacheTtl,
+      ...(settings.authHook?.entry ? { authHookEntry: settings.authHook.entry } : {}),
       ...network,
     });
     this.relayFunction.bindConfigTable(this.tables.configTable);
@@ -72,6 +73,7 @@ export class MailrelayStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
+    this.relayFunction.bindAuthHook(settings.authHook ?? {}, settings.authHookFunctionArns);
 
     const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
     const topic = this.alarmTopic(props);
