@@ -46,6 +46,9 @@ export const CONTEXT_KEYS = [
   'authFailureThreshold',
   'dashboardName',
   'configTableName',
+  'authHookEntry',
+  'authHookTimeoutMs',
+  'authHookFunctionArns',
 ] as const;
 
 export type MailrelayContextKey = (typeof CONTEXT_KEYS)[number];
@@ -91,6 +94,8 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     authFailureThreshold: reader.integer('authFailureThreshold'),
     dashboardName: reader.string('dashboardName'),
     configTableName: reader.string('configTableName'),
+    authHook: authHookOf(reader.string('authHookEntry'), reader.integer('authHookTimeoutMs')),
+    authHookFunctionArns: reader.list('authHookFunctionArns'),
   });
   return { stackName: reader.string('stackName') ?? DEFAULT_STACK_NAME, props };
 }
@@ -132,6 +137,11 @@ class ContextReader {
     }
     return days as RetentionDays;
   }
+}
+
+function authHookOf(entry: string | undefined, timeoutMs: number | undefined): MailrelayStackProps['authHook'] {
+  if (entry === undefined && timeoutMs === undefined) return undefined;
+  return compact({ entry, timeout: optional(timeoutMs, Duration.millis) });
 }
 
 function contextError(key: string, value: unknown, expected: string): MailrelayPropsError {
