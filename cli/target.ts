@@ -5,12 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_SECRET_PREFIX, WORKER_ENV } from '../lambda/core/names.js';
-import { localAwsClientConfig } from '../local/awsClientConfig.js';
+import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from '../local/awsClientConfig.js';
 import { LocalStateError, readState, stateFilePath, type LocalState } from '../local/state.js';
 import type { GlobalValues } from './args.js';
 import { CliError, UsageError } from './errors.js';
@@ -41,6 +42,8 @@ export interface Target {
   dynamo(): Promise<DynamoDBDocumentClient>;
   secretsManager(): Promise<SecretsManagerClient>;
   ssm(): Promise<SSMClient>;
+  /** For function auth hooks (`auth.hookFunction`); honours AWS_ENDPOINT_URL_LAMBDA. */
+  lambda(): Promise<LambdaClient>;
   /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
   relayCa(extraFile?: string): string[];
   /** Destroys the clients made. */
@@ -62,13 +65,14 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       }));
   };
   type Config = Record<string, unknown>;
-  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets') => Config) => {
+  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets') => Config, lambdaConfig: Config) => {
     const dynamodb = once(async () => new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(config('dynamodb')));
     return {
       sqs: once(async () => new (await import('@aws-sdk/client-sqs')).SQSClient(config('sqs'))),
       dynamo: once(async () => (await import('@aws-sdk/lib-dynamodb')).DynamoDBDocumentClient.from(await dynamodb(), { marshallOptions: { removeUndefinedValues: true } })),
       secretsManager: once(async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient(config('secrets'))),
       ssm: once(async () => new (await import('@aws-sdk/client-ssm')).SSMClient(config('secrets'))),
+      lambda: once(async () => new (await import('@aws-sdk/client-lambda')).LambdaClient(lambdaConfig)),
     };
   };
 
@@ -89,7 +93,8 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       configTable: () => values['config-table'] ?? state.configTable,
       queueUrl: () => values['queue-url'] ?? state.queueUrl,
       dlqUrl: () => values['dlq-url'] ?? state.dlqUrl,
-      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1) })),
+      // No Lambda stand-in runs with npm start: AWS_ENDPOINT_URL_LAMBDA may point at one.
+      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1) }), { region: LOCAL_AWS_REGION, credentials: { ...LOCAL_AWS_CREDENTIALS }, maxAttempts: 1 }),
       relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
       close: () => made.splice(0).forEach((c) => c.destroy()),
     };
@@ -109,7 +114,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     configTable: () => required('config-table', ENV.configTable, values['config-table']),
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url']),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url']),
-    ...clients(() => ({ ...clientConfig })),
+    ...clients(() => ({ ...clientConfig }), { ...clientConfig }),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),
   };

@@ -103,8 +103,8 @@ Example:
 const configExplainCommand: Command = {
   name: 'config explain',
   summary: 'show the effective settings for a message and which scope each came from',
-  help: `Usage: mailrelay config explain --from ADDR --to ADDR [--to ADDR...] [--binding NAME] [--json]
-       mailrelay config explain --message FILE [--json]
+  help: `Usage: mailrelay config explain --from ADDR --to ADDR [--to ADDR...] [--binding NAME] [--auth-key KEY] [--auth-hook FILE] [--json]
+       mailrelay config explain --message FILE [--auth-hook FILE] [--json]
 
 Resolves config as the worker does (global < binding group < binding < domain < message) and
 prints, for each group of recipients that share their settings (one SMTP transaction each),
@@ -116,8 +116,13 @@ Options:
   --to ADDR         a recipient (repeat for several)
   --binding NAME    the message's binding (default: the sender's domain)
   --message FILE    take sender, recipients, binding and auth override from a queue message
+  --auth-key KEY    the message's auth.key (Momentum's lookup key), as handed to the auth hook
+  --auth-hook FILE  run each route through this auth hook module (docs/auth-hook.md); a route
+                    whose auth.hookFunction names a function invokes it. The fields the hook
+                    sets show "hook" as their origin; it gets a sample message (no body)
 
-Exit status 1 when some recipient cannot be routed (an invalid or incomplete config item).
+Exit status 1 when some recipient cannot be routed (an invalid or incomplete config item) or
+the auth hook failed.
 
 Example:
   mailrelay --local config explain --from billing@acme.example --to bob@example.net --to alice@partner.example`,
@@ -126,6 +131,8 @@ Example:
     to: { type: 'string', multiple: true },
     binding: { type: 'string' },
     message: { type: 'string' },
+    'auth-key': { type: 'string' },
+    'auth-hook': { type: 'string' },
   },
   positionals: false,
   load: async () => (await import('./configExplain.js')).run,
@@ -134,7 +141,7 @@ Example:
 const checkCommand: Command = {
   name: 'check',
   summary: 'test a route: connect, STARTTLS, AUTH, QUIT (no mail is sent)',
-  help: `Usage: mailrelay check (--to ADDR | --binding NAME) [--from ADDR] [--ca FILE] [--json]
+  help: `Usage: mailrelay check (--to ADDR | --binding NAME) [--from ADDR] [--auth-key KEY] [--auth-hook FILE] [--ca FILE] [--json]
 
 Resolves the route the worker would take for a message from --from to --to (or for a binding),
 reads its credentials from Secrets Manager / SSM as the worker does, then connects to the relay,
@@ -148,6 +155,9 @@ Options:
   --from ADDR       the sender (default EHLO name: its domain, else the binding, else the recipient's domain)
   --ca FILE         extra CA certificates (PEM) to trust, e.g. a private relay's (default: $RELAY_CA_FILE;
                     with --local, the stand-ins' test CA)
+  --auth-key KEY    the message's auth.key, as handed to the auth hook
+  --auth-hook FILE  take the credentials through this auth hook module, as the worker would
+                    (a route naming auth.hookFunction invokes that function)
 
 Exit status: 0 when every route checks OK, 1 otherwise.
 
@@ -158,6 +168,8 @@ Example:
     binding: { type: 'string' },
     from: { type: 'string' },
     ca: { type: 'string' },
+    'auth-key': { type: 'string' },
+    'auth-hook': { type: 'string' },
   },
   positionals: false,
   load: async () => (await import('./check.js')).run,
