@@ -103,7 +103,11 @@ export class AuthHookRunner {
       pending.catch(() => this.cache.delete(key));
     }
     const answer = await pending;
-    if (!answer) return { route, fields: [], hook: hookName, cached };
+    if (!answer) {
+      const missing = authIssues(route.settings.auth, [route.settings.relay]);
+      if (missing.length > 0) throw new PermanentDeliveryError(`the auth hook (${hookName}) answered nothing: ${formatIssues(missing)}`, { reason: 'config-error' });
+      return { route, fields: [], hook: hookName, cached };
+    }
 
     const typeWasInferred = route.origins['auth.type'] === 'default';
     const { auth, fields } = applyHookAnswer(route.settings.auth, answer, typeWasInferred);
