@@ -33,7 +33,7 @@ export interface GlobalValues {
 }
 
 /** Commands with subcommands: their second word is part of the command name. */
-const GROUPS = new Set(['config', 'dlq']);
+const GROUPS = new Set(['config', 'dlq', 'dkim']);
 
 /**
  * Splits the command words (`config put`) from the options and operands around them.

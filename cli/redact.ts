@@ -20,9 +20,11 @@ export function maskInlineValues(item: unknown): unknown {
 /** A printable value of one effective setting field. */
 export function displayValue(field: string, settings: EffectiveSettings): string | undefined {
   const [group, name] = field.split('.') as [keyof EffectiveSettings, string];
-  const value = (settings[group] as unknown as Record<string, unknown>)[name];
+  const value = (settings[group] as unknown as Record<string, unknown> | undefined)?.[name];
   if (value === undefined) return undefined;
-  if (field === 'auth.pass') return describeKeysource(value as Keysource);
+  if (field === 'auth.pass' || field === 'dkim.privateKey') return describeKeysource(value as Keysource);
+  if (field === 'auth.messageKeysources') return (value as readonly string[]).length ? (value as readonly string[]).join(', ') : 'none';
+  if (Array.isArray(value)) return value.join(', ');
   if (field === 'auth.oauth2') {
     const o = value as { clientId: string; tenantId?: string; tokenUrl?: string; scope?: string; clientSecret?: Keysource; refreshToken?: Keysource };
     return [
@@ -51,7 +53,11 @@ export function printableSettings(settings: EffectiveSettings): unknown {
       key: auth.key,
       ...(auth.hookFunction ? { hookFunction: auth.hookFunction } : {}),
       oauth2: auth.oauth2 ? { ...auth.oauth2, clientSecret: ref(auth.oauth2.clientSecret), refreshToken: ref(auth.oauth2.refreshToken) } : undefined,
+      messageKeysources: auth.messageKeysources,
     },
     limits: settings.limits,
+    delivery: settings.delivery,
+    // The effective signer; the key as a reference, never its value.
+    dkim: settings.dkim ? { ...settings.dkim, privateKey: ref(settings.dkim.privateKey) } : null,
   };
 }

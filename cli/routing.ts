@@ -38,6 +38,11 @@ export interface RouteAnswer {
   readonly senderDomain: string;
   readonly routes: readonly RouteGroup[];
   readonly failures: readonly RouteFailure[];
+  /**
+   * Who may send messages for the binding (docs/producers.md): the binding item's `producers`, or
+   * undefined when any producer may (no item, or an item without `producers`).
+   */
+  readonly producers?: readonly string[] | undefined;
 }
 
 /**
@@ -89,7 +94,7 @@ export function withAuthKey(command: string, query: RouteQuery, key: string | un
 /** Resolves the routes of a query. With no recipient, the route of the binding alone (global, group, binding). */
 export async function resolveQuery(query: RouteQuery, store: ConfigStore, options: MergeOptions = {}): Promise<RouteAnswer> {
   const senderDomain = query.from?.domain ?? query.binding ?? query.to[0]?.domain ?? 'localhost.invalid';
-  const base = { binding: query.binding, bindingSource: query.bindingSource, senderDomain };
+  const base = { binding: query.binding, bindingSource: query.bindingSource, senderDomain, producers: await bindingProducers(query.binding, store) };
   if (query.to.length > 0) {
     // No binding: 'binding#' names no item, so only global and domain scopes apply.
     const resolution = await resolveRoutes({ binding: query.binding ?? '', senderDomain, recipients: query.to, auth: query.auth }, store, options);
@@ -99,29 +104,44 @@ export async function resolveQuery(query: RouteQuery, store: ConfigStore, option
 }
 
 async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store: ConfigStore, options: MergeOptions): Promise<Pick<RouteAnswer, 'routes' | 'failures'>> {
-  const layers: SettingLayer[] = [];
   const fail = (error: ConfigValidationError) => ({ routes: [], failures: [{ recipients: [], error }] });
-  const scopes = [GLOBAL_SCOPE, ...(query.binding ? [bindingScope(query.binding)] : [])];
-  const first = await store.getItems(scopes);
-  const global = validate(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
-  if (global instanceof ConfigValidationError) return fail(global);
-  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
-  if (query.binding) {
-    const scope = bindingScope(query.binding);
-    const binding = validate(scope, first.get(scope));
-    if (binding instanceof ConfigValidationError) return fail(binding);
-    if (binding?.group !== undefined) {
-      const groupScope = bindingGroupScope(binding.group);
-      const group = validate(groupScope, (await store.getItems([groupScope])).get(groupScope));
-      if (group instanceof ConfigValidationError) return fail(group);
-      if (group) layers.push({ origin: groupScope, item: group });
-    }
-    if (binding) layers.push({ origin: scope, item: binding });
-  }
+  const layers = await bindingLayers(query.binding, store);
+  if (layers instanceof ConfigValidationError) return fail(layers);
   if (query.auth) layers.push({ origin: 'message', item: { auth: query.auth } });
   const merged = mergeLayers(layers, senderDomain, options);
   if (merged instanceof ConfigValidationError) return fail(merged);
   return { routes: [{ ...merged, recipients: [], key: routeKey(merged.settings), label: routeLabel(merged.settings) }], failures: [] };
+}
+
+/** The validated items that apply to every message of a binding (global, its group, the binding), lowest first. */
+export async function bindingLayers(binding: string | undefined, store: ConfigStore): Promise<SettingLayer[] | ConfigValidationError> {
+  const layers: SettingLayer[] = [];
+  const scopes = [GLOBAL_SCOPE, ...(binding ? [bindingScope(binding)] : [])];
+  const first = await store.getItems(scopes);
+  const global = validate(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
+  if (global instanceof ConfigValidationError) return global;
+  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
+  if (binding) {
+    const scope = bindingScope(binding);
+    const item = validate(scope, first.get(scope));
+    if (item instanceof ConfigValidationError) return item;
+    if (item?.group !== undefined) {
+      const groupScope = bindingGroupScope(item.group);
+      const group = validate(groupScope, (await store.getItems([groupScope])).get(groupScope));
+      if (group instanceof ConfigValidationError) return group;
+      if (group) layers.push({ origin: groupScope, item: group });
+    }
+    if (item) layers.push({ origin: scope, item });
+  }
+  return layers;
+}
+
+/** The binding item's `producers`; undefined when there is no binding, no item, no list, or the item is invalid (routing reports that). */
+async function bindingProducers(binding: string | undefined, store: ConfigStore): Promise<readonly string[] | undefined> {
+  if (!binding) return undefined;
+  const scope = bindingScope(binding);
+  const item = validate(scope, (await store.getItems([scope])).get(scope));
+  return item instanceof ConfigValidationError ? undefined : item?.producers;
 }
 
 function validate(scope: string, raw: unknown): ConfigItem | ConfigValidationError | undefined {

@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
@@ -46,6 +47,10 @@ export class MailrelayStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
       ...(encryptionKey ? { encryptionKey } : {}),
     });
+    this.queues.allowProducers([
+      ...(props.producerRoles ?? []),
+      ...settings.producerRoleArns.map((arn, i) => Role.fromRoleArn(this, `ProducerRole${i}`, arn, { mutable: false })),
+    ]);
     this.tables = new RelayTables(this, 'Tables', {
       ...(encryptionKey ? { encryptionKey } : {}),
       ...(settings.configTableName === undefined ? {} : { configTableName: settings.configTableName }),

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { Duration, Token, type StackProps } from 'aws-cdk-lib';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
@@ -16,6 +17,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
+import { canonicalPrefix, secretPrefixProblem } from '../lambda/core/secretPrefix.js';
 
 /** Powertools log levels. */
 export type RelayLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
@@ -38,10 +40,26 @@ export interface MailrelayStackProps extends StackProps {
   /**
    * Keysources (Secrets Manager secret names, SSM parameter names) must start
    * with this prefix; the worker refuses the others and IAM grants only these
-   * (`secret:<prefix>*`, `parameter/<prefix>*` with a leading `/` ignored).
+   * (`secret:<prefix>*`, `parameter/<prefix>*`, a leading `/` ignored in both:
+   * `/mailrelay/` and `mailrelay/` are the same prefix). It must end with `/`.
    * @default 'mailrelay/'
    */
   readonly secretPrefix?: string;
+
+  /**
+   * IAM roles of the producers (the applications that enqueue mail). The
+   * queue's resource policy lets each send messages (`sqs:SendMessage`) and
+   * nothing else; bind them to bindings with `producers` (their role ids) in
+   * `binding#…` config items (docs/producers.md).
+   * @default - none: grant producers yourself
+   */
+  readonly producerRoles?: IRole[];
+
+  /**
+   * ARNs of producer roles, as an alternative to {@link producerRoles} (for context).
+   * @default - none
+   */
+  readonly producerRoleArns?: string[];
 
   /**
    * ARNs of the customer-managed KMS keys that encrypt the secrets and
@@ -287,6 +305,8 @@ export interface ResolvedMailrelayProps {
   readonly entry: string;
   readonly secretPrefix: string;
   readonly secretKmsKeyArns: readonly string[];
+  /** Producer role ARNs (from producerRoleArns); producerRoles are used as given. */
+  readonly producerRoleArns: readonly string[];
   readonly functionTimeout: Duration;
   readonly memorySize: number;
   readonly visibilityTimeout: Duration;
@@ -357,6 +377,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
   const entry = resolveEntry(props.entry ?? DEFAULT_ENTRY);
   const secretPrefix = checkSecretPrefix(props.secretPrefix ?? DEFAULT_SECRET_PREFIX);
   const secretKmsKeyArns = (props.secretKmsKeyArns ?? []).map((arn, i) => checkKmsKeyArn(`secretKmsKeyArns[${i}]`, arn));
+  const producerRoleArns = (props.producerRoleArns ?? []).map((arn, i) => checkRoleArn(`producerRoleArns[${i}]`, arn));
 
   const functionTimeout = props.functionTimeout ?? MAILRELAY_DEFAULTS.functionTimeout;
   checkSecondsInRange('functionTimeout', functionTimeout, 1, MAX_FUNCTION_TIMEOUT_SECONDS);
@@ -458,6 +479,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     entry,
     secretPrefix,
     secretKmsKeyArns,
+    producerRoleArns,
     functionTimeout,
     memorySize,
     visibilityTimeout,
@@ -508,7 +530,7 @@ function resolveAuthHook(hook: AuthHookProps): ResolvedAuthHook {
  * prefix `mailrelay/` (or `/mailrelay/`) meet at `parameter/mailrelay/`.
  */
 export function parameterArnPrefix(secretPrefix: string): string {
-  return secretPrefix.replace(/^\/+/, '');
+  return canonicalPrefix(secretPrefix);
 }
 
 function checkExclusive(props: MailrelayStackProps): void {
@@ -518,6 +540,7 @@ function checkExclusive(props: MailrelayStackProps): void {
     ['vpc', 'vpcId'],
     ['vpcSubnets', 'subnetIds'],
     ['securityGroups', 'securityGroupIds'],
+    ['producerRoles', 'producerRoleArns'],
   ];
   for (const [a, b] of pairs) {
     if (props[a] !== undefined && props[b] !== undefined) {
@@ -551,9 +574,12 @@ function checkSecretPrefix(prefix: string): string {
   if (!SECRET_PREFIX_PATTERN.test(prefix)) {
     throw new MailrelayPropsError('secretPrefix', `"${prefix}" must be 1–256 of A-Z a-z 0-9 / _ + = . @ - (no wildcards)`);
   }
-  if (parameterArnPrefix(prefix) === '') {
+  if (canonicalPrefix(prefix) === '' || canonicalPrefix(prefix) === '/') {
     throw new MailrelayPropsError('secretPrefix', `"${prefix}" would grant every secret and parameter: it needs a character besides "/"`);
   }
+  // The worker applies the same rule at cold start (SECRET_PREFIX).
+  const problem = secretPrefixProblem(prefix);
+  if (problem) throw new MailrelayPropsError('secretPrefix', problem);
   return prefix;
 }
 
@@ -564,6 +590,14 @@ function checkKmsKeyArn(prop: string, arn: string): string {
       prop,
       `"${arn}" is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key-id>; aliases and wildcards are not allowed)`,
     );
+  }
+  return arn;
+}
+
+function checkRoleArn(prop: string, arn: string): string {
+  if (Token.isUnresolved(arn)) return arn;
+  if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/.test(arn)) {
+    throw new MailrelayPropsError(prop, `"${arn}" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
   }
   return arn;
 }

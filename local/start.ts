@@ -30,6 +30,7 @@ import { ConfigValidationError, MessageValidationError, formatIssues } from '../
 import { parseQueueMessage } from '../lambda/core/message/index.js';
 import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
 import { loadAuthHook } from '../lambda/handlers/loadAuthHook.js';
+import { idempotencyRecordId } from '../lambda/worker/idempotencyScope.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
@@ -97,10 +98,13 @@ export interface LocalStack {
   readonly warnings: readonly string[];
   /** Batches the worker processed so far. */
   readonly batches: readonly PollResult[];
-  /** Validates a queue message and sends it to the queue; resolves with the SQS id and the idempotency key. */
-  enqueue(body: string): Promise<{ messageId: string; idempotencyKey: string }>;
-  /** The idempotency table's status of a key: `delivered`, `dead-lettered`, `pending`, `in-progress`, or undefined. */
-  deliveryStatus(idempotencyKey: string): Promise<string | undefined>;
+  /**
+   * Validates a queue message and sends it to the queue; resolves with the SQS id, the idempotency
+   * key and its record id in the idempotency table (`<binding>#<key>`).
+   */
+  enqueue(body: string): Promise<{ messageId: string; idempotencyKey: string; recordId: string }>;
+  /** The idempotency table's status of a record id (`<binding>#<key>`): `delivered`, `dead-lettered`, `pending`, `in-progress`, or undefined. */
+  deliveryStatus(recordId: string): Promise<string | undefined>;
   /** Messages waiting in the DLQ (approximate, as SQS counts). */
   deadLetterCount(): Promise<number>;
   /** Stops the worker, then every stand-in, and removes the state file. Idempotent. */
@@ -250,10 +254,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const parsed = parseQueueMessage(body, { fallbackIdempotencyKey: fallback });
         const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queues.queueUrl, MessageBody: body }));
         const messageId = sent.MessageId ?? '';
-        return { messageId, idempotencyKey: parsed.idempotencyKey === fallback ? messageId : parsed.idempotencyKey };
+        const idempotencyKey = parsed.idempotencyKey === fallback ? messageId : parsed.idempotencyKey;
+        return { messageId, idempotencyKey, recordId: idempotencyRecordId({ binding: parsed.binding, idempotencyKey }) };
       },
-      async deliveryStatus(idempotencyKey) {
-        const { Item } = await dynamo.send(new GetCommand({ TableName: LOCAL_IDEMPOTENCY_TABLE, Key: { id: idempotencyKey }, ConsistentRead: true }));
+      async deliveryStatus(recordId) {
+        const { Item } = await dynamo.send(new GetCommand({ TableName: LOCAL_IDEMPOTENCY_TABLE, Key: { id: recordId }, ConsistentRead: true }));
         return typeof Item?.['status'] === 'string' ? Item['status'] : undefined;
       },
       async deadLetterCount() {
@@ -548,7 +553,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let sample: { messageId: string; idempotencyKey: string } | undefined;
+  let sample: { messageId: string; idempotencyKey: string; recordId: string } | undefined;
   if (!values['no-sample']) {
     try {
       sample = await stack.enqueue(readFileSync(sampleFile, 'utf8'));
@@ -563,7 +568,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   if (!values.once) return new Promise<number>(() => undefined);
 
   if (!sample) return shutdown('--once needs the sample message; drop --no-sample', 2);
-  const outcome = await waitForOutcome(stack, sample.idempotencyKey, timeoutMs);
+  const outcome = await waitForOutcome(stack, sample.recordId, timeoutMs);
   if (outcome === 'delivered') return shutdown(`\nDelivered in ${Date.now() - started} ms since start. Stopping (--once).`, 0);
   if (outcome === 'dead-lettered') return shutdown('\nThe sample message was dead-lettered (see the reason above). Stopping (--once).', 1);
   return shutdown(`\nNothing delivered within ${timeoutMs / 1000} s (last status: ${outcome ?? 'not yet processed'}). Stopping (--once).`, 1);

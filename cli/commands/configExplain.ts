@@ -57,6 +57,7 @@ function toJson(answer: RouteAnswer, hookErrors: ReadonlyMap<RouteGroup, string>
     binding: answer.binding ?? null,
     bindingSource: answer.bindingSource,
     senderDomain: answer.senderDomain,
+    producers: answer.producers ?? null,
     routes: answer.routes.map((route) => ({
       label: route.label,
       recipients: route.recipients.map((r) => r.address),
@@ -82,6 +83,13 @@ const BINDING_SOURCE: Record<RouteAnswer['bindingSource'], string> = {
 
 function printAnswer(answer: RouteAnswer, hookErrors: ReadonlyMap<RouteGroup, string>, out: (line: string) => void): void {
   out(`Binding: ${answer.binding ?? '(none)'} (${BINDING_SOURCE[answer.bindingSource]})`);
+  if (answer.binding) {
+    out(
+      answer.producers
+        ? `Producers: ${answer.producers.join(', ')} (binding#${answer.binding}; any other producer is refused: producer-not-allowed)`
+        : `Producers: any (binding#${answer.binding} lists no producers)`,
+    );
+  }
   answer.routes.forEach((route, i) => {
     out('');
     out(`Route ${i + 1} of ${answer.routes.length}: ${route.label}`);

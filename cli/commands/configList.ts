@@ -53,6 +53,7 @@ export const run: CommandRun = async (_parsed, ctx) => {
 export function summarize(item: ConfigItem): string {
   const parts: string[] = [];
   if (item.group) parts.push(`group ${item.group}`);
+  if (item.producers) parts.push(`producers ${item.producers.join(',')}`);
   if (item.relay) {
     // A failover list reads `relay a:587 starttls, then b:465 implicit`.
     const relays = Array.isArray(item.relay) ? item.relay : [item.relay];
@@ -76,6 +77,7 @@ export function summarize(item: ConfigItem): string {
       a.pass ? `pass=${describeKeysource(a.pass)}` : undefined,
       a.key ? `key=${a.key}` : undefined,
       a.oauth2 ? `oauth2 client=${a.oauth2.clientId}` : undefined,
+      a.messageKeysources ? `messageKeysources=${a.messageKeysources.join(',')}` : undefined,
     ].filter(Boolean);
     parts.push(`auth ${bits.join(' ')}`);
   }

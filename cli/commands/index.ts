@@ -214,6 +214,27 @@ Exit status 1 when an --id was not found or a message could not be moved.`,
   load: async () => (await import('./dlqRedrive.js')).run,
 };
 
+const dkimDnsCommand: Command = {
+  name: 'dkim dns',
+  summary: "print the DNS TXT record that publishes a binding's DKIM key",
+  help: `Usage: mailrelay dkim dns --binding NAME [--config-table NAME | --local] [--json]
+
+Resolves the DKIM signer of the binding as the worker does (the "dkim" block of the highest of
+global, binding group and binding that sets one; docs/design.md §2), reads its private key from
+Secrets Manager / SSM, derives the public key and prints the TXT record receivers will look the
+signature up by: <selector>._domainkey.<domain>, "v=DKIM1; k=rsa; p=...". Only the public key is
+printed. Exit status 1 when the binding has no signer or its key cannot be read or parsed.
+
+Options:
+  --binding NAME    the binding (by default a message's binding is its sender's domain)
+
+Example:
+  mailrelay --local dkim dns --binding acme.example`,
+  options: { binding: { type: 'string' } },
+  positionals: false,
+  load: async () => (await import('./dkimDns.js')).run,
+};
+
 const workerCommand: Command = {
   name: 'worker',
   summary: 'run the worker (the Lambda handler) against an SQS queue until stopped',
@@ -261,5 +282,6 @@ export const COMMANDS: readonly Command[] = [
   checkCommand,
   dlqListCommand,
   dlqRedriveCommand,
+  dkimDnsCommand,
   workerCommand,
 ];

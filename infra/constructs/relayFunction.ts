@@ -11,7 +11,8 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ENV, REPO_ROOT } from '../constants.js';
-import { parameterArnPrefix, type RelayLogLevel } from '../mailrelayStackProps.js';
+import { canonicalPrefix } from '../../lambda/core/secretPrefix.js';
+import type { RelayLogLevel } from '../mailrelayStackProps.js';
 import { nagResourceText } from '../nagFinding.js';
 
 /**
@@ -152,26 +153,33 @@ export class RelayFunction extends Construct {
     });
   }
 
-  /** Reads the config table: `CONFIG_TABLE_NAME`, GetItem/BatchGetItem/Query. */
+  /**
+   * Reads the config table: `CONFIG_TABLE_NAME`, BatchGetItem only (the one call
+   * lambda/adapters/dynamoConfigStore.ts makes).
+   */
   public bindConfigTable(table: ITable): void {
     this.function.addEnvironment(ENV.configTableName, table.tableName);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadConfigTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+        actions: ['dynamodb:BatchGetItem'],
         resources: [table.tableArn],
       }),
     );
     if (table.encryptionKey) this.grantKey(table.encryptionKey, ['kms:Decrypt', 'kms:DescribeKey']);
   }
 
-  /** Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, GetItem/PutItem/UpdateItem/DeleteItem. */
+  /**
+   * Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, UpdateItem (claim and
+   * settle) and GetItem (a refused claim's current state), the calls
+   * lambda/adapters/dynamoIdempotencyStore.ts makes.
+   */
   public bindIdempotencyTable(table: ITable): void {
     this.function.addEnvironment(ENV.idempotencyTableName, table.tableName);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'UseIdempotencyTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [table.tableArn],
       }),
     );
@@ -277,12 +285,12 @@ export class RelayFunction extends Construct {
     );
   }
 
-  /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix>*` */
+  /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix without leading slash>*` (Secrets Manager names have none). */
   public secretArnPattern(secretPrefix: string): string {
     return Stack.of(this).formatArn({
       service: 'secretsmanager',
       resource: 'secret',
-      resourceName: `${secretPrefix}*`,
+      resourceName: `${canonicalPrefix(secretPrefix)}*`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
   }
@@ -292,7 +300,7 @@ export class RelayFunction extends Construct {
     return Stack.of(this).formatArn({
       service: 'ssm',
       resource: 'parameter',
-      resourceName: `${parameterArnPrefix(secretPrefix)}*`,
+      resourceName: `${canonicalPrefix(secretPrefix)}*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
   }

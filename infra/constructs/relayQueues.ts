@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import { ArnPrincipal, PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -51,5 +52,23 @@ export class RelayQueues extends Construct {
       maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
+  }
+
+  /**
+   * Lets each producer role send to the queue and do nothing else: one statement in the queue's
+   * resource policy, `sqs:SendMessage` on this queue (docs/producers.md). Writes nothing on the
+   * roles themselves, so they may live in another stack or account. A customer-managed key needs
+   * `kms:GenerateDataKey` and `kms:Decrypt` for them too: grant that in the key's policy.
+   */
+  public allowProducers(roles: readonly IRole[]): void {
+    if (roles.length === 0) return;
+    this.queue.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'ProducersSendMessage',
+        principals: roles.map((role) => new ArnPrincipal(role.roleArn)),
+        actions: ['sqs:SendMessage'],
+        resources: [this.queue.queueArn],
+      }),
+    );
   }
 }

@@ -10,32 +10,49 @@ import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { Keysource } from '../core/config/schema.js';
 import { PermanentDeliveryError } from '../core/errors.js';
 import { describeKeysource } from '../core/keysources.js';
+import { LruCache } from '../core/lruCache.js';
 import type { ReadOptions, SecretSource } from '../core/ports.js';
+import { ENV_KEYSOURCE_PATTERN, ENV_KEYSOURCE_PREFIX, isUnderPrefix, secretPrefixProblem } from '../core/secretPrefix.js';
 import { classifyAwsError } from './awsErrors.js';
 
 export interface AwsSecretSourceOptions {
   readonly secretsManager: Pick<SecretsManagerClient, 'send'>;
   readonly ssm: Pick<SSMClient, 'send'>;
-  /** Secret names and parameter names (without the leading `/`) must start with it. '' allows all. */
+  /**
+   * Secret names and parameter names must start with it; it ends with `/`, and a leading `/` is
+   * ignored on both the prefix and parameter names (lambda/core/secretPrefix.ts).
+   */
   readonly prefix: string;
   /** @default 300_000 */
   readonly cacheTtlMs?: number;
+  /** Secrets kept in the cache at most; the least recently used go first. @default 1_000 */
+  readonly maxCacheEntries?: number;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Called the first time an inline `value` keysource is read: plaintext secrets in config are for local use. */
   readonly onInlineValue?: (where: string) => void;
   readonly now?: () => number;
 }
 
+const DEFAULT_MAX_CACHE_ENTRIES = 1_000;
+
 export class AwsSecretSource implements SecretSource {
-  private readonly cache = new Map<string, { value: string; expires: number }>();
+  private readonly cache: LruCache<string, { value: string; expires: number }>;
   private readonly inflight = new Map<string, Promise<string>>();
   private warnedInline = false;
   private readonly ttl: number;
   private readonly now: () => number;
 
   public constructor(private readonly options: AwsSecretSourceOptions) {
+    const problem = secretPrefixProblem(options.prefix);
+    if (problem) throw new TypeError(`AwsSecretSource: invalid secret prefix: ${problem}`);
     this.ttl = options.cacheTtlMs ?? 300_000;
     this.now = options.now ?? Date.now;
+    this.cache = new LruCache(options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES);
+  }
+
+  /** Secrets cached right now (at most `maxCacheEntries`). */
+  public get cacheSize(): number {
+    return this.cache.size;
   }
 
   public async read(ref: Keysource, options?: ReadOptions): Promise<string> {
@@ -47,6 +64,10 @@ export class AwsSecretSource implements SecretSource {
       return ref.value;
     }
     if ('env' in ref) {
+      // Config validation refuses other names too; this is the last line before process.env.
+      if (!ENV_KEYSOURCE_PATTERN.test(ref.env)) {
+        throw new PermanentDeliveryError(`env:${ref.env} is refused: env keysources read only variables named ${ENV_KEYSOURCE_PREFIX}*`, { reason: 'config-error' });
+      }
       const value = (this.options.env ?? process.env)[ref.env];
       if (value === undefined) throw new PermanentDeliveryError(`environment variable ${ref.env} is not set`, { reason: 'secret-missing' });
       return value;
@@ -73,9 +94,7 @@ export class AwsSecretSource implements SecretSource {
 
   private checkPrefix(ref: Keysource): void {
     const { prefix } = this.options;
-    if (!prefix) return;
-    const name = 'secret' in ref ? ref.secret : 'parameter' in ref ? ref.parameter.replace(/^\//, '') : '';
-    if (!name.startsWith(prefix)) {
+    if (!('secret' in ref || 'parameter' in ref) || !isUnderPrefix(ref, prefix)) {
       throw new PermanentDeliveryError(`${describeKeysource(ref)} is outside the allowed prefix "${prefix}"`, { reason: 'config-error' });
     }
   }

@@ -1,9 +1,12 @@
 /**
  * ConfigStore on the DynamoDB config table (partition key `scope`). Reads the scopes a message
  * needs in one BatchGetItem and caches each scope, absent ones too, for a TTL: config changes
- * take effect within `cacheTtlMs` without a redeploy.
+ * take effect within `cacheTtlMs` without a redeploy. Messages choose which scopes are looked up
+ * (bindings, recipient domains), so the cache holds at most `maxCacheEntries` scopes, present or
+ * absent, and forgets the least recently used first.
  */
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { LruCache } from '../core/lruCache.js';
 import type { ConfigStore } from '../core/ports.js';
 import { CONFIG_TABLE_PARTITION_KEY } from '../core/names.js';
 import { classifyAwsError } from './awsErrors.js';
@@ -13,21 +16,32 @@ export interface DynamoConfigStoreOptions {
   readonly tableName: string;
   /** How long an item (or its absence) is cached. 0 disables the cache. @default 60_000 */
   readonly cacheTtlMs?: number;
+  /** Scopes (present or absent) kept in the cache at most. @default 1_000 */
+  readonly maxCacheEntries?: number;
   readonly now?: () => number;
 }
+
+/** Enough for every item of a large deployment plus the scopes of recent messages. */
+export const DEFAULT_CONFIG_CACHE_ENTRIES = 1_000;
 
 /** BatchGetItem takes at most 100 keys; UnprocessedKeys are retried this many times. */
 const MAX_KEYS_PER_BATCH = 100;
 const MAX_UNPROCESSED_ROUNDS = 5;
 
 export class DynamoConfigStore implements ConfigStore {
-  private readonly cache = new Map<string, { value: unknown; expires: number }>();
+  private readonly cache: LruCache<string, { value: unknown; expires: number }>;
   private readonly ttl: number;
   private readonly now: () => number;
 
   public constructor(private readonly options: DynamoConfigStoreOptions) {
     this.ttl = options.cacheTtlMs ?? 60_000;
     this.now = options.now ?? Date.now;
+    this.cache = new LruCache(options.maxCacheEntries ?? DEFAULT_CONFIG_CACHE_ENTRIES);
+  }
+
+  /** Scopes cached right now, present or absent (at most `maxCacheEntries`). */
+  public get cacheSize(): number {
+    return this.cache.size;
   }
 
   public async getItems(scopes: readonly string[]): Promise<ReadonlyMap<string, unknown>> {

@@ -47,6 +47,8 @@ export type FailureReason =
   | 'config-error'
   | 'secret-missing'
   | 'secret-unavailable'
+  /** The DKIM key cannot be read or parsed (docs/design.md §2 `dkim`): a configuration error. */
+  | 'dkim-key-invalid'
   | 'tls-required'
   | 'auth-mechanism-unavailable'
   | 'auth-failed'

@@ -58,7 +58,7 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 /** Config table partition key (docs/design.md §2). */
 export const CONFIG_TABLE_PARTITION_KEY = 'scope';
-/** Idempotency table partition key: the message's idempotency key. */
+/** Idempotency table partition key: the message's binding and idempotency key, `<binding>#<key>` (lambda/worker/idempotencyScope.ts). */
 export const IDEMPOTENCY_TABLE_PARTITION_KEY = 'id';
 /** Idempotency table TTL attribute (epoch seconds). */
 export const IDEMPOTENCY_TABLE_TTL_ATTRIBUTE = 'expiresAt';

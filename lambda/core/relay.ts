@@ -1,10 +1,12 @@
 /**
- * Relays one validated message: resolve its routes, compose it once, and deliver each route (in
+ * Relays one validated message: resolve its routes, compose it once, sign it with each route's
+ * DKIM signer (once per signer, lambda/core/dkim/sign.ts), and deliver each route (in
  * parallel) through its relays in failover order (lambda/core/failover.ts). Returns a result per
  * recipient; the caller decides what the message's fate is (lambda/worker/disposition.ts).
  */
-import { resolveRoutes, type EffectiveDelivery } from './config/resolve.js';
-import type { FailureReason } from './errors.js';
+import { resolveRoutes, type EffectiveDelivery, type RouteGroup } from './config/resolve.js';
+import { MessageSigner } from './dkim/sign.js';
+import { isDeliveryError, TransientDeliveryError, type FailureReason } from './errors.js';
 import { deliverRoute, type FailoverDependencies, type RelayNotice } from './failover.js';
 import type { QueueMessage } from './message/types.js';
 import type { ConfigStore } from './ports.js';
@@ -83,12 +85,33 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   );
   if (routes.length === 0) return { recipients: results, attempts: [], notices: [], delivery };
 
-  const raw = await composeMessage(message);
+  const signer = new MessageSigner(await composeMessage(message), deps.secrets);
   // What the auth hook may see of the message: metadata, never the body.
   const hookMessage = { from: message.envelope.from, binding: message.binding, tags: message.tags, idempotencyKey: message.idempotencyKey };
-  const outcomes = await Promise.all(routes.map((route) => deliverRoute(route, message.envelope.from, raw, deps, options.mayStart, hookMessage)));
+  const outcomes = await Promise.all(
+    routes.map(async (route) => {
+      let bytes: Buffer;
+      try {
+        bytes = await signer.bytesFor(route.settings.dkim);
+      } catch (error) {
+        return unsigned(route, error);
+      }
+      return deliverRoute(route, message.envelope.from, bytes, deps, options.mayStart, hookMessage);
+    }),
+  );
   for (const outcome of outcomes) results.push(...outcome.recipients);
   return { recipients: results, attempts: outcomes.flatMap((o) => o.attempts), notices: outcomes.flatMap((o) => o.notices), delivery };
+}
+
+/** A route whose message could not be signed is not sent: its recipients share the signer's failure. */
+function unsigned(route: RouteGroup, error: unknown): Pick<RelayResult, 'recipients' | 'attempts' | 'notices'> {
+  const failure = isDeliveryError(error) ? error : new TransientDeliveryError(`dkim signing failed: ${(error as Error).message ?? String(error)}`, { reason: 'config-error' });
+  const status = failure instanceof TransientDeliveryError ? ('deferred' as const) : ('failed' as const);
+  return {
+    recipients: route.recipients.map((r) => ({ address: r.address, status, route: route.label, mechanism: route.settings.auth.type, authKey: route.settings.auth.key, reason: failure.reason, detail: failure.message })),
+    attempts: [],
+    notices: [],
+  };
 }
 
 /** The message's fate: deferred if any recipient may still succeed later, else failed if any failed. */

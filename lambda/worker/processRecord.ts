@@ -12,6 +12,8 @@ import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStor
 import { relayMessage, type RelayDependencies, type RelayResult } from '../core/relay.js';
 import { shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
+import { idempotencyRecordId } from './idempotencyScope.js';
+import { producerRefusal } from './producers.js';
 import { logNotices, recordDispositions } from './report.js';
 import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
@@ -54,11 +56,13 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   const redrive = isRedrive(record);
   let claim;
   try {
-    claim = await deps.idempotency.claim(message.idempotencyKey, deps.claimLeaseMs, { redrive });
+    const refused = await producerRefusal(record, message, deps);
+    if (refused) return await deadLetter(record, deps, refused);
+    claim = await deps.idempotency.claim(idempotencyRecordId(message), deps.claimLeaseMs, { redrive });
   } catch (error) {
     const reason = isDeliveryError(error) ? error.reason : 'aws-error';
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, reason, `could not claim the idempotency key: ${describe(error)}`);
-    deps.logger.warn('idempotency claim failed; will retry', { ...context, outcome: 'deferred', reason, detail: describe(error) });
+    deps.logger.warn('producer check or idempotency claim failed; will retry', { ...context, outcome: 'deferred', reason, detail: describe(error) });
     deps.metrics.addMetric('Deferred', 'Count', 1);
     return 'retry';
   }
@@ -123,21 +127,21 @@ async function carryOut(plan: Plan, record: QueueRecord, message: QueueMessage, 
   const { action } = plan;
   if (action.kind === 'retry') {
     recordDispositions(plan.dispositions, context, deps);
-    await settle(deps, message.idempotencyKey, plan.record, context);
+    await settle(deps, idempotencyRecordId(message), plan.record, context);
     deps.metrics.addMetric('Deferred', 'Count', 1);
     await scheduleRetry(record, deps, action.delaySeconds);
     return 'retry';
   }
   if (action.kind === 'acknowledge') {
     recordDispositions(plan.dispositions, context, deps);
-    await settle(deps, message.idempotencyKey, plan.record, context);
+    await settle(deps, idempotencyRecordId(message), plan.record, context);
     return 'delivered';
   }
   deps.metrics.addMetric(action.reason.reason === 'expired' ? 'Expired' : 'Failed', 'Count', 1);
   const outcome = await deadLetter(record, deps, { ...action.reason, idempotencyKey: message.idempotencyKey, sourceMessageId: record.messageId, failedAt: new Date().toISOString() });
   // A DLQ entry that could not be written leaves the record to come back: not dead-lettered yet.
   recordDispositions(outcome === 'retry' ? plan.dispositions.map(asNotDeadLettered) : plan.dispositions, context, deps);
-  await settle(deps, message.idempotencyKey, { ...plan.record, status: outcome === 'retry' ? 'pending' : 'dead-lettered' }, context);
+  await settle(deps, idempotencyRecordId(message), { ...plan.record, status: outcome === 'retry' ? 'pending' : 'dead-lettered' }, context);
   return outcome;
 }
 

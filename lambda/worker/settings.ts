@@ -3,6 +3,7 @@
  * variable is an error that names it, raised at init so the deployment fails loudly.
  */
 import { DEFAULT_SECRET_PREFIX, WORKER_ENV, type WorkerEnvVariable } from '../core/names.js';
+import { secretPrefixProblem } from '../core/secretPrefix.js';
 
 export interface WorkerSettings {
   readonly configTableName: string;
@@ -10,7 +11,7 @@ export interface WorkerSettings {
   readonly deadLetterQueueUrl: string;
   /** The source queue, for ChangeMessageVisibility. Derived from the record's ARN when absent. */
   readonly queueUrl?: string | undefined;
-  /** Secrets and parameters a keysource may name must start with this. */
+  /** Secrets and parameters a keysource may name must start with this; it ends with `/` (lambda/core/secretPrefix.ts). */
   readonly secretPrefix: string;
   readonly configCacheTtlMs: number;
   readonly secretCacheTtlMs: number;
@@ -76,7 +77,7 @@ export function readSettings(env: Env): WorkerSettings {
     idempotencyTableName: required(WORKER_ENV.idempotencyTableName),
     deadLetterQueueUrl: required(WORKER_ENV.deadLetterQueueUrl),
     queueUrl: env[WORKER_ENV.queueUrl]?.trim() || undefined,
-    secretPrefix: env[WORKER_ENV.secretPrefix] ?? DEFAULT_SECRET_PREFIX,
+    secretPrefix: secretPrefix(env[WORKER_ENV.secretPrefix] ?? DEFAULT_SECRET_PREFIX, problems),
     configCacheTtlMs: number(WORKER_ENV.configCacheTtlSeconds, 60, 0, 86_400) * 1000,
     secretCacheTtlMs: number(WORKER_ENV.secretCacheTtlSeconds, 300, 0, 86_400) * 1000,
     maxReceiveCount: number(WORKER_ENV.maxReceiveCount, 5, 1, 1000),
@@ -96,4 +97,10 @@ export function readSettings(env: Env): WorkerSettings {
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);
   return settings;
+}
+
+function secretPrefix(value: string, problems: string[]): string {
+  const problem = secretPrefixProblem(value);
+  if (problem) problems.push(`SECRET_PREFIX ${problem}`);
+  return value;
 }

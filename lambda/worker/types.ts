@@ -10,6 +10,8 @@ export interface QueueRecord {
     readonly ApproximateReceiveCount?: string | undefined;
     /** Epoch ms when SQS accepted the message: its age decides when it expires. */
     readonly SentTimestamp?: string | undefined;
+    /** The IAM principal that sent the message: the producer (docs/design.md §1). */
+    readonly SenderId?: string | undefined;
   };
   readonly messageAttributes?: Readonly<Record<string, { readonly stringValue?: string | undefined }>> | undefined;
   readonly eventSourceARN?: string | undefined;

@@ -132,6 +132,65 @@ describe('config explain', () => {
   });
 });
 
+describe('dkim', () => {
+  it('config explain shows the effective signer; dkim dns prints its TXT record, which verifies what the worker relayed', async () => {
+    // Prepare
+    const before = stack.relay.messages.length;
+
+    // Act
+    const [explain, dnsJson, dnsText, enqueue] = await Promise.all([
+      cli('config', 'explain', '--from', 'billing@acme.example', '--to', 'bob@example.net'),
+      cli('dkim', 'dns', '--binding', 'acme.example', '--json'),
+      cli('dkim', 'dns', '--binding', 'acme.example'),
+      cli('enqueue', 'local/sample-message.json'),
+    ]);
+
+    // Assess
+    expect(explain.stdout).toMatch(/dkim\.domain\s+acme\.example\s+binding#acme\.example/);
+    expect(explain.stdout).toMatch(/dkim\.privateKey\s+secret:mailrelay\/dkim\/acme\.example#privateKey\s+binding#acme\.example/);
+    expect(explain.stdout).toMatch(/dkim\.algorithm\s+rsa-sha256\s+default/);
+    expect(dnsJson.code, dnsJson.stderr).toBe(0);
+    const record = JSON.parse(dnsJson.stdout) as { name: string; value: string; strings: string[]; from: string };
+    expect(record).toMatchObject({ name: 'local._domainkey.acme.example', from: 'binding#acme.example' });
+    expect(record.value).toMatch(/^v=DKIM1; k=rsa; p=/);
+    expect(dnsText.stdout).toContain(`local._domainkey.acme.example. 3600 IN TXT ( "${record.strings[0]}"`);
+    expect(dnsText.stdout + dnsJson.stdout).not.toContain('PRIVATE KEY');
+    expect(enqueue.code).toBe(0);
+    const relayed = (await stack.relay.waitForMessages(before + 2, 15_000)).slice(before);
+    const { dkimVerify } = await import('mailauth/lib/dkim/verify.js');
+    const resolver = async (name: string): Promise<string[][]> => (name === record.name ? [record.strings] : []);
+    for (const message of relayed) {
+      const [result] = (await dkimVerify(message.raw, { resolver })).results;
+      expect(result?.status.result, JSON.stringify(result?.status)).toBe('pass');
+    }
+  });
+
+  it('dkim dns fails with a reason when the binding has no signer', async () => {
+    const result = await cli('dkim', 'dns', '--binding', 'other.example');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/binding other\.example has no dkim signer/);
+  });
+});
+
+describe('producers (two tenants on one queue)', () => {
+  it('explain names the producers of a binding; a message for a binding of another producer is dead-lettered as producer-not-allowed', async () => {
+    // Act
+    const [acme, globex] = await Promise.all([
+      cli('config', 'explain', '--from', 'billing@acme.example', '--to', 'bob@example.net'),
+      cli('config', 'explain', '--from', 'billing@globex.example', '--to', 'bob@example.net', '--json'),
+    ]);
+    const sent = await cli('enqueue', 'local/sample-other-producer.json');
+
+    // Assess
+    expect(acme.stdout).toMatch(/^Producers: 000000000000 \(binding#acme\.example; any other producer is refused: producer-not-allowed\)$/m);
+    expect((JSON.parse(globex.stdout) as { producers: string[] }).producers).toEqual(['AROAGLOBEXPRODUCER0001']);
+    expect(sent.code).toBe(0);
+    const letter = await waitForDeadLetter('the other producer’s message in the DLQ', (l) => l.body.includes('billing@globex.example'));
+    expect(letter.reason).toBe('producer-not-allowed');
+    expect(letter.detail).toContain('producer 000000000000 may not send for binding globex.example');
+  });
+});
+
 describe('check', () => {
   it('connects, STARTTLS, AUTH and QUIT, and says OK', async () => {
     // Act

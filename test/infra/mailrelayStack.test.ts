@@ -188,13 +188,15 @@ describe('IAM', () => {
       {
         Sid: 'ReadConfigTable',
         Effect: 'Allow',
-        Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'],
+        // The config store makes one call, BatchGetItem; GetItem and Query were granted but never called (issue 14).
+        Action: 'dynamodb:BatchGetItem',
         Resource: { 'Fn::GetAtt': [configTableId, 'Arn'] },
       },
       {
         Sid: 'UseIdempotencyTable',
         Effect: 'Allow',
-        Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        // The idempotency store claims and settles with UpdateItem and reads with GetItem; PutItem and DeleteItem were never called.
+        Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Resource: { 'Fn::GetAtt': [idempotencyTableId, 'Arn'] },
       },
       {

@@ -106,13 +106,13 @@ describe('customer-managed KMS key', () => {
     ]);
   });
 
-  it('scopes secrets and parameters to the prefix, without its leading slash for SSM', () => {
+  it('the /mailrelay/ prefix form broke parameter keysources: IAM grants secrets and parameters the prefix without its leading slash, as the worker compares', () => {
     // Prepare
     const statements = rolePolicyStatements(synth.template('Encrypted'), stack('Encrypted'));
     const bySid = Object.fromEntries(statements.map((statement) => [statement.Sid, statement]));
 
     // Assess
-    expect(JSON.stringify(bySid.ReadRelaySecrets?.Resource)).toContain('":secret:/acme/mail/*"');
+    expect(JSON.stringify(bySid.ReadRelaySecrets?.Resource)).toContain('":secret:acme/mail/*"');
     expect(JSON.stringify(bySid.ReadRelayParameters?.Resource)).toContain('":parameter/acme/mail/*"');
     synth.template('Encrypted').hasResourceProperties('AWS::Lambda::Function', {
       Environment: {

@@ -72,6 +72,16 @@ describe('stack props validation', () => {
       'mailrelay: invalid secretPrefix: "/" would grant every secret and parameter: it needs a character besides "/"',
     ],
     [
+      'a secret prefix without a trailing slash (it widened the worker check and IAM to mailrelay-prod-db)',
+      { secretPrefix: 'mailrelay' },
+      'mailrelay: invalid secretPrefix: "mailrelay" must end with "/" (without it, "mailrelay" would also admit "mailrelay-other")',
+    ],
+    [
+      'a producer role that is not a role ARN',
+      { producerRoleArns: ['arn:aws:iam::123456789012:user/app'] },
+      'mailrelay: invalid producerRoleArns[0]: "arn:aws:iam::123456789012:user/app" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)',
+    ],
+    [
       'a KMS alias instead of a key ARN',
       { secretKmsKeyArns: ['arn:aws:kms:eu-west-1:123456789012:alias/mail'] },
       'mailrelay: invalid secretKmsKeyArns[0]: "arn:aws:kms:eu-west-1:123456789012:alias/mail" is not a KMS key ARN' +

@@ -82,13 +82,13 @@ describe('processRecord', () => {
   it('a deferred recipient is retried alone; the accepted one is not sent again', async () => {
     deferred.add('later@example.net');
     expect(await processRecord(record(body(['now@example.net', 'later@example.net'])), deps)).toBe('retry');
-    expect(idempotency.records.get('k1')).toMatchObject({ status: 'pending', delivered: ['now@example.net'] });
+    expect(idempotency.records.get('acme.example#k1')).toMatchObject({ status: 'pending', delivered: ['now@example.net'] });
 
     deferred.clear();
     expect(await processRecord(record(body(['now@example.net', 'later@example.net']), 2), deps)).toBe('delivered');
 
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['now@example.net'], ['later@example.net']]);
-    expect(idempotency.records.get('k1')?.status).toBe('delivered');
+    expect(idempotency.records.get('acme.example#k1')?.status).toBe('delivered');
     expect(metrics).toEqual(expect.arrayContaining(['Delivered', 'Deferred']));
     // Momentum's lookup key is logged with every outcome.
     expect(logs.find((l) => l.message === 'relayed')?.extra).toMatchObject({ authKey: 'acme-lookup', mechanism: 'PLAIN', recipient: 'now@example.net' });
@@ -160,7 +160,7 @@ describe('processRecord', () => {
     refuseSecondMailFrom = true;
     const to = ['one@example.net', 'two@example.net'];
     expect(await processRecord(record(body(to)), deps)).toBe('retry');
-    expect(idempotency.records.get('k1')).toMatchObject({ status: 'pending', delivered: ['one@example.net'] });
+    expect(idempotency.records.get('acme.example#k1')).toMatchObject({ status: 'pending', delivered: ['one@example.net'] });
 
     refuseSecondMailFrom = false;
     expect(await processRecord(record(body(to), 2), deps)).toBe('delivered');
@@ -191,7 +191,7 @@ describe('processRecord', () => {
   });
 
   it('busy on its last receive: dead-lettered with the reason instead of moved without one', async () => {
-    await idempotency.claim('k1', 60_000);
+    await idempotency.claim('acme.example#k1', 60_000);
     expect(await processRecord(record(body(['a@example.net']), 3), deps)).toBe('dead-lettered');
     expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'retries-exhausted:in-progress', recipients: ['a@example.net'] });
     expect(relay.connectionCount).toBe(0);

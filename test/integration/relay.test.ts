@@ -189,7 +189,7 @@ describe('authentication failures', () => {
     const config = globalFor(r, {
       type: 'XOAUTH2',
       user: 'box@acme.example',
-      oauth2: { tokenUrl: 'http://127.0.0.1:9/token', clientId: 'c', clientSecret: { value: 's' }, scope: 'https://outlook.office365.com/.default' },
+      oauth2: { tokenUrl: 'http://127.0.0.1:9/token', allowLoopbackHttp: true, clientId: 'c', clientSecret: { value: 's' }, scope: 'https://outlook.office365.com/.default' },
     });
     const result = await relayMessage(structuredMessage({ to: ['a@example.net'] }), deps(config, new MemorySecretSource(), { tokens }));
     expect(summarizeRelay(result)).toBe('delivered');
@@ -212,7 +212,7 @@ describe('authentication failures', () => {
         return options?.forceRefresh ? 'fresh' : 'stale';
       },
     };
-    const config = globalFor(r, { type: 'XOAUTH2', user: 'box@acme.example', oauth2: { tokenUrl: 'http://127.0.0.1:9/token', clientId: 'c', scope: 's' } });
+    const config = globalFor(r, { type: 'XOAUTH2', user: 'box@acme.example', oauth2: { tokenUrl: 'http://127.0.0.1:9/token', allowLoopbackHttp: true, clientId: 'c', scope: 's' } });
     const result = await relayMessage(structuredMessage({ to: ['a@example.net'] }), deps(config, new MemorySecretSource(), { tokens }));
     expect(summarizeRelay(result)).toBe('delivered');
     expect(requests).toEqual([false, true]);

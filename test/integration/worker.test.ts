@@ -105,7 +105,7 @@ describe('relay handler on AWS-protocol emulators', () => {
     expect(rejected.MessageAttributes?.['mailrelay.route']?.StringValue).toContain(`127.0.0.1:${relay.port} starttls PLAIN`);
     expect(JSON.parse(rejected.MessageAttributes?.['mailrelay.recipients']?.StringValue ?? '[]')).toEqual(['reject@example.net']);
     // The 451 is the only batch item failure, and its state says "pending" for the retry.
-    const state = await world.documents.send(new GetCommand({ TableName: world.idempotencyTable, Key: { id: 'mixed-451' } }));
+    const state = await world.documents.send(new GetCommand({ TableName: world.idempotencyTable, Key: { id: 'acme.example#mixed-451' } }));
     expect(state.Item).toMatchObject({ status: 'pending', delivered: [], failed: [] });
   });
 

@@ -49,7 +49,7 @@ beforeEach(() => {
         auth: {
           type: 'XOAUTH2',
           user: 'box@contoso.example',
-          oauth2: { tokenUrl: `${endpoint.url}`, clientId: 'mailrelay-app', clientSecret: { secret: 'mailrelay/m365', field: 'clientSecret' }, scope: 'https://outlook.office365.com/.default' },
+          oauth2: { tokenUrl: `${endpoint.url}`, allowLoopbackHttp: true, clientId: 'mailrelay-app', clientSecret: { secret: 'mailrelay/m365', field: 'clientSecret' }, scope: 'https://outlook.office365.com/.default' },
         },
       },
     }),

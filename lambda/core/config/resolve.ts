@@ -7,11 +7,13 @@ import type { HookSecret } from '../authHook/hookSecret.js';
 import { ConfigValidationError, type FieldIssue } from '../errors.js';
 import type { MailAddress } from '../message/types.js';
 import type { ConfigStore } from '../ports.js';
+import { isUnderPrefix } from '../secretPrefix.js';
 import {
   parseConfigItem,
   type AuthType,
   type ConfigItem,
   type DeliverySettings,
+  type DkimAlgorithm,
   type Keysource,
   type MessageAuthOverride,
   type OAuth2Client,
@@ -38,6 +40,8 @@ export interface EffectiveAuth {
   readonly pass?: Keysource | undefined;
   readonly key?: string | undefined;
   readonly oauth2?: OAuth2Client | undefined;
+  /** Keysource prefixes a message's own `auth.pass` may name on this route; empty: none. */
+  readonly messageKeysources: readonly string[];
   /** A Lambda function (ARN or name) to ask for auth fields just before AUTH (docs/design.md §2). */
   readonly hookFunction?: string | undefined;
   /** A literal secret the auth hook answered with, instead of `pass` (never serialized). */
@@ -56,6 +60,42 @@ export interface EffectiveDelivery {
   readonly maxRetryIntervalSeconds: number;
 }
 
+/**
+ * The DKIM signer of a message (docs/design.md §2 `dkim`): the block of the highest scope that
+ * sets one, taken whole (a domain, selector and key belong together), with defaults filled in.
+ */
+export interface EffectiveDkim {
+  readonly domain: string;
+  readonly selector: string;
+  readonly privateKey: Keysource;
+  readonly algorithm: DkimAlgorithm;
+  /** The header fields to sign, in order; those absent from a message are left out of `h=`. */
+  readonly headers: readonly string[];
+}
+
+/**
+ * Signed unless `dkim.headers` says otherwise: the fields receivers show and thread on, the MIME
+ * structure, and List-Unsubscribe/List-Unsubscribe-Post (RFC 8058 §4 wants them signed).
+ */
+export const DEFAULT_DKIM_HEADERS: readonly string[] = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'To',
+  'Cc',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'In-Reply-To',
+  'References',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'List-Id',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+];
+
 export interface EffectiveSettings {
   /** The first relay of the route: the one tried first, what logs and `explain` name. */
   readonly relay: EffectiveRelay;
@@ -64,6 +104,8 @@ export interface EffectiveSettings {
   readonly auth: EffectiveAuth;
   readonly limits: EffectiveLimits;
   readonly delivery: EffectiveDelivery;
+  /** Absent: the message is sent unsigned. */
+  readonly dkim?: EffectiveDkim | undefined;
 }
 
 /** A set of recipients that share every effective setting, so one SMTP transaction serves them. */
@@ -135,19 +177,25 @@ export const SETTING_FIELDS = [
   'auth.pass',
   'auth.key',
   'auth.oauth2',
+  'auth.messageKeysources',
   'auth.hookFunction',
   'limits.maxConnections',
   'limits.maxMessagesPerConnection',
   'delivery.maxAgeSeconds',
   'delivery.retryIntervalSeconds',
   'delivery.maxRetryIntervalSeconds',
+  'dkim.domain',
+  'dkim.selector',
+  'dkim.privateKey',
+  'dkim.algorithm',
+  'dkim.headers',
 ] as const;
 export type SettingField = (typeof SETTING_FIELDS)[number];
 
 /** One layer of the precedence stack: a scope's validated item, or the message's own override. */
 export interface SettingLayer {
   readonly origin: SettingOrigin;
-  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits' | 'delivery'>;
+  readonly item: Pick<ConfigItem, 'relay' | 'auth' | 'limits' | 'delivery' | 'dkim'>;
 }
 
 /**
@@ -265,6 +313,7 @@ export function mergeLayers(
   // XOAUTH2, a user or password means PLAIN (the most widely offered), nothing means NONE.
   const inferred: AuthType = oauth2 ? 'XOAUTH2' : user !== undefined || pass !== undefined ? 'PLAIN' : 'NONE';
   const type = pick('auth.type', (i) => i.auth?.type, inferred)!;
+  const messageKeysources = pick<readonly string[]>('auth.messageKeysources', (i) => i.auth?.messageKeysources, [])!;
   const hookFunction = pick('auth.hookFunction', (i) => i.auth?.hookFunction);
 
   const limits: EffectiveLimits = {
@@ -272,16 +321,19 @@ export function mergeLayers(
     maxMessagesPerConnection: pick('limits.maxMessagesPerConnection', (i) => i.limits?.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION)!,
   };
   const delivery = mergeDelivery(layers, origins);
+  const dkim = mergeDkim(layers, origins);
 
-  const auth: EffectiveAuth = { type, user, pass, key, oauth2, ...(hookFunction !== undefined ? { hookFunction } : {}) };
+  const auth: EffectiveAuth = { type, user, pass, key, oauth2, messageKeysources, ...(hookFunction !== undefined ? { hookFunction } : {}) };
   const issues: FieldIssue[] = [];
   if (host === undefined) issues.push({ path: 'relay.host', message: 'no relay host is configured in any scope (set it in global, binding or domain scope)' });
   // An auth hook may still supply the user and password: they are checked again after it answers.
   const hookMayAnswer = options.authHook === true || hookFunction !== undefined;
   issues.push(...authIssues(auth, relays, { credentials: !hookMayAnswer }));
+  const refused = messageKeysourceProblem(pass, layers, origins, messageKeysources);
+  if (refused) issues.push({ path: 'auth.pass', message: refused });
   if (issues.length > 0) return new ConfigValidationError('effective settings', issues);
 
-  return { settings: { relay, relays, auth, limits, delivery }, origins };
+  return { settings: { relay, relays, auth, limits, delivery, ...(dkim ? { dkim } : {}) }, origins };
 }
 
 export interface MergeOptions {
@@ -389,6 +441,65 @@ export function mergeDelivery(layers: readonly SettingLayer[], origins: Record<s
     // A lower scope's cap below a higher scope's first interval would invert the schedule.
     maxRetryIntervalSeconds: Math.max(retryIntervalSeconds, pick('maxRetryIntervalSeconds', DEFAULT_MAX_RETRY_INTERVAL_SECONDS)),
   };
+}
+
+/**
+ * The message's DKIM signer: the `dkim` block of the highest scope that sets one, whole (never a
+ * domain item: the schema refuses it). Each field's origin is that scope, or `default`.
+ */
+export function mergeDkim(layers: readonly SettingLayer[], origins: Record<string, SettingOrigin> = {}): EffectiveDkim | undefined {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const dkim = layers[i]!.item.dkim;
+    if (dkim === undefined) continue;
+    const origin = layers[i]!.origin;
+    origins['dkim.domain'] = origin;
+    origins['dkim.selector'] = origin;
+    origins['dkim.privateKey'] = origin;
+    origins['dkim.algorithm'] = dkim.algorithm === undefined ? 'default' : origin;
+    origins['dkim.headers'] = dkim.headers === undefined ? 'default' : origin;
+    return {
+      domain: dkim.domain.toLowerCase().replace(/\.$/, ''),
+      selector: dkim.selector.toLowerCase(),
+      privateKey: dkim.privateKey,
+      algorithm: dkim.algorithm ?? 'rsa-sha256',
+      headers: dkim.headers ?? DEFAULT_DKIM_HEADERS,
+    };
+  }
+  return undefined;
+}
+
+/** The relay fields that decide where, and how safely, a password travels. */
+const RELAY_DESTINATION_FIELD = /^relay(\[\d+\])?\.(host|port|tls|allowInsecureAuth|verifyCertificate)$/;
+
+/**
+ * A message's own `auth.pass` must lie under one of the route's `auth.messageKeysources`
+ * (docs/design.md §2). Checked while resolving, so a refused keysource is never read, and per
+ * route. The allowance is resolved like any field, but it only covers relays chosen at its own
+ * scope or a lower one: a higher scope (a `domain#` item pointing at a partner's relay) that sets
+ * a relay's host, port or TLS must allow message keysources itself, so a partner's relay never
+ * receives a tenant's secret by accident.
+ */
+function messageKeysourceProblem(
+  pass: Keysource | undefined,
+  layers: readonly SettingLayer[],
+  origins: Readonly<Record<string, SettingOrigin>>,
+  allowed: readonly string[],
+): string | undefined {
+  if (pass === undefined || origins['auth.pass'] !== 'message') return undefined;
+  const name = 'secret' in pass ? `secret:${pass.secret}` : 'parameter' in pass ? `parameter:${pass.parameter}` : 'this keysource';
+  if (!(('secret' in pass || 'parameter' in pass) && allowed.some((prefix) => isUnderPrefix(pass, prefix)))) {
+    return allowed.length === 0
+      ? `the message names ${name}, but this route allows a message no stored secret (set auth.messageKeysources)`
+      : `the message names ${name}, outside what this route allows a message (auth.messageKeysources: ${allowed.join(', ')})`;
+  }
+  // Precedence of a scope: its index in `layers` (a default is below every scope).
+  const rankOf = (origin: SettingOrigin | undefined): number => layers.findIndex((layer) => layer.origin === origin);
+  const allowedAt = rankOf(origins['auth.messageKeysources']);
+  const relayField = Object.entries(origins).find(([field, origin]) => RELAY_DESTINATION_FIELD.test(field) && rankOf(origin) > allowedAt);
+  if (relayField) {
+    return `the message names ${name}, allowed by auth.messageKeysources in ${origins['auth.messageKeysources']}, but ${relayField[1]} sets ${relayField[0]} of this route and does not allow message keysources itself`;
+  }
+  return undefined;
 }
 
 /** Stable identity of a route: the same settings always give the same key. */

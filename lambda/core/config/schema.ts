@@ -4,7 +4,10 @@
  * messages that use it.
  */
 import { z } from 'zod';
+import { dkimKeyProblem } from '../dkim/key.js';
 import { ConfigValidationError } from '../errors.js';
+import { tokenUrlProblem } from '../oauth/tokenUrlPolicy.js';
+import { ENV_KEYSOURCE_PATTERN, ENV_KEYSOURCE_PREFIX } from '../secretPrefix.js';
 import { stripNulls, toFieldIssues, unsafeCharacter } from '../validation.js';
 
 /** A header/log-safe, non-empty string (no CR, LF, NUL, other controls but TAB, DEL, U+0085/2028/2029). */
@@ -31,9 +34,16 @@ export const parameterKeysource = z.strictObject({ parameter: safeString(2048) }
 export const envKeysource = z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name') });
 export const valueKeysource = z.strictObject({ value: z.string().min(1, 'must not be empty') });
 
-export const keysourceSchema = z.union([secretKeysource, parameterKeysource, envKeysource, valueKeysource], {
-  error: 'must be one of { "secret": id, "field"?: key }, { "parameter": name }, { "env": name }, { "value": "..." }',
-});
+export const keysourceSchema = z
+  .union([secretKeysource, parameterKeysource, envKeysource, valueKeysource], {
+    error: 'must be one of { "secret": id, "field"?: key }, { "parameter": name }, { "env": name }, { "value": "..." }',
+  })
+  .superRefine((ref, ctx) => {
+    // The worker's environment also holds its AWS credentials: config may read only its own variables.
+    if ('env' in ref && !ENV_KEYSOURCE_PATTERN.test(ref.env)) {
+      ctx.addIssue({ code: 'custom', path: ['env'], message: `must name a variable starting with ${ENV_KEYSOURCE_PREFIX} (got ${ref.env})` });
+    }
+  });
 export type Keysource = z.infer<typeof keysourceSchema>;
 
 /** Keysources a queue message may name: a message must never carry a secret or read the environment. */
@@ -51,7 +61,9 @@ export type AuthType = (typeof AUTH_TYPES)[number];
  */
 export const oauth2ClientSchema = z
   .strictObject({
-    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an https URL' }).optional(),
+    /** Allow `http://` to a loopback token URL (a local test endpoint). @default false */
+    allowLoopbackHttp: z.boolean('must be true or false').optional(),
     tenantId: z.string().regex(/^[A-Za-z0-9.-]{1,256}$/, 'must be a tenant id or domain').optional(),
     clientId: safeString(512),
     clientSecret: keysourceSchema.optional(),
@@ -62,6 +74,8 @@ export const oauth2ClientSchema = z
     if ((value.tokenUrl === undefined) === (value.tenantId === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'give exactly one of tokenUrl or tenantId' });
     }
+    const urlProblem = value.tokenUrl === undefined ? undefined : tokenUrlProblem(value.tokenUrl, value.allowLoopbackHttp);
+    if (urlProblem) ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: urlProblem });
     if (value.scope === undefined && value.refreshToken === undefined) {
       ctx.addIssue({ code: 'custom', path: ['scope'], message: 'give scope (client credentials) or refreshToken' });
     }
@@ -86,6 +100,17 @@ export const authSchema = z.strictObject({
   pass: keysourceSchema.optional(),
   key: safeString(512).optional(),
   oauth2: oauth2ClientSchema.optional(),
+  /**
+   * Keysource name prefixes a message's own `auth.pass` may name on this route (docs/design.md §2);
+   * default none. Each ends with `/`; compared like the secret prefix (a leading `/` is ignored).
+   */
+  messageKeysources: z
+    .array(
+      safeString(512).refine((prefix) => prefix.endsWith('/') && prefix.replace(/^\/+/, '') !== '', 'must be a name prefix ending with "/" (e.g. "mailrelay/acme/")'),
+      'must be an array of keysource prefixes',
+    )
+    .max(50, 'must list at most 50 prefixes')
+    .optional(),
   hookFunction: lambdaFunctionName.optional(),
 });
 export type AuthSettings = z.infer<typeof authSchema>;
@@ -153,11 +178,55 @@ export const deliverySchema = z
   });
 export type DeliverySettings = z.infer<typeof deliverySchema>;
 
+/**
+ * DKIM signing (global, binding group, binding; docs/design.md §2 `dkim`). The signer is
+ * nodemailer's, which signs `rsa-sha256` only: `ed25519-sha256` is named by the contract and
+ * refused here with that reason rather than sending unsigned mail.
+ */
+export const DKIM_ALGORITHMS = ['rsa-sha256', 'ed25519-sha256'] as const;
+export type DkimAlgorithm = (typeof DKIM_ALGORITHMS)[number];
+/** A header field name (RFC 5322 ftext: printable ASCII but `:`). */
+const HEADER_NAME = /^[!-9;-~]{1,76}$/;
+export const MAX_DKIM_HEADERS = 64;
+export const dkimSchema = z
+  .strictObject({
+    domain: hostname,
+    selector: z.string().regex(/^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}))*$/, 'must be a DNS label (letters, digits, "-", "_"), dots between labels').max(253, 'must be at most 253 characters'),
+    privateKey: keysourceSchema,
+    algorithm: z.enum(DKIM_ALGORITHMS, { error: 'must be rsa-sha256 or ed25519-sha256' }).optional(),
+    headers: z
+      .array(z.string().regex(HEADER_NAME, 'must be a header field name'))
+      .min(1, 'must list at least From')
+      .max(MAX_DKIM_HEADERS, `must list at most ${MAX_DKIM_HEADERS} fields`)
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.algorithm === 'ed25519-sha256') {
+      ctx.addIssue({ code: 'custom', path: ['algorithm'], message: 'ed25519-sha256 cannot be signed by this worker (its signer, nodemailer, signs rsa-sha256 only): use rsa-sha256' });
+    }
+    if (value.headers !== undefined && !value.headers.some((h) => h.toLowerCase() === 'from')) {
+      // RFC 6376 §5.4: the From field must be signed.
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'must include From (RFC 6376 §5.4)' });
+    }
+    if ('value' in value.privateKey) {
+      // An inline key can be checked when written; a stored one when the worker first reads it.
+      const problem = dkimKeyProblem(value.privateKey.value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['privateKey', 'value'], message: problem });
+    }
+    if (value.headers?.some((h) => h.toLowerCase() === 'dkim-signature')) {
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'must not list DKIM-Signature' });
+    }
+  });
+export type DkimSettings = z.infer<typeof dkimSchema>;
+
 export const limitsSchema = z.strictObject({
   maxConnections: z.int('must be an integer').min(1, 'must be 1-100').max(100, 'must be 1-100').optional(),
   maxMessagesPerConnection: z.int('must be an integer').min(1, 'must be 1-100000').max(100_000, 'must be 1-100000').optional(),
 });
 export type LimitSettings = z.infer<typeof limitsSchema>;
+
+/** `*`, or an IAM unique id (role `AROA…`, user `AIDA…`, account id), optionally with `:<role session>`. */
+export const PRODUCER_PATTERN = /^(\*|[A-Za-z0-9]{12,128}(:[A-Za-z0-9_+=,.@-]{1,64})?)$/;
 
 export const SCOPE_PATTERN = /^(global|binding-group#[a-z0-9._-]{1,128}|binding#[a-z0-9._-]{1,128}|domain#[a-z0-9.-]{1,253})$/;
 
@@ -168,11 +237,21 @@ export const configItemSchema = z
       .transform((value) => value.toLowerCase())
       .pipe(z.string().regex(SCOPE_PATTERN, 'must be global, binding-group#<name>, binding#<name> or domain#<domain> (domain as A-label)')),
     group: bindingName.optional(),
+    /**
+     * On a binding item: the producers (the SQS SenderId: an IAM role id `AROA…`, a user id, an
+     * account id) that may send messages naming this binding; `*` is any. Absent: any producer.
+     */
+    producers: z
+      .array(z.string().regex(PRODUCER_PATTERN, 'must be "*" or an IAM principal id (e.g. a role id AROA…, optionally ":session")'), 'must be an array of principal ids')
+      .min(1, 'must list at least one producer (or leave producers out: any producer)')
+      .max(100, 'must list at most 100 producers')
+      .optional(),
     description: z.string().max(1024, 'must be at most 1024 characters').optional(),
     relay: relayListSchema.optional(),
     auth: authSchema.optional(),
     limits: limitsSchema.optional(),
     delivery: deliverySchema.optional(),
+    dkim: dkimSchema.optional(),
     /** Written by the CLI; informational. */
     updatedAt: z.string().optional(),
   })
@@ -183,6 +262,13 @@ export const configItemSchema = z
     if (item.delivery !== undefined && item.scope.startsWith('domain#')) {
       // A message's lifetime is one thing even when its recipients go to several domains.
       ctx.addIssue({ code: 'custom', path: ['delivery'], message: 'is set per message (global, binding-group or binding), not per recipient domain' });
+    }
+    if (item.dkim !== undefined && item.scope.startsWith('domain#')) {
+      // The signer speaks for the sender (its d= domain), whoever receives the message.
+      ctx.addIssue({ code: 'custom', path: ['dkim'], message: 'is set per sender (global, binding-group or binding), not per recipient domain' });
+    }
+    if (item.producers !== undefined && !item.scope.startsWith('binding#')) {
+      ctx.addIssue({ code: 'custom', path: ['producers'], message: 'only a binding#<name> item may list producers' });
     }
   });
 export type ConfigItem = z.infer<typeof configItemSchema>;

@@ -20,7 +20,7 @@ export const MAX_RESPONSE_BYTES = 64 * 1024;
 /** The endpoint's `error_description` is kept up to this many characters in error messages. */
 export const MAX_ERROR_TEXT_CHARS = 500;
 
-/** Token cache entries kept at most (one per client, user, scope and flow); expired ones go first. */
+/** Token cache entries kept at most (one per client, scope and flow); expired ones go first, then the least recently used. */
 export const MAX_CACHE_ENTRIES = 1_000;
 
 /** Secrets shorter than this are not searched for in endpoint text (they would garble it). */

@@ -80,9 +80,10 @@ interface CacheEntry {
  * (RFC 6749 client credentials §4.4, or refresh token §6), with the client authenticating by
  * `client_secret` in the form body (`client_secret_post`, which Microsoft and Google accept).
  *
- * - Tokens are cached per (token endpoint, client id, user, scope, flow, refresh-token keysource)
- *   until `expires_in` minus the refresh margin. The cache key is hashed: a `value` keysource
- *   never sits in memory as a map key.
+ * - Tokens are cached per client (token endpoint, client id, scope, flow, refresh-token keysource),
+ *   not per `auth.user`, until `expires_in` minus the refresh margin; at most MAX_CACHE_ENTRIES,
+ *   least recently used first out. The cache key is hashed: a `value` keysource never sits in
+ *   memory as a map key.
  * - Concurrent callers share one request (single flight). `forceRefresh` (after the relay
  *   rejected a token) skips the cache once and re-reads the client secret and refresh token,
  *   and still single-flights: 50 concurrent forced callers make one request.
@@ -110,7 +111,7 @@ interface CacheEntry {
  *   'billing@contoso.com',
  * );
  */
-export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): TokenProvider {
+export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): TokenProvider & { readonly cacheSize: number } {
   const settings = checkOptions(options);
   const cache = new Map<string, CacheEntry>();
 
@@ -168,7 +169,12 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
 
   function entryFor(key: string): CacheEntry {
     const existing = cache.get(key);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      // Least recently used goes first: re-inserting moves the key to the young end of the Map.
+      cache.delete(key);
+      cache.set(key, existing);
+      return existing;
+    }
     if (cache.size >= MAX_CACHE_ENTRIES) evict();
     const entry: CacheEntry = { token: undefined, expiresAtMs: 0, inFlight: undefined, generation: 0 };
     cache.set(key, entry);
@@ -180,7 +186,7 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
     for (const [key, entry] of cache) {
       if (entry.inFlight === undefined && entry.expiresAtMs <= nowMs) cache.delete(key);
     }
-    // Still full: drop the oldest idle entries (a Map iterates in insertion order).
+    // Still full: drop the least recently used idle entries (a Map iterates in insertion order).
     for (const [key, entry] of cache) {
       if (cache.size < MAX_CACHE_ENTRIES) break;
       if (entry.inFlight === undefined) cache.delete(key);
@@ -188,11 +194,14 @@ export function createOAuth2TokenProvider(options: OAuth2TokenProviderOptions): 
   }
 
   return {
+    get cacheSize(): number {
+      return cache.size;
+    },
     getAccessToken(client: OAuth2Client, user: string, readOptions?: ReadOptions): Promise<string> {
       const forced = readOptions?.forceRefresh === true;
       let key: string;
       try {
-        key = cacheKey(client, user);
+        key = cacheKey(client);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -241,9 +250,15 @@ export function tokenForm(client: OAuth2Client, flow: OAuth2Flow, credentials: O
   return form;
 }
 
-function cacheKey(client: OAuth2Client, user: string): string {
+/**
+ * One token per client: (token endpoint, client id, scope, flow, refresh-token keysource). Never
+ * the mailbox (`auth.user`), which a message may choose: a client-credentials token serves every
+ * mailbox the app may send as, and a refresh token's access token is its owner's whatever user
+ * the message names. So messages cannot multiply token requests or cache entries.
+ */
+function cacheKey(client: OAuth2Client): string {
   const flow = oauth2Flow(client);
-  const parts = [tokenEndpointUrl(client), client.clientId, user, client.scope ?? null, flow, flow === 'refresh_token' ? client.refreshToken : null];
+  const parts = [tokenEndpointUrl(client), client.clientId, client.scope ?? null, flow, flow === 'refresh_token' ? client.refreshToken : null];
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
 

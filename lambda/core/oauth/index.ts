@@ -8,4 +8,5 @@ export {
 } from './createOAuth2TokenProvider.js';
 export { requestToken, parseExpiresIn, type TokenGrant, type TokenRequest, type TokenResult } from './requestToken.js';
 export { displayUrl, tokenEndpointUrl } from './tokenEndpointUrl.js';
+export { isLoopbackHost, tokenUrlProblem } from './tokenUrlPolicy.js';
 export * from './constants.js';

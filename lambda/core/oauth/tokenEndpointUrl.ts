@@ -1,6 +1,7 @@
 import type { OAuth2Client } from '../config/schema.js';
 import { PermanentDeliveryError } from '../errors.js';
 import { MICROSOFT_LOGIN_ORIGIN } from './constants.js';
+import { tokenUrlProblem } from './tokenUrlPolicy.js';
 
 /**
  * The token endpoint of an OAuth2 client: its `tokenUrl`, or for a Microsoft `tenantId`
@@ -11,12 +12,13 @@ import { MICROSOFT_LOGIN_ORIGIN } from './constants.js';
  * `tokenUrl` with their own host.
  *
  * @throws PermanentDeliveryError (reason `invalid-config`) when both or neither are given, or the
- * URL carries credentials (`https://user:pass@host/`: secrets belong in keysources) or is not http(s).
+ * URL carries credentials (`https://user:pass@host/`: secrets belong in keysources), or is not
+ * https (http only to loopback with `allowLoopbackHttp`, see tokenUrlPolicy).
  * @example
  * tokenEndpointUrl({ tenantId: 'contoso.onmicrosoft.com', clientId: 'a', scope: 'x' });
  * // 'https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token'
  */
-export function tokenEndpointUrl(client: Pick<OAuth2Client, 'tokenUrl' | 'tenantId'>): string {
+export function tokenEndpointUrl(client: Pick<OAuth2Client, 'tokenUrl' | 'tenantId' | 'allowLoopbackHttp'>): string {
   if ((client.tokenUrl === undefined) === (client.tenantId === undefined)) {
     throw configError('give exactly one of auth.oauth2.tokenUrl or auth.oauth2.tenantId');
   }
@@ -24,17 +26,10 @@ export function tokenEndpointUrl(client: Pick<OAuth2Client, 'tokenUrl' | 'tenant
     if (!/^[A-Za-z0-9.-]{1,256}$/.test(client.tenantId)) throw configError('auth.oauth2.tenantId must be a tenant id or domain');
     return `${MICROSOFT_LOGIN_ORIGIN}/${encodeURIComponent(client.tenantId)}/oauth2/v2.0/token`;
   }
-  let url: URL;
-  try {
-    url = new URL(client.tokenUrl as string);
-  } catch {
-    throw configError('auth.oauth2.tokenUrl must be an http(s) URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw configError('auth.oauth2.tokenUrl must be an http(s) URL');
-  if (url.username !== '' || url.password !== '') {
-    throw configError('auth.oauth2.tokenUrl must not carry credentials: put the client secret in auth.oauth2.clientSecret');
-  }
-  return url.href;
+  // Checked again here, not only when the item is validated: the secret is about to be POSTed.
+  const problem = tokenUrlProblem(client.tokenUrl as string, client.allowLoopbackHttp);
+  if (problem) throw configError(`auth.oauth2.tokenUrl ${problem}`);
+  return new URL(client.tokenUrl as string).href;
 }
 
 /** The endpoint as it may appear in an error message or log line: origin and path, no query or fragment. */

@@ -4,6 +4,7 @@
  * `allowInsecureAuth`, and only with the configured mechanism, which the relay must advertise —
  * never silently another (docs/design.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
  */
+import { isAscii } from 'node:buffer';
 import { rootCertificates, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryError } from '../errors.js';
@@ -153,7 +154,7 @@ export class SmtpSession {
         command: 'MAIL FROM',
       });
     }
-    const eightBit = raw.some((byte) => byte > 0x7f);
+    const eightBit = !isAscii(raw);
     this.requireExtensions(envelope, eightBit);
     // Cleared so that a failure tells whether the relay answered anything in this transaction.
     this.connection.lastServerResponse = false;

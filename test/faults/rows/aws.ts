@@ -37,7 +37,8 @@ export function awsRows(kit: RowKit): void {
         // Assess
         expect(rounds.map((r) => r.failed.length)).toEqual([1, 0]);
         expect(kit.h.dynamoProxy.requests.filter((r) => r.failedWith === fault.type)).toHaveLength(1);
-        const line = expectLog(kit.h, mark, { message: 'deferred', idempotencyKey: key, reason: fault.reason });
+        // The first config read is the producer check's (the binding item), before the claim.
+        const line = expectLog(kit.h, mark, { message: 'producer check or idempotency claim failed; will retry', idempotencyKey: key, reason: fault.reason });
         expect(String(line['detail'])).toContain(fault.type);
         expect(kit.h.metricsSince(mark)).toMatchObject({ Deferred: 1, Delivered: 1 });
         // The relay was not contacted while routing failed.
@@ -65,7 +66,7 @@ export function awsRows(kit: RowKit): void {
         expect(rounds.map((r) => r.failed.length)).toEqual([1, 0]);
         // Nothing was sent while the key could not be claimed.
         expect(relay.connectionCount).toBe(1);
-        const line = expectLog(kit.h, mark, { message: 'idempotency claim failed; will retry', idempotencyKey: key, outcome: 'deferred', reason: fault.reason });
+        const line = expectLog(kit.h, mark, { message: 'producer check or idempotency claim failed; will retry', idempotencyKey: key, outcome: 'deferred', reason: fault.reason });
         expect(String(line['detail'])).toContain(fault.type);
         expect(kit.h.metricsSince(mark)).toMatchObject({ Deferred: 1, Delivered: 1 });
         expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bob@example.net']]);

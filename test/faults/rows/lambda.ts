@@ -64,12 +64,12 @@ export function lambdaRows(kit: RowKit): void {
 
       // Act 1: relayed, the settle write fails, and the batch response never reaches SQS.
       const crashed = await kit.h.invoke({ crash: true });
-      const state = await kit.h.world.documents.send(new GetCommand({ TableName: kit.h.world.idempotencyTable, Key: { id: 'crash' } }));
+      const state = await kit.h.world.documents.send(new GetCommand({ TableName: kit.h.world.idempotencyTable, Key: { id: 'l-crash#crash' } }));
       // Act 2: the redelivery while the dead invocation's claim is still leased.
       const leased = await kit.h.invoke();
       // Act 3: the lease runs out (time passes), the next receive claims the key again.
       await kit.h.world.documents.send(
-        new UpdateCommand({ TableName: kit.h.world.idempotencyTable, Key: { id: 'crash' }, UpdateExpression: 'SET leaseUntil = :past', ExpressionAttributeValues: { ':past': 0 } }),
+        new UpdateCommand({ TableName: kit.h.world.idempotencyTable, Key: { id: 'l-crash#crash' }, UpdateExpression: 'SET leaseUntil = :past', ExpressionAttributeValues: { ':past': 0 } }),
       );
       const after = await kit.h.drive();
 

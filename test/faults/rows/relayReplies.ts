@@ -95,7 +95,7 @@ export function relayReplyRows(kit: RowKit): void {
 
       // Act: one round with the deferrals, then the relay accepts everyone.
       const first = await kit.h.invoke();
-      const state = await kit.h.world.documents.send(new GetCommand({ TableName: kit.h.world.idempotencyTable, Key: { id: 'rcpt-4xx' } }));
+      const state = await kit.h.world.documents.send(new GetCommand({ TableName: kit.h.world.idempotencyTable, Key: { id: 'r-rcpt-4xx#rcpt-4xx' } }));
       busy = false;
       const rest = await kit.h.drive();
 

@@ -104,9 +104,9 @@ describe('AwsSecretSource', () => {
 
   it('env and inline values, with one warning for inline values', async () => {
     const warnings: string[] = [];
-    const s = source({ env: { RELAY_PW: 'from-env' }, onInlineValue: (w) => warnings.push(w) });
-    expect(await s.read({ env: 'RELAY_PW' })).toBe('from-env');
-    await expect(s.read({ env: 'MISSING' })).rejects.toThrow('environment variable MISSING is not set');
+    const s = source({ env: { MAILRELAY_RELAY_PW: 'from-env' }, onInlineValue: (w) => warnings.push(w) });
+    expect(await s.read({ env: 'MAILRELAY_RELAY_PW' })).toBe('from-env');
+    await expect(s.read({ env: 'MAILRELAY_MISSING' })).rejects.toThrow('environment variable MAILRELAY_MISSING is not set');
     expect(await s.read({ value: 'inline' })).toBe('inline');
     await s.read({ value: 'inline' });
     expect(warnings).toHaveLength(1);

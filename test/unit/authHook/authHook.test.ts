@@ -81,7 +81,7 @@ describe('HookSecret', () => {
 });
 
 describe('applyHookAnswer', () => {
-  const base: EffectiveAuth = { type: 'XOAUTH2', user: 'cfg@x', key: 'k', oauth2: { clientId: 'c', tenantId: 't', scope: 's' } };
+  const base: EffectiveAuth = { type: 'XOAUTH2', user: 'cfg@x', key: 'k', messageKeysources: [], oauth2: { clientId: 'c', tenantId: 't', scope: 's' } };
 
   it('overrides only the fields it sets; a pass drops a lower oauth2 client', () => {
     const { auth, fields } = applyHookAnswer(base, { type: 'PLAIN', pass: { secret: 'mailrelay/t' } }, false);
@@ -90,9 +90,9 @@ describe('applyHookAnswer', () => {
   });
 
   it('infers the mechanism again when none was configured', () => {
-    const { auth } = applyHookAnswer({ type: 'NONE' }, { user: 'u', hookPass: new HookSecret('p') }, true);
+    const { auth } = applyHookAnswer({ type: 'NONE', messageKeysources: [] }, { user: 'u', hookPass: new HookSecret('p') }, true);
     expect(auth.type).toBe('PLAIN');
-    const kept = applyHookAnswer({ type: 'LOGIN' }, { user: 'u', hookPass: new HookSecret('p') }, false);
+    const kept = applyHookAnswer({ type: 'LOGIN', messageKeysources: [] }, { user: 'u', hookPass: new HookSecret('p') }, false);
     expect(kept.auth.type).toBe('LOGIN');
   });
 });

@@ -28,7 +28,7 @@ describe('resolveRoutes', () => {
     expect(route!.settings).toEqual({
       relay,
       relays: [relay],
-      auth: { type: 'LOGIN', user: 'acme-user', pass: { secret: 'mailrelay/g' }, key: 'from-message', oauth2: undefined },
+      auth: { type: 'LOGIN', user: 'acme-user', pass: { secret: 'mailrelay/g' }, key: 'from-message', oauth2: undefined, messageKeysources: [] },
       limits: { maxConnections: 4, maxMessagesPerConnection: 100 },
       delivery: { maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 },
     });
@@ -124,16 +124,21 @@ describe('precedence between a bearer token and an OAuth2 client', () => {
           origin: 'binding#acme.example',
           item: {
             relay: { host: 'smtp.office365.com' },
-            auth: { type: 'XOAUTH2', user: 'box@acme.example', oauth2: { tenantId: 'acme', clientId: 'c', clientSecret: { secret: 'mailrelay/c' }, scope: 's' } },
+            auth: {
+              type: 'XOAUTH2',
+              user: 'box@acme.example',
+              oauth2: { tenantId: 'acme', clientId: 'c', clientSecret: { secret: 'mailrelay/c' }, scope: 's' },
+              messageKeysources: ['mailrelay/acme/'],
+            },
           },
         },
-        { origin: 'message', item: { auth: { pass: { secret: 'mailrelay/acme-token' } } } },
+        { origin: 'message', item: { auth: { pass: { secret: 'mailrelay/acme/token' } } } },
       ],
       'acme.example',
     );
     if (merged instanceof ConfigValidationError) throw merged;
     expect(merged.settings.auth.oauth2).toBeUndefined();
-    expect(merged.settings.auth.pass).toEqual({ secret: 'mailrelay/acme-token' });
+    expect(merged.settings.auth.pass).toEqual({ secret: 'mailrelay/acme/token' });
     expect(merged.origins['auth.oauth2']).toBeUndefined();
   });
 

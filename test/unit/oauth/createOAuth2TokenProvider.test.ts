@@ -119,21 +119,22 @@ describe('createOAuth2TokenProvider: caching', () => {
     expect(secrets.calls).toEqual([{ id: 'mailrelay/oauth', forceRefresh: false }]);
   });
 
-  it('keeps one token per user, scope and client', async () => {
+  it('keeps one token per client and scope, not per message-chosen auth.user (a message cannot force a token request each time)', async () => {
     // Prepare
     const provider = createOAuth2TokenProvider({ resolveSecret: secrets.resolveSecret });
     const client = clientCredentials(endpoint.url);
 
-    // Act
-    const a = await provider.getAccessToken(client, USER);
-    const b = await provider.getAccessToken(client, 'other@acme.example');
-    const c = await provider.getAccessToken({ ...client, scope: 'https://example.test/other' }, USER);
-    const again = await provider.getAccessToken(client, USER);
+    // Act: 100 messages each naming another mailbox as auth.user
+    const perUser = await Promise.all(Array.from({ length: 100 }, (_, i) => provider.getAccessToken(client, `user${i}@acme.example`)));
+    const otherScope = await provider.getAccessToken({ ...client, scope: 'https://example.test/other' }, USER);
+    const otherClient = await provider.getAccessToken({ ...client, clientId: 'other-app' }, USER).catch(() => 'refused');
 
     // Assess
-    expect(new Set([a, b, c]).size).toBe(3);
-    expect(again).toBe(a);
+    expect(new Set(perUser).size).toBe(1);
+    expect(otherScope).not.toBe(perUser[0]);
+    expect(otherClient).not.toBe(perUser[0]);
     expect(endpoint.requestCount).toBe(3);
+    expect(provider.cacheSize).toBeLessThanOrEqual(3);
   });
 });
 
@@ -237,7 +238,7 @@ describe('createOAuth2TokenProvider: refresh-token flow', () => {
     endpoint.setClientSecret('public-app', '');
     endpoint.setRefreshToken('public-refresh-token', 'public-app');
     const provider = createOAuth2TokenProvider({ resolveSecret: secrets.resolveSecret });
-    const client = { tokenUrl: endpoint.url, clientId: 'public-app', refreshToken: { value: 'public-refresh-token' } };
+    const client = { tokenUrl: endpoint.url, allowLoopbackHttp: true, clientId: 'public-app', refreshToken: { value: 'public-refresh-token' } };
 
     // Act
     const token = await provider.getAccessToken(client, USER);

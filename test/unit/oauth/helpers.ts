@@ -35,11 +35,11 @@ export const SCOPE = 'https://outlook.office365.com/.default';
 export const USER = 'billing@acme.example';
 
 export function clientCredentials(tokenUrl: string, overrides: Partial<OAuth2Client> = {}): OAuth2Client {
-  return { tokenUrl, clientId: CLIENT_ID, clientSecret: { secret: 'mailrelay/oauth' }, scope: SCOPE, ...overrides };
+  return { tokenUrl, allowLoopbackHttp: true, clientId: CLIENT_ID, clientSecret: { secret: 'mailrelay/oauth' }, scope: SCOPE, ...overrides };
 }
 
 export function refreshTokenClient(tokenUrl: string, overrides: Partial<OAuth2Client> = {}): OAuth2Client {
-  return { tokenUrl, clientId: CLIENT_ID, clientSecret: { secret: 'mailrelay/oauth' }, refreshToken: { secret: 'mailrelay/refresh' }, ...overrides };
+  return { tokenUrl, allowLoopbackHttp: true, clientId: CLIENT_ID, clientSecret: { secret: 'mailrelay/oauth' }, refreshToken: { secret: 'mailrelay/refresh' }, ...overrides };
 }
 
 /** A settable clock in ms. */

@@ -42,8 +42,8 @@ describe('tokenEndpointUrl', () => {
     [{}, 'exactly one of'],
     [{ tokenUrl: 'https://a.example/token', tenantId: 'contoso' }, 'exactly one of'],
     [{ tenantId: 'contoso/../evil' }, 'tenant id or domain'],
-    [{ tokenUrl: 'ftp://a.example/token' }, 'http(s) URL'],
-    [{ tokenUrl: 'not a url' }, 'http(s) URL'],
+    [{ tokenUrl: 'ftp://a.example/token' }, 'https URL'],
+    [{ tokenUrl: 'not a url' }, 'https URL'],
     [{ tokenUrl: 'https://app:secret@a.example/token' }, 'must not carry credentials'],
   ])('refuses %j as a config error', (client, text) => {
     // Act
@@ -59,6 +59,37 @@ describe('tokenEndpointUrl', () => {
     expect((error as PermanentDeliveryError).reason).toBe('invalid-config');
     expect((error as Error).message).toContain(text);
     expect((error as Error).message).not.toContain('secret@');
+  });
+
+  it.each([
+    ['http to a public host', { tokenUrl: 'http://idp.example/token' }, 'in clear to idp.example'],
+    ['http to a private address', { tokenUrl: 'http://10.0.0.5/token' }, 'in clear to 10.0.0.5'],
+    ['http to the link-local metadata address', { tokenUrl: 'http://169.254.169.254/latest/meta-data/' }, 'in clear to 169.254.169.254'],
+    ['http to an internal name, even with the loopback flag', { tokenUrl: 'http://idp.internal/token', allowLoopbackHttp: true }, 'in clear to idp.internal'],
+    ['http to loopback without the opt-in', { tokenUrl: 'http://127.0.0.1:8080/token' }, 'allowLoopbackHttp'],
+  ])('an OAuth2 tokenUrl over http is refused (the client secret was POSTed in clear): %s', (_name, client, text) => {
+    // Act
+    const error = (() => {
+      try {
+        tokenEndpointUrl(client);
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+
+    // Assess
+    expect(error).toBeInstanceOf(PermanentDeliveryError);
+    expect((error as PermanentDeliveryError).reason).toBe('invalid-config');
+    expect((error as Error).message).toMatch(/^auth\.oauth2\.tokenUrl must be https/);
+    expect((error as Error).message).toContain(text);
+  });
+
+  it('http to a loopback token URL works only with allowLoopbackHttp (a local test endpoint)', () => {
+    // Act / Assess
+    expect(tokenEndpointUrl({ tokenUrl: 'http://127.0.0.1:8080/token', allowLoopbackHttp: true })).toBe('http://127.0.0.1:8080/token');
+    expect(tokenEndpointUrl({ tokenUrl: 'http://[::1]:8080/token', allowLoopbackHttp: true })).toBe('http://[::1]:8080/token');
+    expect(tokenEndpointUrl({ tokenUrl: 'http://localhost/token', allowLoopbackHttp: true })).toBe('http://localhost/token');
   });
 
   it('shows only origin and path of an endpoint in messages', () => {
