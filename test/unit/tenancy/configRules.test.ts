@@ -135,6 +135,22 @@ describe('auth.messageKeysources', () => {
     expect(sameScope).not.toBeInstanceOf(ConfigValidationError);
   });
 
+  it('a failover list set by a higher scope is covered only if that scope allows message keysources too', () => {
+    // Prepare
+    const message = { origin: 'message', item: { auth: { pass: { secret: 'mailrelay/acme/m365' } } } };
+    const binding = { origin: 'binding#acme', item: { relay: { host: 'smtp.tenant.example' }, auth: { user: 'u', messageKeysources: ['mailrelay/acme/'] } } };
+    const partnerList = { relay: [{ host: 'smtp1.partner.example' }, { host: 'smtp2.partner.example', tls: 'implicit' as const }] };
+
+    // Act
+    const refused = mergeLayers([binding, { origin: 'domain#partner.example', item: partnerList }, message], 'a.example');
+    const allowed = mergeLayers([binding, { origin: 'domain#partner.example', item: { ...partnerList, auth: { messageKeysources: ['mailrelay/acme/'] } } }, message], 'a.example');
+
+    // Assess
+    expect((refused as ConfigValidationError).issues?.map((i) => i.path)).toEqual(['auth.pass']);
+    expect((refused as ConfigValidationError).issues?.[0]?.message).toContain('domain#partner.example sets relay.host');
+    expect(allowed).not.toBeInstanceOf(ConfigValidationError);
+  });
+
   it('parameters match a prefix with or without the leading slash; a config item’s own pass is never restricted', () => {
     const layers = (pass: { parameter: string } | { secret: string }) => [
       { origin: 'global', item: { relay: { host: 'h.example' }, auth: { user: 'u', messageKeysources: ['/mailrelay/acme/'] } } },
