@@ -46,6 +46,7 @@ export function printableSettings(settings: EffectiveSettings): unknown {
   const ref = (k: Keysource | undefined): string | undefined => (k ? describeKeysource(k) : undefined);
   return {
     relay: settings.relay,
+    relays: settings.relays,
     auth: {
       type: auth.type,
       user: auth.user,

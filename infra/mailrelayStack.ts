@@ -71,6 +71,7 @@ export class MailrelayStack extends Stack {
     });
     this.relayFunction.bindConfigTable(this.tables.configTable);
     this.relayFunction.bindIdempotencyTable(this.tables.idempotencyTable);
+    this.relayFunction.bindRelayStateTable(this.tables.relayStateTable);
     this.relayFunction.bindQueues(this.queues.queue, this.queues.deadLetterQueue, {
       batchSize: settings.batchSize,
       ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
@@ -105,6 +106,7 @@ export class MailrelayStack extends Stack {
     this.output('DeadLetterQueueUrl', this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
     this.output('ConfigTableName', this.tables.configTable.tableName, 'Config items (mailrelay config put)');
     this.output('IdempotencyTableName', this.tables.idempotencyTable.tableName, 'Idempotency records');
+    this.output('RelayStateTableName', this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
     this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
     this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
     this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');

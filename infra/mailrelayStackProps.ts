@@ -18,6 +18,7 @@ import {
 } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
 import { canonicalPrefix, secretPrefixProblem } from '../lambda/core/secretPrefix.js';
+import { deliveryHorizon, MAX_QUEUE_RETENTION_SECONDS, type DeliveryHorizon, type DeliveryHorizonProps } from './retryHorizon.js';
 
 /** Powertools log levels. */
 export type RelayLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
@@ -101,16 +102,27 @@ export interface MailrelayStackProps extends StackProps {
   readonly visibilityTimeout?: Duration;
 
   /**
-   * How long the queue keeps a message; shorter than the DLQ's 14 days.
-   * @default Duration.days(4)
+   * The retry horizon of the worker (docs/design.md §2 `delivery`): the largest
+   * `delivery.maxAgeSeconds` and the fastest schedule any config item sets. The
+   * queue's retention and maxReceiveCount are derived from it, so SQS never drops
+   * or moves a message before the worker is done retrying it.
+   * @default { maxAgeSeconds: 259200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 }
+   */
+  readonly delivery?: DeliveryHorizonProps;
+
+  /**
+   * How long the queue keeps a message; shorter than the DLQ's 14 days, and at
+   * least delivery.maxAgeSeconds + maxRetryIntervalSeconds + 900 s.
+   * @default - 4 days, or that minimum plus a day when it is longer
    */
   readonly retentionPeriod?: Duration;
 
   /**
-   * Receives of one message before SQS moves it to the dead-letter queue
-   * (transient failures: 4xx, timeouts, authentication failures). The worker
-   * is told too (`MAX_RECEIVE_COUNT`).
-   * @default 5
+   * Receives of one message before SQS moves it to the dead-letter queue: a
+   * backstop (a message that crashes the function); the worker dead-letters by
+   * age first. At least what `delivery` needs. The worker is told too
+   * (`MAX_RECEIVE_COUNT`).
+   * @default - derived from `delivery` (204 with the defaults)
    */
   readonly maxReceiveCount?: number;
 
@@ -312,6 +324,7 @@ export interface ResolvedMailrelayProps {
   readonly visibilityTimeout: Duration;
   readonly retentionPeriod: Duration;
   readonly maxReceiveCount: number;
+  readonly delivery: DeliveryHorizon;
   readonly batchSize: number;
   readonly maxBatchingWindow?: Duration;
   readonly maxConcurrency: number;
@@ -335,7 +348,6 @@ export const MAILRELAY_DEFAULTS = {
   functionTimeout: Duration.seconds(60),
   memorySize: 512,
   retentionPeriod: Duration.days(4),
-  maxReceiveCount: 5,
   batchSize: 10,
   maxConcurrency: 5,
   logRetention: RetentionDays.ONE_MONTH,
@@ -396,7 +408,15 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     );
   }
   const maxConcurrency = checkInteger('maxConcurrency', props.maxConcurrency ?? MAILRELAY_DEFAULTS.maxConcurrency, 2, 1000);
-  const maxReceiveCount = checkInteger('maxReceiveCount', props.maxReceiveCount ?? MAILRELAY_DEFAULTS.maxReceiveCount, 1, 1000);
+  const delivery = deliveryHorizon(props.delivery);
+  const maxReceiveCount = checkInteger('maxReceiveCount', props.maxReceiveCount ?? delivery.minimumMaxReceiveCount, 1, 1000);
+  if (maxReceiveCount < delivery.minimumMaxReceiveCount) {
+    throw new MailrelayPropsError(
+      'maxReceiveCount',
+      `${maxReceiveCount} is too low for delivery.maxAgeSeconds (${delivery.maxAgeSeconds}) with retries from ${delivery.retryIntervalSeconds} to ` +
+        `${delivery.maxRetryIntervalSeconds} seconds: it must be at least ${delivery.minimumMaxReceiveCount}, or SQS moves messages to the DLQ before they expire`,
+    );
+  }
 
   const timeoutSeconds = seconds(functionTimeout);
   const minimumVisibility =
@@ -421,8 +441,19 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     );
   }
 
-  const retentionPeriod = props.retentionPeriod ?? MAILRELAY_DEFAULTS.retentionPeriod;
+  const retentionPeriod =
+    props.retentionPeriod ??
+    (delivery.minimumRetentionSeconds <= MAILRELAY_DEFAULTS.retentionPeriod.toSeconds()
+      ? MAILRELAY_DEFAULTS.retentionPeriod
+      : Duration.seconds(Math.min(MAX_QUEUE_RETENTION_SECONDS, delivery.minimumRetentionSeconds + SECONDS_PER_DAY)));
   const retentionSeconds = seconds(retentionPeriod);
+  if (retentionSeconds !== undefined && retentionSeconds < delivery.minimumRetentionSeconds) {
+    throw new MailrelayPropsError(
+      'retentionPeriod',
+      `${retentionSeconds} seconds is shorter than delivery.maxAgeSeconds (${delivery.maxAgeSeconds}) + maxRetryIntervalSeconds ` +
+        `(${delivery.maxRetryIntervalSeconds}) + one invocation (900) = ${delivery.minimumRetentionSeconds} seconds: SQS would drop messages the worker still retries`,
+    );
+  }
   if (retentionSeconds !== undefined && (retentionSeconds < 60 || retentionSeconds >= DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)) {
     throw new MailrelayPropsError(
       'retentionPeriod',
@@ -485,6 +516,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     visibilityTimeout,
     retentionPeriod,
     maxReceiveCount,
+    delivery,
     batchSize,
     ...(maxBatchingWindow === undefined ? {} : { maxBatchingWindow }),
     maxConcurrency,

@@ -9,6 +9,7 @@ import { buildCredentials } from '../../lambda/core/credentials.js';
 import { isDeliveryError, TransientDeliveryError } from '../../lambda/core/errors.js';
 import { describeKeysource, resolveKeysource } from '../../lambda/core/keysources.js';
 import { createOAuth2TokenProvider } from '../../lambda/core/oauth/index.js';
+import { relayRoute } from '../../lambda/core/failover.js';
 import { SmtpSession, type SessionCredentials } from '../../lambda/core/smtp/session.js';
 import { renderTranscript, transcriptLogger, type Recording, type TranscriptLine } from '../check/transcript.js';
 import type { CommandRun } from '../command.js';
@@ -48,15 +49,18 @@ export const run: CommandRun = async ({ values }, ctx) => {
   const secrets = await secretSource(target);
   const tokens = createOAuth2TokenProvider({ resolveSecret: async (ref, options) => (await resolveKeysource(ref, secrets, options)).secret });
   const checks: RouteCheck[] = [];
-  for (const resolved of answer.routes) {
-    // Through the auth hook first, as the worker does just before AUTH.
-    const { route, hook: hookName, error } = await throughHook(hook, resolved, query);
-    if (!ctx.json) printHeader(route, ctx.io.out, hookName);
-    const result = error
-      ? { label: route.label, recipients: route.recipients.map((r) => r.address), ...failure(error, 'asking the auth hook'), transcript: [] }
-      : await checkRoute(route, { secrets, tokens }, ca);
-    checks.push(result);
-    if (!ctx.json) printResult(result, ctx.io.out);
+  for (const group of answer.routes) {
+    // Every relay of a failover list is checked in its order (docs/design.md §2), each through
+    // the auth hook first, as the worker does just before AUTH.
+    for (const [index, relay] of group.settings.relays.entries()) {
+      const { route, hook: hookName, error } = await throughHook(hook, relayRoute(group, relay, index), query);
+      if (!ctx.json) printHeader(route, ctx.io.out, index, group.settings.relays.length, hookName);
+      const result = error
+        ? { label: route.label, recipients: route.recipients.map((r) => r.address), ...failure(error, 'asking the auth hook'), transcript: [] }
+        : await checkRoute(route, { secrets, tokens }, ca);
+      checks.push(result);
+      if (!ctx.json) printResult(result, ctx.io.out);
+    }
   }
   const failures = answer.failures.map((f) => ({ recipients: f.recipients.map((r) => r.address), error: f.error.message }));
   if (!ctx.json) {
@@ -128,9 +132,9 @@ function failure(error: unknown, during: string): Omit<RouteCheck, 'label' | 're
   };
 }
 
-function printHeader(route: RouteGroup, out: (line: string) => void, hookName?: string): void {
+function printHeader(route: RouteGroup, out: (line: string) => void, index = 0, relays = 1, hookName?: string): void {
   const { relay, auth } = route.settings;
-  out(`Route: ${route.label}`);
+  out(`Route: ${route.label}${relays > 1 ? ` (relay ${index + 1} of ${relays}${index > 0 ? ', failover' : ''})` : ''}`);
   if (route.recipients.length) out(`  recipients: ${route.recipients.map((r) => r.address).join(', ')}`);
   out(`  relay:      ${relay.host}:${relay.port}, tls ${relay.tls}${relay.verifyCertificate ? '' : ' (certificate not verified)'}, EHLO ${relay.ehloName}, timeout ${relay.timeoutSeconds} s`);
   const secret = auth.pass
@@ -151,7 +155,9 @@ function printResult(result: RouteCheck, out: (line: string) => void): void {
   if (result.transcript.length) out('');
   out(result.verdict);
   if (!result.ok && result.reason) {
-    const fate = result.retryable ? 'messages on this route are retried, then dead-lettered after maxReceiveCount' : 'messages on this route go to the DLQ at once';
+    const fate = result.retryable
+      ? 'messages on this route are retried (the next relay of the list first) until delivery.maxAgeSeconds, then dead-lettered as expired'
+      : 'messages on this route go to the DLQ at once';
     out(`  (${result.reason}: ${fate})`);
   }
   out('');

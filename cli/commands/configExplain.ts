@@ -113,11 +113,18 @@ function printAnswer(answer: RouteAnswer, hookErrors: ReadonlyMap<RouteGroup, st
 }
 
 function fieldRows(route: RouteGroup): string[][] {
-  return SETTING_FIELDS.map((field) => {
+  const rows = SETTING_FIELDS.map((field) => {
     let value = displayValue(field, route.settings);
     const origin = route.origins[field];
     if (value === undefined && field === 'auth.user' && route.settings.auth.pass && 'secret' in route.settings.auth.pass) value = '(the secret\'s "username")';
     if (value === undefined && field === 'auth.pass' && route.settings.auth.hookPass) value = `(a literal secret, fingerprint ${route.settings.auth.hookPass.fingerprint})`;
     return [`  ${field}`, value ?? '-', origin ?? '-'];
   });
+  // The failover relays after the first: one row each, tried in this order when a relay refuses the session.
+  const failover = route.settings.relays.slice(1).map((relay, i) => {
+    const at = `relay[${i + 1}]`;
+    return [`  ${at}`, `${relay.host}:${relay.port} ${relay.tls}${relay.verifyCertificate ? '' : ' (certificate not verified)'} (failover)`, route.origins[`${at}.host`] ?? '-'];
+  });
+  const relayRows = rows.filter(([field]) => field!.startsWith('  relay.'));
+  return [...relayRows, ...failover, ...rows.filter(([field]) => !field!.startsWith('  relay.'))];
 }

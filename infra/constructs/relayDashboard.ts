@@ -50,7 +50,7 @@ export class RelayDashboard extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Messages',
-        left: [metrics.delivered(), metrics.deferred(), metrics.failed(), metrics.authFailed()],
+        left: [metrics.delivered(), metrics.deferred(), metrics.failed(), metrics.authFailed(), metrics.deadLettered(), metrics.duplicate()],
         leftYAxis: { min: 0, label: 'Count', showUnits: false },
         width: WIDTH,
         height: HEIGHT,
@@ -80,6 +80,15 @@ export class RelayDashboard extends Construct {
         ],
         leftYAxis: { min: 0, label: 'Count', showUnits: false },
         width: WIDTH,
+        height: HEIGHT,
+      }),
+    );
+    this.dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Relays: suspensions, failovers, expired mail',
+        left: [metrics.routeSuspended(), metrics.routeFailover(), metrics.expired()],
+        leftYAxis: { min: 0, label: 'Count', showUnits: false },
+        width: 2 * WIDTH,
         height: HEIGHT,
       }),
     );

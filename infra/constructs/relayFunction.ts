@@ -189,6 +189,25 @@ export class RelayFunction extends Construct {
   }
 
   /**
+   * Shares relay suspensions across the fleet (docs/design.md §3): `RELAY_STATE_TABLE_NAME` and
+   * the item actions the worker uses on it — read a relay's state, start a suspension
+   * (conditional put), claim the probe (conditional update), end it (delete).
+   */
+  public bindRelayStateTable(table: ITable): void {
+    this.function.addEnvironment(ENV.relayStateTableName, table.tableName);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'UseRelayStateTable',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [table.tableArn],
+      }),
+    );
+    if (table.encryptionKey) {
+      this.grantKey(table.encryptionKey, ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
+    }
+  }
+
+  /**
    * Consumes `queue` with partial batch responses and dead-letters to
    * `deadLetterQueue`: `QUEUE_URL`, `DEAD_LETTER_QUEUE_URL`, `MAX_RECEIVE_COUNT`, the event source
    * mapping (whose grant includes ChangeMessageVisibility, used for backoff)

@@ -51,6 +51,31 @@ export class RelayMetrics {
     return this.count(RELAY_METRIC.authFailed);
   }
 
+  /** Messages dead-lettered (permanent failures, expiry, exhausted receives). */
+  public deadLettered(): Metric {
+    return this.count(RELAY_METRIC.deadLettered);
+  }
+
+  /** Copies acknowledged without sending (already delivered or dead-lettered). */
+  public duplicate(): Metric {
+    return this.count(RELAY_METRIC.duplicate);
+  }
+
+  /** Messages not delivered within `delivery.maxAgeSeconds`. */
+  public expired(): Metric {
+    return this.count(RELAY_METRIC.expired);
+  }
+
+  /** Relay suspensions started for the fleet (a relay refused sessions). */
+  public routeSuspended(): Metric {
+    return this.count(RELAY_METRIC.routeSuspended);
+  }
+
+  /** Sessions a relay refused that went to the route's next relay. */
+  public routeFailover(): Metric {
+    return this.count(RELAY_METRIC.routeFailover);
+  }
+
   /** Time to relay one message, in milliseconds. */
   public deliveryDuration(statistic: string): Metric {
     return this.metric(RELAY_METRIC.deliveryDuration, statistic, `${RELAY_METRIC.deliveryDuration} ${statistic}`);

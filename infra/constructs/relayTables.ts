@@ -6,6 +6,8 @@ import {
   CONFIG_TABLE_PARTITION_KEY,
   IDEMPOTENCY_TABLE_PARTITION_KEY,
   IDEMPOTENCY_TABLE_TTL_ATTRIBUTE,
+  RELAY_STATE_TABLE_PARTITION_KEY,
+  RELAY_STATE_TABLE_TTL_ATTRIBUTE,
 } from '../constants.js';
 
 /** Props of {@link RelayTables}. */
@@ -33,6 +35,8 @@ export class RelayTables extends Construct {
   public readonly configTable: Table;
   /** One item per idempotency key; expires by TTL. */
   public readonly idempotencyTable: Table;
+  /** What the fleet shares about each relay: suspensions (`suspension#<host:port>`); items expire by TTL. */
+  public readonly relayStateTable: Table;
 
   public constructor(scope: Construct, id: string, props: RelayTablesProps = {}) {
     super(scope, id);
@@ -57,6 +61,20 @@ export class RelayTables extends Construct {
       timeToLiveAttribute: IDEMPOTENCY_TABLE_TTL_ATTRIBUTE,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    this.relayStateTable = new Table(this, 'RelayStateTable', {
+      partitionKey: { name: RELAY_STATE_TABLE_PARTITION_KEY, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      ...encryption,
+      timeToLiveAttribute: RELAY_STATE_TABLE_TTL_ATTRIBUTE,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.relayStateTable).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'The relay-state table holds suspensions that last minutes and expire by TTL; a restored copy would describe relays ' +
+        'as they were, not as they are, so continuous backups would only add cost.',
+    });
+
     Validations.of(this.idempotencyTable).acknowledge({
       id: 'AwsSolutions-DDB3',
       reason:

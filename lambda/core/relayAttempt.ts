@@ -35,6 +35,8 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
   const to = route.recipients.map((r) => r.address);
   const tag = { route: route.label, mechanism: route.settings.auth.type, authKey: route.settings.auth.key };
   let sessionOpened = false;
+  // Whether the session of the last attempt came from the pool rather than a fresh connection.
+  let reusedSession = false;
   let authRetried = false;
   // Whether nodemailer already renewed the XOAUTH2 token inside the AUTH exchange (after the
   // relay's 334 error challenge): then a second attempt would only repeat it.
@@ -49,8 +51,9 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
     const sent = await deps.pool.withSession(
       route,
       () => credentials(forceRefresh),
-      (session) => {
+      (session, reused) => {
         sessionOpened = true;
+        reusedSession = reused;
         // Waiting for a pooled connection may have used the invocation's time up.
         return mayStart && !mayStart() ? Promise.resolve(undefined) : sendInChunks(session, from, to, raw, mayStart);
       },
@@ -64,7 +67,7 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
     try {
       result = await attemptOnce(false);
     } catch (error) {
-      if (!isRetryable(error)) throw error;
+      if (!isRetryable(error, reusedSession)) throw error;
       // Credentials rotate: after an authentication failure, re-read the secret or token once —
       // unless XOAUTH2 already renewed its token inside the exchange (334 challenge). A relay that
       // answers a stale token with a bare 535 gets one attempt with a forced refresh here. A pooled
@@ -180,10 +183,12 @@ function isAuthFailure(error: unknown): boolean {
  * Worth one immediate second attempt: an authentication failure (after refreshing credentials), or
  * a connection that broke before the transaction got anywhere (a pooled connection the relay had
  * dropped). Never after DATA was sent: a reset after the final "." is ambiguous and waits for the
- * queue's retry instead.
+ * queue's retry instead. A 421 to MAIL FROM on a pooled session is the relay closing an idle
+ * connection (smtp-server, Postfix's `smtpd_timeout`), not a refusal: a fresh connection decides.
  */
-function isRetryable(error: unknown): boolean {
+function isRetryable(error: unknown, reusedSession: boolean): boolean {
   if (isAuthFailure(error)) return true;
+  if (reusedSession && error instanceof TransientDeliveryError && error.responseCode === 421 && (error.command === 'MAIL FROM' || error.command === 'CONN')) return true;
   return (
     error instanceof TransientDeliveryError &&
     error.reason === 'connection' &&

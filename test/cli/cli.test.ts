@@ -4,6 +4,7 @@
  * and a wrong password, the DLQ listed and redriven, config put/get/list/delete, and
  * `npm start -- --once` end to end.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,6 +207,40 @@ describe('check', () => {
     expect(result.stdout).toMatch(/^OK: 127\.0\.0\.1:\d+ with STARTTLS .*AUTH LOGIN as partner-user accepted; no mail sent$/m);
     expect(result.stdout).not.toContain('MAIL FROM');
     expectNoSecrets(result.stdout + result.stderr);
+  });
+
+  it('a failover list: explain shows each relay, check tries each in order and names the one that refused', async () => {
+    // Prepare: the first relay refuses connections (a closed port), the second is the local relay.
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer();
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const item = file('failover.json', {
+      scope: 'binding#failover.example',
+      relay: [
+        { host: '127.0.0.1', port: closed, timeoutSeconds: 3 },
+        { host: stack.state.relay.host, port: stack.state.relay.port },
+      ],
+      auth: { type: 'LOGIN', user: 'partner-user', pass: { secret: 'mailrelay/partner' } },
+    });
+    expect((await cli('config', 'put', item)).code).toBe(0);
+
+    // Act
+    const explain = await cli('config', 'explain', '--from', 'billing@failover.example', '--to', 'x@elsewhere.example');
+    const check = await cli('check', '--binding', 'failover.example', '--to', 'x@elsewhere.example');
+
+    // Assess
+    expect(explain.stdout).toMatch(new RegExp(`relay\\.port\\s+${closed}\\s+binding#failover\\.example`));
+    expect(explain.stdout).toMatch(new RegExp(`relay\\[1\\]\\s+127\\.0\\.0\\.1:${stack.state.relay.port} starttls \\(failover\\)\\s+binding#failover\\.example`));
+    expect(check.stdout).toContain('(relay 1 of 2)');
+    expect(check.stdout).toContain('(relay 2 of 2, failover)');
+    expect(check.stdout).toMatch(/FAILED: .*ECONNREFUSED/);
+    expect(check.stdout).toMatch(/^OK: 127\.0\.0\.1:\d+ with STARTTLS .*AUTH LOGIN as partner-user accepted; no mail sent$/m);
+    expect(check.code).toBe(1);
+    await cli('config', 'delete', 'binding#failover.example');
   });
 
   it('fails with the relay\'s 535 reply when the password is wrong, and exits 1', async () => {

@@ -53,7 +53,7 @@ describe('queues', () => {
   it('redrives to the dead-letter queue after maxReceiveCount receives', () => {
     // Assess
     synth.template.hasResourceProperties('AWS::SQS::Queue', {
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 204 },
     });
   });
 
@@ -65,7 +65,7 @@ describe('queues', () => {
       MessageRetentionPeriod: 345_600,
       MaximumMessageSize: 1_048_576,
       SqsManagedSseEnabled: true,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 204 },
     });
   });
 
@@ -146,9 +146,10 @@ describe('function', () => {
     expect(fn.Properties.Environment.Variables).toEqual({
       CONFIG_TABLE_NAME: { Ref: configTableId },
       IDEMPOTENCY_TABLE_NAME: { Ref: idempotencyTableId },
+      RELAY_STATE_TABLE_NAME: { Ref: logicalId(synth.stack.tables.relayStateTable) },
       QUEUE_URL: { Ref: queueId },
       DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId },
-      MAX_RECEIVE_COUNT: '5',
+      MAX_RECEIVE_COUNT: '204',
       SECRET_PREFIX: 'mailrelay/',
       CONFIG_CACHE_TTL_SECONDS: '60',
       SECRET_CACHE_TTL_SECONDS: '300',
@@ -198,6 +199,12 @@ describe('IAM', () => {
         // The idempotency store claims and settles with UpdateItem and reads with GetItem; PutItem and DeleteItem were never called.
         Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Resource: { 'Fn::GetAtt': [idempotencyTableId, 'Arn'] },
+      },
+      {
+        Sid: 'UseRelayStateTable',
+        Effect: 'Allow',
+        Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Resource: { 'Fn::GetAtt': [logicalId(synth.stack.tables.relayStateTable), 'Arn'] },
       },
       {
         Effect: 'Allow',
@@ -317,6 +324,7 @@ describe('outputs', () => {
       'FunctionName',
       'IdempotencyTableName',
       'QueueUrl',
+      'RelayStateTableName',
       'SecretPrefix',
     ]);
     expect(outputs.QueueUrl?.Value).toEqual({ Ref: queueId });
@@ -344,6 +352,7 @@ describe('cdk-nag', () => {
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:mailrelay/*]',
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/mailrelay/*]',
       'Mailrelay/Tables/IdempotencyTable AwsSolutions-DDB3',
+      'Mailrelay/Tables/RelayStateTable AwsSolutions-DDB3',
     ]);
     for (const reason of Object.values(rules)) expect(reason.length).toBeGreaterThan(40);
   });

@@ -36,7 +36,7 @@ beforeAll(() => {
       batchSize: 50,
       maxBatchingWindow: Duration.seconds(5),
       maxConcurrency: 20,
-      maxReceiveCount: 3,
+      maxReceiveCount: 300,
       functionTimeout: Duration.seconds(30),
       dashboardName: 'mailrelay-test',
     },
@@ -66,12 +66,12 @@ describe('customer-managed KMS key', () => {
     });
   });
 
-  it('encrypts both tables with the key', () => {
+  it('encrypts every table (config, idempotency, relay state) with the key', () => {
     // Prepare
     const template = synth.template('Encrypted');
 
     // Assess
-    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+    template.resourceCountIs('AWS::DynamoDB::Table', 3);
     template.allResourcesProperties('AWS::DynamoDB::Table', {
       SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: KEY_ARN },
     });
@@ -175,11 +175,11 @@ describe('event source and queue settings', () => {
     // Assess
     template.hasResourceProperties('AWS::Lambda::Function', {
       Timeout: 30,
-      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '3' }) },
+      Environment: { Variables: Match.objectLike({ MAX_RECEIVE_COUNT: '300' }) },
     });
     template.hasResourceProperties('AWS::SQS::Queue', {
       VisibilityTimeout: 6 * 30 + 5,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 3 },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] }, maxReceiveCount: 300 },
     });
   });
 });

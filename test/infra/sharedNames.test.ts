@@ -31,7 +31,7 @@ describe('names shared by the worker and the stack', () => {
     const env = Object.fromEntries(Object.entries(variables).map(([name, value]) => [name, resolved(value)]));
     const settings = readSettings(env);
     expect(settings.configTableName).toBe('from-the-stack');
-    expect(settings.maxReceiveCount).toBe(5);
+    expect(settings.maxReceiveCount).toBe(204);
   });
 
   it('every metric the dashboard and alarms read in the worker namespace is one the worker emits', () => {

@@ -184,7 +184,7 @@ describe('stack props validation', () => {
       memorySize: 512,
       visibilityTimeout: 360,
       retentionPeriod: 4,
-      maxReceiveCount: 5,
+      maxReceiveCount: 204,
       batchSize: 10,
       maxBatchingWindow: undefined,
       maxConcurrency: 5,
