@@ -50,6 +50,9 @@ export const CONTEXT_KEYS = [
   'authHookEntry',
   'authHookTimeoutMs',
   'authHookFunctionArns',
+  'eventBusArn',
+  'eventBusName',
+  'deliveryEventsExampleRule',
 ] as const;
 
 export type MailrelayContextKey = (typeof CONTEXT_KEYS)[number];
@@ -98,6 +101,9 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     configTableName: reader.string('configTableName'),
     authHook: authHookOf(reader.string('authHookEntry'), reader.integer('authHookTimeoutMs')),
     authHookFunctionArns: reader.list('authHookFunctionArns'),
+    eventBusArn: reader.string('eventBusArn'),
+    eventBusName: reader.string('eventBusName'),
+    deliveryEventsExampleRule: reader.boolean('deliveryEventsExampleRule'),
   });
   return { stackName: reader.string('stackName') ?? DEFAULT_STACK_NAME, props };
 }
@@ -118,6 +124,14 @@ class ContextReader {
     const number = typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
     if (typeof number !== 'number' || !Number.isInteger(number)) throw contextError(key, value, 'an integer');
     return number;
+  }
+
+  public boolean(key: MailrelayContextKey): boolean | undefined {
+    const value = this.get(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (value === true || value === 'true') return true;
+    if (value === false || value === 'false') return false;
+    throw contextError(key, value, 'true or false');
   }
 
   public list(key: MailrelayContextKey): string[] | undefined {

@@ -1,11 +1,13 @@
 import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
+import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
+import { RelayEvents } from './constructs/relayEvents.js';
 import { RelayFunction } from './constructs/relayFunction.js';
 import { RelayMetrics } from './constructs/relayMetrics.js';
 import { RelayQueues } from './constructs/relayQueues.js';
@@ -30,6 +32,7 @@ export class MailrelayStack extends Stack {
   public readonly queues: RelayQueues;
   public readonly tables: RelayTables;
   public readonly relayFunction: RelayFunction;
+  public readonly events: RelayEvents;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
 
@@ -81,6 +84,14 @@ export class MailrelayStack extends Stack {
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
     this.relayFunction.bindAuthHook(settings.authHook ?? {}, settings.authHookFunctionArns);
 
+    this.events = new RelayEvents(this, 'Events', {
+      ...(props.eventBus ? { eventBus: props.eventBus } : settings.eventBusArn ? { eventBus: EventBus.fromEventBusArn(this, 'EventBus', settings.eventBusArn) } : {}),
+      ...(settings.eventBusName === undefined ? {} : { eventBusName: settings.eventBusName }),
+      exampleRule: settings.deliveryEventsExampleRule,
+      logRetention: settings.logRetention,
+    });
+    this.relayFunction.bindEventBus(this.events.eventBus);
+
     const metrics = new RelayMetrics({ namespace: settings.metricsNamespace, serviceName: settings.serviceName });
     const topic = this.alarmTopic(props);
     this.alarms = new RelayAlarms(this, 'Alarms', {
@@ -109,6 +120,7 @@ export class MailrelayStack extends Stack {
     this.output('RelayStateTableName', this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
     this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
     this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output('EventBusArn', this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
     this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
     if (this.alarms.topic) this.output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarm notifications');
   }

@@ -2,7 +2,8 @@
  * `npm start`: the whole worker on one machine. Starts, in this process and on 127.0.0.1 only,
  * an SQS emulator (fauxqs) with the queue and its DLQ, a DynamoDB emulator (dynalite) seeded from
  * `local/config.json`, a Secrets Manager / SSM endpoint seeded from `local/secrets.json`, and an
- * SMTP relay that demands STARTTLS + AUTH; then enqueues `local/sample-message.json` and runs the
+ * SMTP relay that demands STARTTLS + AUTH, and an EventBridge PutEvents stand-in that prints each
+ * delivery event as it happens (local/eventsEndpoint.ts); then enqueues `local/sample-message.json` and runs the
  * real Lambda handler (lambda/handlers/relay.ts) against the queue until Ctrl-C.
  *
  * Options: `--once` (exit 0 after the sample is delivered, 1 if it is not within 30 s), `--help`
@@ -33,6 +34,7 @@ import { loadAuthHook } from '../lambda/handlers/loadAuthHook.js';
 import { idempotencyRecordId } from '../lambda/worker/idempotencyScope.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
+import { startEventsEndpoint, type CapturedEvent, type EventsEndpoint } from './eventsEndpoint.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
 import { startSmtpRelay, type SmtpRelay } from './smtpRelay.js';
 import { STATE_VERSION, removeState, stateFilePath, writeState, type LocalState } from './state.js';
@@ -52,6 +54,8 @@ export const LOCAL_RELAY_STATE_TABLE = 'mailrelay-relay-state';
 export const LOCAL_MAX_RECEIVE_COUNT = 3;
 export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
 export const LOCAL_SECRET_PREFIX = 'mailrelay/';
+/** The local event bus delivery events are put on (EVENT_BUS_NAME). */
+export const LOCAL_EVENT_BUS = 'mailrelay-events';
 /** How long `--once` waits for the sample to be delivered. */
 export const ONCE_TIMEOUT_MS = 30_000;
 /** A second Ctrl-C sooner than this after the first is the same keypress relayed by npm or tsx. */
@@ -87,6 +91,8 @@ export interface LocalStack {
   readonly stateFile: string | undefined;
   readonly relay: SmtpRelay;
   readonly secrets: SecretsEndpoint;
+  /** The EventBridge stand-in: every delivery event the worker published (`events.events`). */
+  readonly events: EventsEndpoint;
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   /** The validated items seeded into the config table. */
@@ -167,12 +173,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => relay.stop());
     const configItems = validateConfigItems(configFile, rawItems, relay);
 
-    const [dynamoEmulator, sqsEmulator, secrets] = await Promise.all([
+    const [dynamoEmulator, sqsEmulator, secrets, events] = await Promise.all([
       startDynamo(),
       startSqs(),
       startSecretsEndpoint({ secrets: secretsSeed.secrets, parameters: secretsSeed.parameters, region: LOCAL_AWS_REGION }),
+      startEventsEndpoint({ buses: [LOCAL_EVENT_BUS], region: LOCAL_AWS_REGION, onEvent: (event) => print(describeEvent(event)) }),
     ]);
-    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop());
+    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop(), () => events.stop());
 
     const dynamoClient = new DynamoDBClient(localAwsClientConfig(dynamoEmulator.endpoint));
     const dynamo = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
@@ -200,7 +207,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pid: process.pid,
       startedAt: new Date().toISOString(),
       region: LOCAL_AWS_REGION,
-      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url },
+      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url, events: events.url },
+      eventBus: LOCAL_EVENT_BUS,
       configTable: LOCAL_CONFIG_TABLE,
       idempotencyTable: LOCAL_IDEMPOTENCY_TABLE,
       relayStateTable: LOCAL_RELAY_STATE_TABLE,
@@ -242,6 +250,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stateFile,
       relay,
       secrets,
+      events,
       sqs,
       dynamo,
       configItems,
@@ -298,6 +307,8 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     AWS_ENDPOINT_URL_SQS: w.emulators.sqs.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: w.secrets.url,
     AWS_ENDPOINT_URL_SSM: w.secrets.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: w.state.endpoints.events,
+    EVENT_BUS_NAME: w.state.eventBus,
     CONFIG_TABLE_NAME: w.state.configTable,
     IDEMPOTENCY_TABLE_NAME: w.state.idempotencyTable,
     RELAY_STATE_TABLE_NAME: w.state.relayStateTable,
@@ -431,6 +442,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** One line per delivery event, as `npm start` prints them: `[events] Recipient Delivered bob@example.net 250 key=…`. */
+export function describeEvent(event: CapturedEvent): string {
+  const d = event.detail;
+  const code = d['smtpCode'] !== undefined ? ` ${String(d['smtpCode'])}` : '';
+  const reason = typeof d['reason'] === 'string' ? ` reason=${d['reason']}` : '';
+  return `[events] ${event['detail-type']} ${String(d['recipient'])}${code}${reason} key=${String(d['idempotencyKey'])} attempt=${String(d['attempt'])}`;
+}
+
 /** The banner: what started where. */
 export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] {
   const { state } = stack;
@@ -444,6 +463,7 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
     `  SQS (fauxqs)             ${state.endpoints.sqs}   queue ${LOCAL_QUEUE_NAME}, DLQ ${LOCAL_QUEUE_NAME}-dlq (maxReceiveCount ${LOCAL_MAX_RECEIVE_COUNT})`,
     `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length} items (${stack.configItems.map((i) => i.scope).join(', ')})`,
     `  Secrets Manager + SSM    ${state.endpoints.secrets}   ${stack.secretNames.length} secrets (${stack.secretNames.join(', ')})`,
+    `  EventBridge (PutEvents)  ${state.endpoints.events}   bus ${state.eventBus}: each delivery event is printed as [events] ...`,
     `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
     `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,
     '',

@@ -27,7 +27,11 @@ export interface LocalState {
     readonly dynamodb: string;
     /** Secrets Manager and SSM share one endpoint. */
     readonly secrets: string;
+    /** The EventBridge PutEvents stand-in (absent in state files written before it existed). */
+    readonly events?: string;
   };
+  /** The bus delivery events go to (EVENT_BUS_NAME). */
+  readonly eventBus?: string;
   readonly configTable: string;
   readonly idempotencyTable: string;
   /** Fleet-wide relay suspensions (absent in state files written before it existed). */

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -235,6 +236,21 @@ export class RelayFunction extends Construct {
     if (deadLetterQueue.encryptionMasterKey) {
       this.grantKey(deadLetterQueue.encryptionMasterKey, ['kms:Decrypt', 'kms:GenerateDataKey']);
     }
+  }
+
+  /**
+   * Publishes delivery events to `bus` (docs/design.md §3): `EVENT_BUS_NAME` (the bus's ARN, which
+   * PutEvents accepts for a bus in any account) and `events:PutEvents` on that bus only.
+   */
+  public bindEventBus(bus: IEventBus): void {
+    this.function.addEnvironment(ENV.eventBusName, bus.eventBusArn);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'PutDeliveryEvents',
+        actions: ['events:PutEvents'],
+        resources: [bus.eventBusArn],
+      }),
+    );
   }
 
   /**

@@ -31,6 +31,8 @@ export const WORKER_ENV = {
   authHookTimeoutMs: 'AUTH_HOOK_TIMEOUT_MS',
   authHookCacheTtlSeconds: 'AUTH_HOOK_CACHE_TTL_SECONDS',
   authHookCacheSize: 'AUTH_HOOK_CACHE_SIZE',
+  /** The EventBridge bus delivery events go to (docs/design.md §3; absent: no events are published). */
+  eventBusName: 'EVENT_BUS_NAME',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   logLevel: 'POWERTOOLS_LOG_LEVEL',
@@ -53,6 +55,10 @@ export const METRIC = {
   routeSuspended: 'RouteSuspended',
   /** Sessions refused by a relay and tried on the route's next relay. */
   routeFailover: 'RouteFailover',
+  /** Delivery events EventBridge accepted (per batch of records). */
+  eventsPublished: 'EventsPublished',
+  /** Delivery events that could not be published after one retry: logged, never changing a message's fate. */
+  eventsFailed: 'EventPublishFailed',
 } as const;
 export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
@@ -73,3 +79,16 @@ export const DEFAULT_SECRET_PREFIX = 'mailrelay/';
 export const DEFAULT_SERVICE_NAME = 'mailrelay';
 /** Powertools metrics namespace (CloudWatch embedded metric format). */
 export const DEFAULT_METRICS_NAMESPACE = 'Mailrelay';
+
+/** The `source` of every delivery event the worker puts on the bus (docs/design.md §3). */
+export const EVENT_SOURCE = 'mailrelay';
+/** The `detail-type` of a delivery event, one per recipient disposition; rules match on it. */
+export const EVENT_DETAIL_TYPE = {
+  delivered: 'Recipient Delivered',
+  deferred: 'Recipient Deferred',
+  bounced: 'Recipient Bounced',
+  'dead-lettered': 'Recipient Dead-Lettered',
+  expired: 'Recipient Expired',
+  duplicate: 'Recipient Duplicate',
+} as const;
+export type EventDetailType = (typeof EVENT_DETAIL_TYPE)[keyof typeof EVENT_DETAIL_TYPE];

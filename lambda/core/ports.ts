@@ -103,3 +103,29 @@ export interface DeadLetterQueue {
    */
   send(body: string, reason: DeadLetterReason): Promise<boolean>;
 }
+
+/**
+ * One delivery event (docs/design.md §3): a recipient's fate, as producers subscribe to it on
+ * the event bus. `source` is always `mailrelay` (lambda/core/names.ts EVENT_SOURCE).
+ */
+export interface DeliveryEvent {
+  /** One per status: `Recipient Delivered`, `Recipient Bounced`, ... (EVENT_DETAIL_TYPE). */
+  readonly detailType: string;
+  /** JSON-serialisable; never holds a secret. */
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly time: Date;
+}
+
+/** What one publish call could not deliver, each with the bus's error. */
+export interface PublishResult {
+  readonly failed: readonly { readonly event: DeliveryEvent; readonly error: string }[];
+}
+
+/** Puts delivery events on the bus: at most {@link MAX_EVENTS_PER_PUBLISH} per call (PutEvents' limit). */
+export interface EventPublisher {
+  /** @throws when the call as a whole failed (network, throttling, access denied). */
+  publish(events: readonly DeliveryEvent[]): Promise<PublishResult>;
+}
+
+/** EventBridge PutEvents takes at most 10 entries per call. */
+export const MAX_EVENTS_PER_PUBLISH = 10;

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -18,6 +19,7 @@ import type { AuthHookInvoker, AuthHookModule } from '../core/authHook/types.js'
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
+import { EventBridgePublisher } from '../adapters/eventBridgePublisher.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
@@ -68,6 +70,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
     // Always there: a route may name `auth.hookFunction` in any scope. The Lambda client is built
     // only when a function hook is first invoked.
     authHook: new AuthHookRunner({

@@ -3,6 +3,7 @@
  * route by the pool); a record that has not started when the invocation's remaining time runs
  * low is reported as failed so it is retried, never half-sent.
  */
+import { EventBatch } from './events.js';
 import { exhausted, processRecord, type WorkerDependencies } from './processRecord.js';
 import type { QueueRecord } from './types.js';
 
@@ -19,7 +20,10 @@ export interface BatchResult {
   readonly batchItemFailures: { itemIdentifier: string }[];
 }
 
-export async function processBatch(records: readonly QueueRecord[], deps: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+export async function processBatch(records: readonly QueueRecord[], batchDeps: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
+  // The batch's delivery events, published once every record is settled (docs/design.md §3).
+  const eventBatch = batchDeps.events ? new EventBatch({ publisher: batchDeps.events, logger: batchDeps.logger, metrics: batchDeps.metrics }) : undefined;
+  const deps: WorkerDependencies = eventBatch ? { ...batchDeps, eventBatch } : batchDeps;
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -49,6 +53,8 @@ export async function processBatch(records: readonly QueueRecord[], deps: Worker
   };
   const width = Math.max(1, Math.min(options.concurrency ?? 10, records.length));
   await Promise.all(Array.from({ length: width }, worker));
+  // Never throws; a failed publish is logged and counted, the records' fates stand.
+  await eventBatch?.flush();
   // Report in the batch's order: SQS reads them as a set, humans read logs in order.
   const failed = new Set(failures);
   return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };

@@ -8,10 +8,11 @@
 import { isDeliveryError, MessageValidationError, TransientDeliveryError } from '../core/errors.js';
 import { parseQueueMessage } from '../core/message/index.js';
 import type { QueueMessage } from '../core/message/types.js';
-import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, IdempotencyStore } from '../core/ports.js';
+import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, EventPublisher, IdempotencyStore } from '../core/ports.js';
 import { relayMessage, type RelayDependencies, type RelayResult } from '../core/relay.js';
 import { shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
+import type { EventBatch } from './events.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
 import { producerRefusal } from './producers.js';
 import { logNotices, recordDispositions } from './report.js';
@@ -31,6 +32,10 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly mayStartDelivery?: (() => boolean) | undefined;
   /** The clock, for the message's age. @default Date.now */
   readonly now?: (() => number) | undefined;
+  /** The event bus port (docs/design.md §3): processBatch publishes each batch's delivery events through it. */
+  readonly events?: EventPublisher | undefined;
+  /** The current batch's events, set by processBatch; recordDispositions adds to it. */
+  readonly eventBatch?: EventBatch | undefined;
 }
 
 /** How long a record waits while another invocation holds its key: not a failed attempt. */
@@ -179,15 +184,23 @@ export async function exhausted(record: QueueRecord, deps: WorkerDependencies, p
     }
   }
   deps.metrics.addMetric('Failed', 'Count', 1);
-  return deadLetter(record, deps, {
+  const receiveCount = receiveCountOf(record);
+  const recipients = message ? message.envelope.to.map((r) => r.address) : [];
+  const outcome = await deadLetter(record, deps, {
     reason: `retries-exhausted:${reason}`,
     detail,
-    recipients: message ? message.envelope.to.map((r) => r.address) : [],
+    recipients,
     idempotencyKey: message?.idempotencyKey ?? fallbackIdempotencyKey(record),
     sourceMessageId: record.messageId,
-    receiveCount: receiveCountOf(record),
+    receiveCount,
     failedAt: new Date().toISOString(),
   });
+  if (message && outcome === 'dead-lettered') {
+    // Each recipient's fate, like any other dead-letter (its log line, its delivery event).
+    const fate = recipients.map((recipient): Disposition => ({ recipient, status: 'dead-lettered', reason: `retries-exhausted:${reason}`, detail, attempt: receiveCount }));
+    recordDispositions(fate, logContext(record, message, receiveCount), deps);
+  }
+  return outcome;
 }
 
 async function deadLetter(record: QueueRecord, deps: WorkerDependencies, reason: DeadLetterReason): Promise<RecordOutcome> {
@@ -240,7 +253,14 @@ function logContext(record: QueueRecord, message: QueueMessage, receiveCount: nu
     binding: message.binding,
     ...(message.auth?.key ? { authKey: message.auth.key } : {}),
     ...(Object.keys(message.tags).length ? { tags: message.tags } : {}),
+    ...queuedAt(record),
   };
+}
+
+/** When SQS accepted the message (ISO-8601), when known: the start of its delivery. */
+function queuedAt(record: QueueRecord): { queuedAt?: string } {
+  const sent = Number(record.attributes.SentTimestamp);
+  return Number.isFinite(sent) && sent > 0 ? { queuedAt: new Date(sent).toISOString() } : {};
 }
 
 function receiveCountOf(record: QueueRecord): number {

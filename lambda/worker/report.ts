@@ -1,16 +1,20 @@
 /**
  * What an operator reads about a record: one log line per recipient disposition, the metrics
  * derived from the same dispositions, and one line per relay notice (a suspension starts, a
- * relay recovers, a route fails over). Delivery events will read the same dispositions.
+ * relay recovers, a route fails over). Delivery events (lambda/worker/events.ts) are made from
+ * the same dispositions, here: one producer of outcomes.
  */
 import type { RelayNotice } from '../core/failover.js';
 import { AUTH_FAILURE_REASONS, type FailureReason } from '../core/errors.js';
 import type { Disposition } from './disposition.js';
+import type { EventBatch } from './events.js';
 import type { WorkerLogger, WorkerMetrics } from './types.js';
 
 interface Reporter {
   readonly logger: WorkerLogger;
   readonly metrics: WorkerMetrics;
+  /** The batch's delivery events; absent when no event bus is configured. */
+  readonly eventBatch?: EventBatch | undefined;
 }
 
 /** The log line's message per status (the names the README's log table uses). */
@@ -24,6 +28,7 @@ const MESSAGES: Readonly<Record<Disposition['status'], string>> = {
 };
 
 export function recordDispositions(dispositions: readonly Disposition[], context: Record<string, unknown>, reporter: Reporter): void {
+  reporter.eventBatch?.add(dispositions, context);
   if (dispositions.some((d) => d.status === 'delivered')) reporter.metrics.addMetric('Delivered', 'Count', 1);
   if (dispositions.some((d) => d.reason !== undefined && AUTH_FAILURE_REASONS.has(d.reason as FailureReason))) reporter.metrics.addMetric('AuthFailed', 'Count', 1);
   for (const d of dispositions) {

@@ -40,6 +40,8 @@ export interface WorkerSettings {
   readonly authHookCacheTtlMs: number;
   /** Most answers kept (least recently used go first). @default 1000 */
   readonly authHookCacheSize: number;
+  /** The EventBridge bus for delivery events (docs/design.md §3). Absent: no events are published. */
+  readonly eventBusName?: string | undefined;
 }
 
 export class SettingsError extends Error {
@@ -93,6 +95,7 @@ export function readSettings(env: Env): WorkerSettings {
     authHookTimeoutMs: number(WORKER_ENV.authHookTimeoutMs, 2_000, 1, 60_000),
     authHookCacheTtlMs: number(WORKER_ENV.authHookCacheTtlSeconds, 60, 0, 86_400) * 1000,
     authHookCacheSize: number(WORKER_ENV.authHookCacheSize, 1_000, 0, 1_000_000),
+    eventBusName: env[WORKER_ENV.eventBusName]?.trim() || undefined,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);
   if (problems.length) throw new SettingsError(`mailrelay worker settings: ${problems.join('; ')}`);

@@ -133,6 +133,27 @@ describe('config explain', () => {
   });
 });
 
+describe('delivery events under npm start', () => {
+  it('each recipient fate is put on the local bus and printed as it happens', async () => {
+    // Prepare
+    const before = stack.events.events.length;
+
+    // Act
+    const sent = await cli('enqueue', 'local/sample-message.json');
+    await waitFor('two delivery events', () => (stack.events.events.length >= before + 2 ? true : undefined));
+
+    // Assess
+    expect(sent.code).toBe(0);
+    const events = stack.events.events.slice(before);
+    expect(events.map((e) => [e.source, e['detail-type'], e.eventBusName, e.detail['recipient']]).sort()).toEqual([
+      ['mailrelay', 'Recipient Delivered', stack.state.eventBus, 'alice@partner.example'],
+      ['mailrelay', 'Recipient Delivered', stack.state.eventBus, 'bob@example.net'],
+    ]);
+    expect(events[0]!.detail).toMatchObject({ binding: 'acme.example', smtpCode: 250, attempt: 1, status: 'delivered' });
+    expect(printed.some((line) => /^\[events\] Recipient Delivered bob@example\.net 250 key=\S+ attempt=1$/.test(line))).toBe(true);
+  });
+});
+
 describe('dkim', () => {
   it('config explain shows the effective signer; dkim dns prints its TXT record, which verifies what the worker relayed', async () => {
     // Prepare

@@ -151,6 +151,7 @@ describe('function', () => {
       DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId },
       MAX_RECEIVE_COUNT: '204',
       SECRET_PREFIX: 'mailrelay/',
+      EVENT_BUS_NAME: { 'Fn::GetAtt': [logicalId(synth.stack.events.eventBus), 'Arn'] },
       CONFIG_CACHE_TTL_SECONDS: '60',
       SECRET_CACHE_TTL_SECONDS: '300',
       POWERTOOLS_SERVICE_NAME: 'mailrelay',
@@ -228,6 +229,13 @@ describe('IAM', () => {
         Effect: 'Allow',
         Action: 'ssm:GetParameter',
         Resource: partitionArn('ssm', ':parameter/mailrelay/*'),
+      },
+      {
+        Sid: 'PutDeliveryEvents',
+        Effect: 'Allow',
+        // The stack's bus and nothing else (docs/design.md §3).
+        Action: 'events:PutEvents',
+        Resource: { 'Fn::GetAtt': [logicalId(synth.stack.events.eventBus), 'Arn'] },
       },
     ]);
     synth.template.resourceCountIs('AWS::IAM::Policy', 1);
@@ -321,6 +329,7 @@ describe('outputs', () => {
       'ConfigTableName',
       'DashboardName',
       'DeadLetterQueueUrl',
+      'EventBusArn',
       'FunctionName',
       'IdempotencyTableName',
       'QueueUrl',
@@ -330,6 +339,51 @@ describe('outputs', () => {
     expect(outputs.QueueUrl?.Value).toEqual({ Ref: queueId });
     expect(outputs.DeadLetterQueueUrl?.Value).toEqual({ Ref: deadLetterQueueId });
     expect(outputs.ConfigTableName?.Value).toEqual({ Ref: configTableId });
+  });
+});
+
+describe('delivery events', () => {
+  it('creates a bus and an example rule: undelivered recipients to a log group EventBridge may write to, for that rule only', () => {
+    // Prepare
+    const busId = logicalId(synth.stack.events.eventBus);
+    const ruleId = logicalId(synth.stack.events.undeliveredRule!);
+    const logId = logicalId(synth.stack.events.undeliveredLogGroup!);
+
+    // Assess
+    synth.template.resourceCountIs('AWS::Events::EventBus', 1);
+    synth.template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { Ref: busId },
+      EventPattern: { source: ['mailrelay'], 'detail-type': ['Recipient Bounced', 'Recipient Dead-Lettered', 'Recipient Expired'] },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([':log-group:', { Ref: logId }])]) }) })],
+    });
+    synth.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    const [policy] = Object.values(synth.template.findResources('AWS::Logs::ResourcePolicy')) as { Properties: { PolicyDocument: unknown } }[];
+    const document = JSON.stringify(synth.stack.resolve(policy!.Properties.PolicyDocument));
+    expect(document).toContain('events.amazonaws.com');
+    expect(document).toContain('logs:PutLogEvents');
+    expect(document).toContain(ruleId); // aws:SourceArn: only this rule may write
+    expect(document).toContain(logId);
+  });
+
+  it('takes an existing bus instead, by ARN, and grants PutEvents on it only; the example rule can be left out', () => {
+    // Prepare
+    const arn = 'arn:aws:events:eu-west-1:111122223333:event-bus/shared-mail';
+    const other = synthMailrelay({ eventBusArn: arn, deliveryEventsExampleRule: false });
+
+    try {
+      // Assess
+      other.template.resourceCountIs('AWS::Events::EventBus', 0);
+      other.template.resourceCountIs('AWS::Events::Rule', 0);
+      other.template.resourceCountIs('AWS::Logs::ResourcePolicy', 0);
+      const statements = rolePolicyStatements(other.template, other.stack);
+      expect(statements.filter((s) => JSON.stringify(s.Action).includes('events:'))).toEqual([{ Sid: 'PutDeliveryEvents', Effect: 'Allow', Action: 'events:PutEvents', Resource: arn }]);
+      const fn = other.template.toJSON().Resources[logicalId(other.stack.relayFunction.function)];
+      expect(fn.Properties.Environment.Variables.EVENT_BUS_NAME).toBe(arn);
+      expect(nagReport(other.stack).violations).toEqual([]);
+    } finally {
+      other.cleanup();
+    }
   });
 });
 

@@ -38,6 +38,13 @@ describe('stack props validation', () => {
         ' + maxBatchingWindow (10 seconds) = 190 seconds, so a batch still running is not delivered twice',
     ],
     ['maxReceiveCount 0', { maxReceiveCount: 0 }, 'mailrelay: invalid maxReceiveCount: 0 is out of range: it must be an integer from 1 to 1000'],
+    ['an event bus ARN that is not one', { eventBusArn: 'arn:aws:sns:eu-west-1:111122223333:bus' }, 'mailrelay: invalid eventBusArn: "arn:aws:sns:eu-west-1:111122223333:bus" is not an EventBridge event bus ARN'],
+    [
+      'a name for the created bus next to an existing bus',
+      { eventBusArn: 'arn:aws:events:eu-west-1:111122223333:event-bus/shared', eventBusName: 'mine' },
+      'mailrelay: invalid eventBusName: names the bus the stack creates: leave it out when passing eventBus or eventBusArn',
+    ],
+    ['the default bus as the created bus', { eventBusName: 'default' }, 'mailrelay: invalid eventBusName: "default" must be 1–256 of A-Z a-z 0-9 / . _ - (and not "default")'],
     [
       'maxReceiveCount 1001',
       { maxReceiveCount: 1001 },
