@@ -11,6 +11,7 @@
  */
 import type { AuthHookRunner, HookMessage } from './authHook/runner.js';
 import { relayId, routeKey, routeLabel, type EffectiveRelay, type RouteGroup } from './config/resolve.js';
+import { describeKeysource } from './keysources.js';
 import type { RelaySuspension, RouteHealth } from './routeHealth.js';
 import { AUTH_FAILURE_REASONS, PermanentDeliveryError, isDeliveryError, type DeliveryError } from './errors.js';
 import { attemptRelay, type AttemptDependencies } from './relayAttempt.js';
@@ -49,14 +50,22 @@ export async function deliverRoute(
   // Suspensions met on the way (skipped, or started by this attempt): what the recipients wait for.
   const suspensions: RelaySuspension[] = [];
   const relays = route.settings.relays;
+  // The last relay's own failure, when it failed over without a suspension (tls-required, ...).
+  let unusable: RecipientResult[] | undefined;
 
   for (const [index, relay] of relays.entries()) {
     const id = relayId(relay);
+    // A relay is suspended for everyone (it refused the session), or for one account on it (it
+    // throttled that account's logins: `454 4.7.0 Too many login attempts` is per mailbox).
+    const account = accountKey(id, route);
     const health = await checkRelay(id, deps, notices);
-    if (health.state === 'suspended') {
-      suspensions.push({ ...health.suspension, until: health.until });
+    const accountHealth = health.state === 'suspended' || !account ? health : await checkRelay(account, deps, notices);
+    if (health.state === 'suspended' || accountHealth.state === 'suspended') {
+      const held = health.state === 'suspended' ? health : (accountHealth as Extract<typeof accountHealth, { state: 'suspended' }>);
+      suspensions.push({ ...held.suspension, until: held.until });
       continue;
     }
+    const probing = health.state === 'probe' || accountHealth.state === 'probe';
     let view = relayRoute(route, relay, index);
     let hooked = false;
     if (!deps.authHook && view.settings.auth.hookFunction !== undefined) {
@@ -74,23 +83,37 @@ export async function deliverRoute(
       }
     }
     const result = await attemptRelay(view, from, raw, deps, mayStart);
-    attempts.push({ route: view.label, mechanism: view.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: health.state === 'probe' });
+    attempts.push({ route: view.label, mechanism: view.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: probing });
     // The relay refused what the hook gave: ask the hook again next time, not its cached answer.
     if (hooked && result.failure && AUTH_FAILURE_REASONS.has(result.failure.reason)) deps.authHook?.invalidate(relayRoute(route, relay, index));
 
     const failure = result.failure;
     const refusal = failure?.sessionRefused ? { reason: failure.reason, detail: failure.message } : result.relayRefusal;
     if (!refusal) {
-      if (result.sessionOpened) await reportRecovery(id, health.state === 'probe', deps, notices);
+      // A probe that did not meet a refusal releases the suspension whatever else happened (an
+      // authentication failure is the route's credentials, not the relay): the fleet must not wait
+      // a whole probe interval for it.
+      if (result.sessionOpened || probing) {
+        await reportRecovery(id, health.state === 'probe', deps, notices);
+        if (account) await reportRecovery(account, accountHealth.state === 'probe', deps, notices);
+      }
+      const next = relays[index + 1];
+      if (next && failsOverWithoutSuspending(result)) {
+        notices.push({ kind: 'failover', relay: id, next: relayId(next), reason: result.failure!.reason });
+        unusable = result.recipients;
+        continue;
+      }
       return { recipients: result.recipients, attempts, notices };
     }
-    const suspension = await reportRefusal(id, refusal, deps, notices);
+    const atLogin = failure?.command?.startsWith('AUTH') === true && account !== undefined;
+    const suspension = await reportRefusal(atLogin ? account : id, refusal, deps, notices);
     if (suspension) suspensions.push(suspension);
     // Only a refused session fails over; a reply inside the transaction is the message's.
     const next = relays[index + 1];
     if (result.sessionOpened || !next) return { recipients: waitFor(result.recipients, suspension), attempts, notices };
     notices.push({ kind: 'failover', relay: id, next: relayId(next), reason: refusal.reason });
   }
+  if (suspensions.length === 0 && unusable) return { recipients: unusable, attempts, notices };
   return { recipients: suspendedRecipients(route, suspensions, attempts), attempts, notices };
 }
 
@@ -101,11 +124,34 @@ function hookFailed(view: RouteGroup, error: unknown): RecipientResult[] {
   return view.recipients.map((r) => ({ address: r.address, status, route: view.label, mechanism: view.settings.auth.type, authKey: view.settings.auth.key, reason: failure.reason, detail: failure.message }));
 }
 
+/**
+ * A relay that cannot serve this route at all — no STARTTLS where TLS is required, not offering the
+ * configured mechanism, a 5xx greeting — is skipped for the next relay of the list. It is not
+ * suspended: it is not down, it is configured or set up wrong, and the DLQ names it if no relay works.
+ */
+function failsOverWithoutSuspending(result: { readonly failure?: { readonly reason: string; readonly responseCode?: number | undefined; readonly command?: string | undefined; readonly sessionRefused: boolean } | undefined; readonly sessionOpened: boolean }): boolean {
+  const failure = result.failure;
+  if (!failure || result.sessionOpened || failure.sessionRefused) return false;
+  if (failure.reason === 'tls-required' || failure.reason === 'auth-mechanism-unavailable') return true;
+  return failure.responseCode !== undefined && failure.responseCode >= 500 && (failure.command === 'CONN' || failure.command === 'EHLO' || failure.command === 'HELO');
+}
+
 /** Deferred recipients of a suspended relay come back no sooner than the suspension ends. */
 function waitFor(recipients: RecipientResult[], suspension: RelaySuspension | undefined): RecipientResult[] {
   if (!suspension) return recipients;
   const retryAfterSeconds = Math.max(1, Math.ceil((suspension.until - Date.now()) / 1000));
   return recipients.map((r) => (r.status === 'deferred' ? { ...r, retryAfterSeconds } : r));
+}
+
+/**
+ * The key of the route's account on a relay (`host:port#user`), for throttles that answer a login:
+ * the user as configured, or the keysource it is read from — never a secret. None without AUTH.
+ */
+export function accountKey(relay: string, route: RouteGroup): string | undefined {
+  const { auth } = route.settings;
+  if (auth.type === 'NONE') return undefined;
+  const who = auth.user ?? (auth.pass ? describeKeysource(auth.pass) : auth.oauth2?.clientId);
+  return who === undefined ? undefined : `${relay}#${who}`;
 }
 
 /** The route as seen through one of its relays: its own pool key and label. */

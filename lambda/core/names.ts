@@ -19,6 +19,8 @@ export const WORKER_ENV = {
   minRemainingTimeMs: 'MIN_REMAINING_TIME_MS',
   batchConcurrency: 'BATCH_CONCURRENCY',
   relayCaFile: 'RELAY_CA_FILE',
+  /** The queue's retention: the worker expires a message before SQS would drop it (docs/outage.md). */
+  queueRetentionSeconds: 'QUEUE_RETENTION_SECONDS',
   /** The relay-state table: fleet-wide suspensions (absent: each sandbox keeps its own). */
   relayStateTableName: 'RELAY_STATE_TABLE_NAME',
   /** A relay that refuses sessions is suspended this long at first, doubling up to the max. */
@@ -79,6 +81,24 @@ export const DEFAULT_SECRET_PREFIX = 'mailrelay/';
 export const DEFAULT_SERVICE_NAME = 'mailrelay';
 /** Powertools metrics namespace (CloudWatch embedded metric format). */
 export const DEFAULT_METRICS_NAMESPACE = 'Mailrelay';
+
+/**
+ * The stack's outputs (infra/mailrelayStack.ts writes them; `mailrelay --stack NAME` reads them
+ * with DescribeStacks instead of flags or environment variables).
+ */
+export const STACK_OUTPUT = {
+  queueUrl: 'QueueUrl',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  configTableName: 'ConfigTableName',
+  idempotencyTableName: 'IdempotencyTableName',
+  relayStateTableName: 'RelayStateTableName',
+  functionName: 'FunctionName',
+  dashboardName: 'DashboardName',
+  eventBusArn: 'EventBusArn',
+  secretPrefix: 'SecretPrefix',
+  alarmTopicArn: 'AlarmTopicArn',
+} as const;
+export type StackOutputKey = (typeof STACK_OUTPUT)[keyof typeof STACK_OUTPUT];
 
 /** The `source` of every delivery event the worker puts on the bus (docs/design.md §3). */
 export const EVENT_SOURCE = 'mailrelay';

@@ -45,7 +45,20 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
   const credentials = async (forceRefresh: boolean): Promise<SessionCredentials> => {
     const creds = await buildCredentials(route.settings.auth, deps, forceRefresh);
     if (creds.mechanism !== 'XOAUTH2') return creds;
-    return { ...creds, getToken: (renew) => ((tokenRenewed ||= renew), creds.getToken(renew)) };
+    // Fetch (or renew) the token before connecting: fetched inside the AUTH exchange, a slow token
+    // endpoint would idle the SMTP socket into a timeout that looks like the relay refusing the
+    // session, and suspend a healthy relay for the fleet. The exchange then reads the cached token.
+    // The first token the exchange asks for is this one; a renewal (the relay's 334 challenge) fetches anew.
+    let prefetched: string | undefined = await creds.getToken(false);
+    return {
+      ...creds,
+      getToken: (renew) => {
+        tokenRenewed ||= renew;
+        const token = renew ? undefined : prefetched;
+        prefetched = undefined;
+        return token !== undefined ? Promise.resolve(token) : creds.getToken(renew);
+      },
+    };
   };
   const attemptOnce = async (forceRefresh: boolean): Promise<TransactionResult> => {
     const sent = await deps.pool.withSession(

@@ -70,6 +70,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
     // Always there: a route may name `auth.hookFunction` in any scope. The Lambda client is built
     // only when a function hook is first invoked.

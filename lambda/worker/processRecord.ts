@@ -10,7 +10,8 @@ import { parseQueueMessage } from '../core/message/index.js';
 import type { QueueMessage } from '../core/message/types.js';
 import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, EventPublisher, IdempotencyStore } from '../core/ports.js';
 import { relayMessage, type RelayDependencies, type RelayResult } from '../core/relay.js';
-import { shortDelaySeconds } from './backoff.js';
+import { DEFAULT_DELIVERY } from '../core/config/resolve.js';
+import { fitToQueue, shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
 import type { EventBatch } from './events.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
@@ -26,6 +27,8 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly metrics: WorkerMetrics;
   /** The queue's redrive maxReceiveCount: a backstop; a message's age decides when it expires. */
   readonly maxReceiveCount: number;
+  /** The queue's retention (QUEUE_RETENTION_SECONDS), when known: the age rule is fitted to it. */
+  readonly queueRetentionSeconds?: number | undefined;
   /** How long an idempotency claim is held: at least the longest a delivery can take. */
   readonly claimLeaseMs: number;
   /** False once too little time is left to start an SMTP transaction (the handler's MIN_REMAINING_TIME_MS). */
@@ -101,7 +104,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     receiveCount,
     maxReceiveCount: deps.maxReceiveCount,
     ageSeconds: ageSecondsOf(record, deps.now ?? Date.now),
-    delivery: relayed.delivery,
+    // The config's policy (or the default when the config could not be read), fitted to what the
+    // queue holds, so SQS never drops or moves a message before the worker decides its fate.
+    delivery: fitToQueue(relayed.delivery ?? DEFAULT_DELIVERY, { retentionSeconds: deps.queueRetentionSeconds, maxReceiveCount: deps.maxReceiveCount }),
   });
   return carryOut(plan, record, message, context, deps);
 }

@@ -17,6 +17,8 @@ export interface WorkerSettings {
   readonly secretCacheTtlMs: number;
   /** Must equal the queue's redrive maxReceiveCount. */
   readonly maxReceiveCount: number;
+  /** The queue's retention, when the stack says it: messages expire before SQS could drop them. */
+  readonly queueRetentionSeconds?: number | undefined;
   /** No new delivery starts with less time left than this. */
   readonly minRemainingTimeMs: number;
   readonly batchConcurrency: number;
@@ -87,6 +89,7 @@ export function readSettings(env: Env): WorkerSettings {
     batchConcurrency: number(WORKER_ENV.batchConcurrency, 10, 1, 100),
     relayCaFile: env[WORKER_ENV.relayCaFile]?.trim() || undefined,
     relayStateTableName: env[WORKER_ENV.relayStateTableName]?.trim() || undefined,
+    queueRetentionSeconds: env[WORKER_ENV.queueRetentionSeconds]?.trim() ? number(WORKER_ENV.queueRetentionSeconds, 345_600, 60, 1_209_600) : undefined,
     // Fractions of a second are allowed so tests can compress the clock.
     suspensionBaseMs: number(WORKER_ENV.routeSuspensionSeconds, 30, 0.001, 3_600) * 1000,
     suspensionMaxMs: number(WORKER_ENV.routeSuspensionMaxSeconds, 900, 0.001, 43_200) * 1000,

@@ -150,6 +150,7 @@ describe('function', () => {
       QUEUE_URL: { Ref: queueId },
       DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId },
       MAX_RECEIVE_COUNT: '204',
+      QUEUE_RETENTION_SECONDS: '345600',
       SECRET_PREFIX: 'mailrelay/',
       EVENT_BUS_NAME: { 'Fn::GetAtt': [logicalId(synth.stack.events.eventBus), 'Arn'] },
       CONFIG_CACHE_TTL_SECONDS: '60',

@@ -208,27 +208,8 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore,
   const domains = [...new Set(request.recipients.map((r) => r.domain))];
   const first = await store.getItems([GLOBAL_SCOPE, bindingScope(request.binding), ...domains.map(domainScope)]);
 
-  const shared: SettingLayer[] = [];
-  let sharedError: ConfigValidationError | undefined;
-  const take = (scope: string, raw: unknown): void => {
-    if (raw === undefined || sharedError) return;
-    const item = validateStored(scope, raw);
-    if (item instanceof ConfigValidationError) sharedError = item;
-    else shared.push({ origin: scope, item });
-  };
-
-  take(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
-  const rawBinding = first.get(bindingScope(request.binding));
-  const bindingItem = rawBinding === undefined ? undefined : validateStored(bindingScope(request.binding), rawBinding);
-  if (bindingItem instanceof ConfigValidationError) sharedError ??= bindingItem;
-  if (bindingItem && !(bindingItem instanceof ConfigValidationError) && bindingItem.group !== undefined && !sharedError) {
-    const groupScope = bindingGroupScope(bindingItem.group);
-    const second = await store.getItems([groupScope]);
-    take(groupScope, second.get(groupScope));
-  }
-  if (bindingItem && !(bindingItem instanceof ConfigValidationError)) shared.push({ origin: bindingScope(request.binding), item: bindingItem });
-
-  if (sharedError) return { routes: [], failures: [{ recipients: request.recipients, error: sharedError }] };
+  const shared = await bindingLayers(request.binding, store, first);
+  if (shared instanceof ConfigValidationError) return { routes: [], failures: [{ recipients: request.recipients, error: shared }] };
 
   const byKey = new Map<string, { settings: EffectiveSettings; origins: Record<string, SettingOrigin>; recipients: MailAddress[] }>();
   const failuresByScope = new Map<string, { error: ConfigValidationError; recipients: MailAddress[] }>();
@@ -239,7 +220,7 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore,
     const raw = first.get(scope);
     let layers = shared;
     if (raw !== undefined) {
-      const item = validateStored(scope, raw);
+      const item = validateStoredItem(scope, raw);
       if (item instanceof ConfigValidationError) {
         const entry = failuresByScope.get(scope) ?? { error: item, recipients: [] };
         entry.recipients.push(recipient);
@@ -367,13 +348,17 @@ export function authIssues(auth: EffectiveAuth, relays: readonly Pick<EffectiveR
 }
 
 type RelayFieldName = keyof RelaySettings;
+/** Fields a relay list's entries own: lower scopes never fill them (docs/outage.md, failover). */
+const LIST_OWNED_FIELDS: ReadonlySet<RelayFieldName> = new Set<RelayFieldName>(['port', 'tls', 'allowInsecureAuth', 'verifyCertificate']);
 
 /**
  * The failover list of a route. The relays come from the highest scope whose `relay` names hosts
  * (a list, or a block with `host`): a list replaces a list whole. Each of its relays then takes
  * its other fields by precedence: a relay block *above* that scope without `host` (a domain item
  * saying only `"tls": "implicit"`) overrides the field for every relay of the list; the list
- * entry's own value comes next; blocks below fill what is still missing; then the defaults.
+ * entry's own value comes next; blocks below fill what is still missing (`timeoutSeconds`,
+ * `ehloName`), but never how a listed relay is connected to (`port`, `tls`, `allowInsecureAuth`,
+ * `verifyCertificate`): those come from the entry, a block above, or the default.
  * Origins are recorded as `relay.<field>` for the first relay and `relay[i].<field>` for the rest.
  */
 export function mergeRelays(layers: readonly SettingLayer[], senderDomain: string, origins: Record<string, SettingOrigin>): EffectiveRelay[] {
@@ -402,8 +387,11 @@ export function mergeRelays(layers: readonly SettingLayer[], senderDomain: strin
         }
         return undefined;
       };
-      // Above the list's scope, then the entry itself (at the list's scope), then below it.
-      const value = found(layers.length - 1, Math.max(base, 0)) ?? (base > 0 ? found(base - 1, 0) : undefined);
+      // Above the list's scope, then the entry itself (at the list's scope), then below it — except
+      // how a listed relay is connected to (port, TLS, insecure AUTH, certificate checks): a block
+      // below a list describes another relay, and its `tls: none` must never reach these.
+      const fillFromBelow = base > 0 && !(Array.isArray(baseRelay) && LIST_OWNED_FIELDS.has(name));
+      const value = found(layers.length - 1, Math.max(base, 0)) ?? (fillFromBelow ? found(base - 1, 0) : undefined);
       if (value !== undefined) return value;
       if (fallback !== undefined) origins[prefix + name] = 'default';
       return fallback;
@@ -527,7 +515,42 @@ export function relayId(relay: Pick<EffectiveRelay, 'host' | 'port'>): string {
   return `${relay.host.toLowerCase()}:${relay.port}`;
 }
 
-function validateStored(scope: string, raw: unknown): ConfigItem | ConfigValidationError {
+/**
+ * The validated layers every message of a binding shares, lowest first: global < the binding's
+ * group < the binding (docs/design.md §2). The worker (resolveRoutes) and the CLI (`config explain`
+ * without recipients, `dkim dns`) both take them from here. `first` is a read that already holds
+ * global and the binding (resolveRoutes reads the recipients' domains in the same request); the
+ * group is read only when the binding names one. A binding of '' names no item: global only.
+ * @returns the layers, or the first stored item that does not validate
+ */
+export async function bindingLayers(binding: string, store: ConfigStore, first?: ReadonlyMap<string, unknown>): Promise<SettingLayer[] | ConfigValidationError> {
+  const items = first ?? (await store.getItems(binding ? [GLOBAL_SCOPE, bindingScope(binding)] : [GLOBAL_SCOPE]));
+  const layers: SettingLayer[] = [];
+  const rawGlobal = items.get(GLOBAL_SCOPE);
+  const global = rawGlobal === undefined ? undefined : validateStoredItem(GLOBAL_SCOPE, rawGlobal);
+  if (global instanceof ConfigValidationError) return global;
+  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
+  if (!binding) return layers;
+  const scope = bindingScope(binding);
+  const rawBinding = items.get(scope);
+  const item = rawBinding === undefined ? undefined : validateStoredItem(scope, rawBinding);
+  if (item instanceof ConfigValidationError) return item;
+  if (item?.group !== undefined) {
+    const groupScope = bindingGroupScope(item.group);
+    const rawGroup = (await store.getItems([groupScope])).get(groupScope);
+    const group = rawGroup === undefined ? undefined : validateStoredItem(groupScope, rawGroup);
+    if (group instanceof ConfigValidationError) return group;
+    if (group) layers.push({ origin: groupScope, item: group });
+  }
+  if (item) layers.push({ origin: scope, item });
+  return layers;
+}
+
+/**
+ * A stored item as the worker accepts it: valid (parseConfigItem) and stored under its own scope.
+ * @returns the item, or the ConfigValidationError that names the scope, each field path and reason
+ */
+export function validateStoredItem(scope: string, raw: unknown): ConfigItem | ConfigValidationError {
   try {
     const item = parseConfigItem(raw);
     if (item.scope !== scope) {
