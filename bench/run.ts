@@ -140,12 +140,13 @@ async function startWorld(options: BenchOptions): Promise<World> {
       scope: 'global',
       relay: { host: '127.0.0.1', tls: 'starttls', timeoutSeconds: 30 },
       auth: { type: 'PLAIN' },
-      limits: { maxConnections: WORKER_SHAPE.maxConnections, maxMessagesPerConnection: WORKER_SHAPE.maxMessagesPerConnection },
+      // Each route is its own mailbox on the shared relay: limits count per user (docs/limits.md).
+      limits: { maxConnections: WORKER_SHAPE.maxConnections, maxMessagesPerConnection: WORKER_SHAPE.maxMessagesPerConnection, perUser: true },
     },
   ];
   for (const [greeting, relay] of relays) {
     for (let r = 0; r < maxRoutes; r++) {
-      items.push({ scope: `domain#${routeDomain(r, greeting)}`, relay: { port: relay.start.port }, auth: { pass: { secret: routeSecretId(r) } } });
+      items.push({ scope: `domain#${routeDomain(r, greeting)}`, relay: { port: relay.start.port }, auth: { user: routeUser(r), pass: { secret: routeSecretId(r) } } });
     }
   }
   for (let i = 0; i < items.length; i += 16) {

@@ -5,6 +5,7 @@ import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { GatewayService } from './constructs/gatewayService.js';
 import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
 import { RelayEvents } from './constructs/relayEvents.js';
@@ -38,6 +39,8 @@ export class MailrelayStack extends Stack {
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
   public readonly queries: RelayQueries;
+  /** The SMTP submission gateway, when the `gateway` prop is set. */
+  public readonly gateway?: GatewayService;
 
   public constructor(scope: Construct, id: string, props: MailrelayStackProps = {}) {
     const settings = resolveMailrelayProps(props);
@@ -134,6 +137,24 @@ export class MailrelayStack extends Stack {
     this.output(STACK_OUTPUT.eventBusArn, this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
     this.output(STACK_OUTPUT.secretPrefix, settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
     if (this.alarms.topic) this.output(STACK_OUTPUT.alarmTopicArn, this.alarms.topic.topicArn, 'Alarm notifications');
+
+    if (settings.gateway) {
+      this.gateway = new GatewayService(this, 'Gateway', {
+        ...settings.gateway,
+        queue: this.queues.queue,
+        configTable: this.tables.configTable,
+        secretKmsKeyArns: settings.secretKmsKeyArns,
+        logRetention: settings.logRetention,
+        metricsNamespace: `${settings.metricsNamespace}/Gateway`,
+        ...(network.vpc ? { vpc: network.vpc } : {}),
+        ...(this.alarms.topic ? { topic: this.alarms.topic } : {}),
+      });
+      new CfnOutput(this, 'GatewayEndpoint', { value: this.gateway.loadBalancer.loadBalancerDnsName, description: 'SMTP submission (mailrelay gateway): STARTTLS on the submission port, implicit TLS on the other' });
+      const taskRole = this.gateway.taskDefinition.taskRole;
+      if (taskRole instanceof Role) {
+        new CfnOutput(this, 'GatewayProducerId', { value: taskRole.roleId, description: "The gateway's producer id (SenderId): list it in a binding's producers to let the gateway send for it" });
+      }
+    }
   }
 
   private output(id: StackOutputKey, value: string, description: string): void {

@@ -18,6 +18,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
+import { resolveGatewayProps, type GatewayStackProps, type ResolvedGatewayProps } from './gatewayProps.js';
 import { canonicalPrefix, secretPrefixProblem } from '../lambda/core/secretPrefix.js';
 import { deliveryHorizon, MAX_QUEUE_RETENTION_SECONDS, type DeliveryHorizon, type DeliveryHorizonProps } from './retryHorizon.js';
 
@@ -296,6 +297,13 @@ export interface MailrelayStackProps extends StackProps {
   readonly deliveryEventsExampleRule?: boolean;
 
   /**
+   * The SMTP submission gateway (`mailrelay gateway`, docs/gateway.md): ECS Fargate behind a
+   * Network Load Balancer on 587 and 465, from a container image you build and push.
+   * @default - no gateway
+   */
+  readonly gateway?: GatewayStackProps;
+
+  /**
    * The per-message auth hook (docs/auth-hook.md): `entry` is a module exporting
    * `outboundSmtpAuthConfig(context)`, bundled into the function by the same esbuild build
    * (a relative path is resolved from the repository root); `timeout`, `cacheTtl` and
@@ -378,6 +386,7 @@ export interface ResolvedMailrelayProps {
   readonly eventBusArn?: string;
   readonly eventBusName?: string;
   readonly deliveryEventsExampleRule: boolean;
+  readonly gateway?: ResolvedGatewayProps;
   readonly authHook?: ResolvedAuthHook;
   readonly authHookFunctionArns: readonly string[];
 }
@@ -605,6 +614,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     ...(eventBusArn === undefined ? {} : { eventBusArn }),
     ...(eventBusName === undefined ? {} : { eventBusName }),
     deliveryEventsExampleRule: props.deliveryEventsExampleRule ?? true,
+    ...(props.gateway === undefined ? {} : { gateway: resolveGatewayProps(props.gateway, secretPrefix) }),
     ...(authHook === undefined ? {} : { authHook }),
     authHookFunctionArns,
   };

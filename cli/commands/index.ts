@@ -350,6 +350,34 @@ Options:
   load: async () => (await import('./worker.js')).run,
 };
 
+const routesCommand: Command = {
+  name: 'routes',
+  summary: 'each relay with its limits, connection leases and rate in use across the fleet, throttling and suspension',
+  help: `Usage: mailrelay routes [--relay-state-table NAME] [--config-table NAME | --local] [--json]
+
+Lists every relay the config items name, with the limits each scope sets (maxConnections,
+messagesPerSecond, perUser), and what the whole fleet is doing with it now, read from the
+relay-state table (docs/limits.md):
+  LEASES       open SMTP sessions across every sandbox / maxConnections
+  RATE         how much of messagesPerSecond is in use (the one-second burst spent)
+  THROTTLE     throttle steps after 421 / 4.7.0 / "too many connections": rate halved and one
+               connection fewer per step, one step back per quiet THROTTLE_RECOVERY_SECONDS
+  SUSPENSION   suspended for the fleet after refusing sessions, with the reason; or probing
+
+With perUser limits, each relay and user (host:port#user) has its own row.
+
+Options:
+  --relay-state-table NAME   the relay-state table (default: $MAILRELAY_RELAY_STATE_TABLE;
+                             with --local: the local one)
+  --config-table NAME        the config table (default: $MAILRELAY_CONFIG_TABLE)
+
+Example:
+  mailrelay --local routes`,
+  options: { 'relay-state-table': { type: 'string' } },
+  positionals: false,
+  load: async () => (await import('./routes.js')).run,
+};
+
 const gatewayCommand: Command = {
   name: 'gateway',
   summary: 'run the SMTP submission gateway (AUTH after STARTTLS) in front of the queue',
@@ -408,6 +436,7 @@ export const COMMANDS: readonly Command[] = [
   dlqShowCommand,
   dlqRedriveCommand,
   dlqPurgeCommand,
+  routesCommand,
   dkimDnsCommand,
   workerCommand,
   gatewayCommand,

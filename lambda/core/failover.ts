@@ -15,6 +15,7 @@ import { describeKeysource } from './keysources.js';
 import type { RelaySuspension, RouteHealth } from './routeHealth.js';
 import { AUTH_FAILURE_REASONS, PermanentDeliveryError, isDeliveryError, type DeliveryError } from './errors.js';
 import { attemptRelay, type AttemptDependencies } from './relayAttempt.js';
+import { LimitDeferral } from './relayLimits.js';
 import type { RecipientResult, RouteAttempt } from './relay.js';
 
 export interface FailoverDependencies extends AttemptDependencies {
@@ -29,7 +30,11 @@ export type RelayNotice =
   | { readonly kind: 'suspended'; readonly relay: string; readonly suspension: RelaySuspension }
   | { readonly kind: 'recovered'; readonly relay: string }
   | { readonly kind: 'failover'; readonly relay: string; readonly next: string; readonly reason: string }
-  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string };
+  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string }
+  /** The relay throttled us: its limits are lowered to this throttle level for a while. */
+  | { readonly kind: 'throttled'; readonly relay: string; readonly level: number }
+  /** Recipients deferred because the relay's fleet-wide limit was reached. */
+  | { readonly kind: 'limited'; readonly relay: string; readonly reason: 'connection-limit' | 'rate-limit'; readonly retryAfterSeconds: number };
 
 export interface RouteOutcome {
   readonly recipients: RecipientResult[];
@@ -88,6 +93,8 @@ export async function deliverRoute(
     if (hooked && result.failure && AUTH_FAILURE_REASONS.has(result.failure.reason)) deps.authHook?.invalidate(relayRoute(route, relay, index));
 
     const failure = result.failure;
+    if (result.throttleLevel !== undefined) notices.push({ kind: 'throttled', relay: id, level: result.throttleLevel });
+    if (failure instanceof LimitDeferral) notices.push({ kind: 'limited', relay: id, reason: failure.reason as 'connection-limit' | 'rate-limit', retryAfterSeconds: failure.retryAfterSeconds });
     const refusal = failure?.sessionRefused ? { reason: failure.reason, detail: failure.message } : result.relayRefusal;
     if (!refusal) {
       // A probe that did not meet a refusal releases the suspension whatever else happened (an

@@ -33,6 +33,16 @@ export const WORKER_ENV = {
   authHookTimeoutMs: 'AUTH_HOOK_TIMEOUT_MS',
   authHookCacheTtlSeconds: 'AUTH_HOOK_CACHE_TTL_SECONDS',
   authHookCacheSize: 'AUTH_HOOK_CACHE_SIZE',
+  /** The longest a message waits within an invocation for a relay's connection or rate limit before it is deferred. */
+  limitWaitSeconds: 'LIMIT_WAIT_SECONDS',
+  /** A connection lease lapses this long after it was last renewed (a frozen or crashed sandbox's slot comes back). */
+  connectionLeaseSeconds: 'CONNECTION_LEASE_SECONDS',
+  /** A throttled relay gets one step of its allowance back per this many quiet seconds. */
+  throttleRecoverySeconds: 'THROTTLE_RECOVERY_SECONDS',
+  /** Idle SMTP sessions are closed after this many seconds. */
+  sessionIdleSeconds: 'SESSION_IDLE_SECONDS',
+  /** Open SMTP sessions per sandbox, all relays together. */
+  maxOpenSessions: 'MAX_OPEN_SESSIONS',
   /** The EventBridge bus delivery events go to (docs/design.md §3; absent: no events are published). */
   eventBusName: 'EVENT_BUS_NAME',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
@@ -57,6 +67,12 @@ export const METRIC = {
   routeSuspended: 'RouteSuspended',
   /** Sessions refused by a relay and tried on the route's next relay. */
   routeFailover: 'RouteFailover',
+  /** Recipients deferred because the relay's fleet-wide maxConnections were all in use. */
+  connectionLimited: 'ConnectionLimited',
+  /** Recipients deferred because the fleet was at the relay's messagesPerSecond. */
+  rateLimited: 'RateLimited',
+  /** Throttle steps taken after a relay answered 421 / 4.7.0 / "too many connections". */
+  relayThrottled: 'RelayThrottled',
   /** Delivery events EventBridge accepted (per batch of records). */
   eventsPublished: 'EventsPublished',
   /** Delivery events that could not be published after one retry: logged, never changing a message's fate. */
@@ -71,7 +87,10 @@ export const IDEMPOTENCY_TABLE_PARTITION_KEY = 'id';
 /** Idempotency table TTL attribute (epoch seconds). */
 export const IDEMPOTENCY_TABLE_TTL_ATTRIBUTE = 'expiresAt';
 
-/** Relay-state table partition key (`suspension#<host:port>`) and TTL attribute (epoch seconds). */
+/**
+ * Relay-state table partition key and TTL attribute (epoch seconds). Items: `suspension#<host:port>`,
+ * `lease#<host:port>[#user]#<slot>` (connection leases), `rate#<host:port>[#user]` (rate and throttle).
+ */
 export const RELAY_STATE_TABLE_PARTITION_KEY = 'pk';
 export const RELAY_STATE_TABLE_TTL_ATTRIBUTE = 'expiresAt';
 

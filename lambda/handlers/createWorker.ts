@@ -18,12 +18,15 @@ import { AuthHookRunner } from '../core/authHook/runner.js';
 import type { AuthHookInvoker, AuthHookModule } from '../core/authHook/types.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
+import { DynamoRelayLimiter } from '../adapters/dynamoRelayLimiter.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
 import { EventBridgePublisher } from '../adapters/eventBridgePublisher.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
 import { createOAuth2TokenProvider } from '../core/oauth/index.js';
+import { DEFAULT_LIMITER_POLICY, MemoryRelayLimiter } from '../core/relayLimiter.js';
+import { RelayLimits } from '../core/relayLimits.js';
 import { MemoryRouteHealth } from '../core/routeHealth.js';
 import { SmtpPool } from '../core/smtp/pool.js';
 import type { WorkerDependencies } from '../worker/processRecord.js';
@@ -55,6 +58,15 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     onInlineValue: (where) => logger.warn(`config uses ${where}: plaintext secrets in config are meant for local use`),
   });
   const policy = { baseMs: settings.suspensionBaseMs, maxMs: settings.suspensionMaxMs, probeMs: settings.suspensionProbeMs };
+  // Fleet-wide limits on the relay-state table; without it, each sandbox keeps them for itself.
+  const limiterPolicy = { ...DEFAULT_LIMITER_POLICY, leaseTtlMs: settings.connectionLeaseMs, recoveryStepMs: settings.throttleRecoveryMs };
+  const limiter = settings.relayStateTableName
+    ? new DynamoRelayLimiter({ client: dynamo, tableName: settings.relayStateTableName, policy: limiterPolicy })
+    : new MemoryRelayLimiter(limiterPolicy);
+  const limits = new RelayLimits(limiter, {
+    maxWaitMs: settings.limitWaitMs,
+    onStateError: (key, error) => logger.warn('relay limits unavailable: limits hold per sandbox only', { relay: key, detail: error.message }),
+  });
   return {
     settings,
     logger,
@@ -65,7 +77,12 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     config: new DynamoConfigStore({ client: dynamo, tableName: settings.configTableName, cacheTtlMs: settings.configCacheTtlMs }),
     secrets,
     tokens: createOAuth2TokenProvider({ resolveSecret: async (ref, options) => (await resolveKeysource(ref, secrets, options)).secret }),
-    pool: new SmtpPool({ ca: settings.relayCaFile ? readFileSync(settings.relayCaFile) : undefined }),
+    pool: new SmtpPool({
+      ca: settings.relayCaFile ? readFileSync(settings.relayCaFile) : undefined,
+      limits,
+      idleTimeoutMs: settings.sessionIdleMs,
+      maxOpenSessions: settings.maxOpenSessions,
+    }),
     idempotency: new DynamoIdempotencyStore({ client: dynamo, tableName: settings.idempotencyTableName }),
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),

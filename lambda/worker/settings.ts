@@ -42,6 +42,16 @@ export interface WorkerSettings {
   readonly authHookCacheTtlMs: number;
   /** Most answers kept (least recently used go first). @default 1000 */
   readonly authHookCacheSize: number;
+  /** The longest a message waits for a relay's limit within an invocation. @default 2 s */
+  readonly limitWaitMs: number;
+  /** Connection leases lapse this long after their last renewal. @default 30 s */
+  readonly connectionLeaseMs: number;
+  /** A throttled relay gets one step back per this long without a throttle. @default 30 s */
+  readonly throttleRecoveryMs: number;
+  /** Idle SMTP sessions close after this long (and give their connection lease back). @default 10 s */
+  readonly sessionIdleMs: number;
+  /** Open SMTP sessions per sandbox. @default 32 */
+  readonly maxOpenSessions: number;
   /** The EventBridge bus for delivery events (docs/design.md §3). Absent: no events are published. */
   readonly eventBusName?: string | undefined;
 }
@@ -98,6 +108,11 @@ export function readSettings(env: Env): WorkerSettings {
     authHookTimeoutMs: number(WORKER_ENV.authHookTimeoutMs, 2_000, 1, 60_000),
     authHookCacheTtlMs: number(WORKER_ENV.authHookCacheTtlSeconds, 60, 0, 86_400) * 1000,
     authHookCacheSize: number(WORKER_ENV.authHookCacheSize, 1_000, 0, 1_000_000),
+    limitWaitMs: number(WORKER_ENV.limitWaitSeconds, 2, 0, 60) * 1000,
+    connectionLeaseMs: number(WORKER_ENV.connectionLeaseSeconds, 30, 1, 900) * 1000,
+    throttleRecoveryMs: number(WORKER_ENV.throttleRecoverySeconds, 30, 0.1, 3_600) * 1000,
+    sessionIdleMs: number(WORKER_ENV.sessionIdleSeconds, 10, 0.05, 3_600) * 1000,
+    maxOpenSessions: number(WORKER_ENV.maxOpenSessions, 32, 1, 1_000),
     eventBusName: env[WORKER_ENV.eventBusName]?.trim() || undefined,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);

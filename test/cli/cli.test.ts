@@ -10,11 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveDeadLetters, release, type DeadLetter } from '../../cli/dlq/deadLetters.js';
 import { main } from '../../cli/main.js';
+import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { startLocalStack, type LocalStack } from '../../local/start.js';
 import { killAll, mailrelay, run, waitFor } from './helpers.js';
 
@@ -594,4 +597,40 @@ describe('npm start -- --once', () => {
     // Delivered counts messages (the sample is one message with two recipients)
     expect(metrics.reduce((n, m) => n + (typeof m['Delivered'] === 'number' ? m['Delivered'] : 0), 0)).toBe(1);
   }, 50_000);
+});
+
+describe('routes', () => {
+  it('lists each relay with its limits, the fleet’s leases and rate in use, throttling and suspension', async () => {
+    // Prepare: a relay with fleet limits, and what two sandboxes would have written about it.
+    const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(stack.state.endpoints.dynamodb, 1)));
+    const table = stack.state.relayStateTable!;
+    const now = Date.now();
+    expect((await cliInProcess('config', 'put', file('limited.json', { scope: 'binding#limited', relay: { host: 'smtp.limited.example', port: 587 }, limits: { maxConnections: 3, messagesPerSecond: 2 } }))).code).toBe(0);
+    const items = [
+      { pk: 'lease#smtp.limited.example:587#0', holder: 'a/1', leaseExpiresAt: now + 30_000 },
+      { pk: 'lease#smtp.limited.example:587#2', holder: 'b/1', leaseExpiresAt: now + 30_000 },
+      { pk: 'lease#smtp.limited.example:587#1', holder: 'c/1', leaseExpiresAt: now - 1 },
+      { pk: 'rate#smtp.limited.example:587', tat: now + 30_000, throttleLevel: 1, throttledAt: now - 5_000 },
+      { pk: 'suspension#smtp.limited.example:587', until: now + 60_000, intervalMs: 60_000, reason: 'relay-throttled', detail: '421 4.7.0 too many connections', since: now - 1_000 },
+    ];
+    for (const Item of items) await documents.send(new PutCommand({ TableName: table, Item }));
+
+    // Act
+    const text = await cliInProcess('routes');
+    const json = await cliInProcess('--json', 'routes');
+    documents.destroy();
+
+    // Assess: the lapsed lease does not count; the rate shows the burst spent; the throttle and the suspension are named.
+    expect(text.code).toBe(0);
+    const line = text.stdout.split('\n').find((l) => l.startsWith('smtp.limited.example:587'))!;
+    expect(line).toContain('3 conns, 2 msg/s (binding#limited)');
+    expect(line).toContain('2/3');
+    expect(line).toMatch(/busy: \d+ sent/);
+    expect(line).toContain('level 1 (rate ×1/2, 1 conn fewer)');
+    expect(line).toMatch(/suspended for \d+ s \(relay-throttled: 421 4\.7\.0 too many connections\)/);
+    const relay = (JSON.parse(json.stdout) as { relays: { relay: string; leasesInUse: number; maxConnections: number; throttleLevel: number }[] }).relays.find((r) => r.relay === 'smtp.limited.example:587');
+    expect(relay).toMatchObject({ leasesInUse: 2, maxConnections: 3, throttleLevel: 1 });
+    // The local relay of npm start is listed too, from the seeded config.
+    expect(text.stdout).toMatch(/127\.0\.0\.1:\d+/);
+  });
 });

@@ -51,6 +51,11 @@ export interface EffectiveAuth {
 export interface EffectiveLimits {
   readonly maxConnections: number;
   readonly maxMessagesPerConnection: number;
+  /** Fleet-wide messages per second to the relay; undefined = no rate limit. */
+  readonly messagesPerSecond?: number | undefined;
+  readonly maxConnectionAgeSeconds: number;
+  /** Limits count per authenticated user at the relay (`host:port#user`), not per relay. */
+  readonly perUser: boolean;
 }
 
 /** The retry policy of a message (docs/design.md §2, `delivery`): same for all its routes. */
@@ -148,6 +153,8 @@ export const DEFAULT_PORTS: Readonly<Record<TlsMode, number>> = { starttls: 587,
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 export const DEFAULT_MAX_CONNECTIONS = 4;
 export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
+/** Retire sessions well before relays do (many drop a session after 5-10 minutes). */
+export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300;
 /** An MTA keeps mail for days (Postfix 5, KumoMTA 7): three days unless a scope says otherwise. */
 export const DEFAULT_MAX_AGE_SECONDS = 259_200;
 export const DEFAULT_RETRY_INTERVAL_SECONDS = 60;
@@ -181,6 +188,9 @@ export const SETTING_FIELDS = [
   'auth.hookFunction',
   'limits.maxConnections',
   'limits.maxMessagesPerConnection',
+  'limits.messagesPerSecond',
+  'limits.maxConnectionAgeSeconds',
+  'limits.perUser',
   'delivery.maxAgeSeconds',
   'delivery.retryIntervalSeconds',
   'delivery.maxRetryIntervalSeconds',
@@ -300,6 +310,9 @@ export function mergeLayers(
   const limits: EffectiveLimits = {
     maxConnections: pick('limits.maxConnections', (i) => i.limits?.maxConnections, DEFAULT_MAX_CONNECTIONS)!,
     maxMessagesPerConnection: pick('limits.maxMessagesPerConnection', (i) => i.limits?.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION)!,
+    messagesPerSecond: pick('limits.messagesPerSecond', (i) => i.limits?.messagesPerSecond),
+    maxConnectionAgeSeconds: pick('limits.maxConnectionAgeSeconds', (i) => i.limits?.maxConnectionAgeSeconds, DEFAULT_MAX_CONNECTION_AGE_SECONDS)!,
+    perUser: pick('limits.perUser', (i) => i.limits?.perUser, false)!,
   };
   const delivery = mergeDelivery(layers, origins);
   const dkim = mergeDkim(layers, origins);
