@@ -137,10 +137,10 @@ function printHeader(route: RouteGroup, out: (line: string) => void, index = 0, 
   out(`Route: ${route.label}${relays > 1 ? ` (relay ${index + 1} of ${relays}${index > 0 ? ', failover' : ''})` : ''}`);
   if (route.recipients.length) out(`  recipients: ${route.recipients.map((r) => r.address).join(', ')}`);
   out(`  relay:      ${relay.host}:${relay.port}, tls ${relay.tls}${relay.verifyCertificate ? '' : ' (certificate not verified)'}, EHLO ${relay.ehloName}, timeout ${relay.timeoutSeconds} s`);
-  const secret = auth.pass
-    ? `, password from ${describeKeysource(auth.pass)}`
-    : auth.hookPass
-      ? `, a literal secret from the hook (fingerprint ${auth.hookPass.fingerprint})`
+  const secret = auth.hookPass
+    ? `, a literal secret from the hook (fingerprint ${auth.hookPass.fingerprint})`
+    : auth.pass
+      ? `, password from ${describeKeysource(auth.pass)}`
       : auth.oauth2
         ? `, token from OAuth2 client ${auth.oauth2.clientId}`
         : '';

@@ -116,8 +116,8 @@ function fieldRows(route: RouteGroup): string[][] {
   const rows = SETTING_FIELDS.map((field) => {
     let value = displayValue(field, route.settings);
     const origin = route.origins[field];
-    if (value === undefined && field === 'auth.user' && route.settings.auth.pass && 'secret' in route.settings.auth.pass) value = '(the secret\'s "username")';
-    if (value === undefined && field === 'auth.pass' && route.settings.auth.hookPass) value = `(a literal secret, fingerprint ${route.settings.auth.hookPass.fingerprint})`;
+    if (value === undefined && field === 'auth.user' && !route.settings.auth.hookPass && route.settings.auth.pass && 'secret' in route.settings.auth.pass) value = '(the secret\'s "username")';
+    if (field === 'auth.pass' && route.settings.auth.hookPass) value = `(a literal secret, fingerprint ${route.settings.auth.hookPass.fingerprint})`;
     return [`  ${field}`, value ?? '-', origin ?? '-'];
   });
   // The failover relays after the first: one row each, tried in this order when a relay refuses the session.

@@ -9,6 +9,9 @@ import { PermanentDeliveryError } from '../errors.js';
 import { toFieldIssues } from '../validation.js';
 import { HookSecret } from './hookSecret.js';
 
+/** The reference `auth.pass` holds for a literal secret from the hook (credentials read `hookPass`). */
+export const HOOK_SECRET_REFERENCE = '(auth hook secret)#';
+
 /** Longest literal secret accepted (an OAuth2 bearer token can be a few KB). */
 export const MAX_LITERAL_SECRET = 16_384;
 
@@ -79,7 +82,9 @@ export function applyHookAnswer(auth: EffectiveAuth, answer: HookAuth, typeWasIn
     fields.push('auth.user');
   }
   if (answer.pass !== undefined || answer.hookPass !== undefined) {
-    pass = answer.pass;
+    // A literal secret also stands in `pass` as a reference to its fingerprint (never the secret):
+    // the pool keys sessions by `auth.pass`, so two secrets never share a session.
+    pass = answer.hookPass ? { secret: `${HOOK_SECRET_REFERENCE}${answer.hookPass.fingerprint}` } : answer.pass;
     hookPass = answer.hookPass;
     if (answer.oauth2 === undefined) oauth2 = undefined;
     fields.push('auth.pass');
