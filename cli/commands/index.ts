@@ -7,15 +7,19 @@ import type { Command } from '../command.js';
 const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'validate queue messages (JSON files) and send the valid ones to the queue',
-  help: `Usage: mailrelay enqueue FILE... [--dry-run] [--queue-url URL | --local] [--json]
+  help: `Usage: mailrelay enqueue FILE... [--dry-run] [--queue-url URL | --local] [--payload-bucket NAME] [--json]
 
 Validates each file as the worker will (docs/design.md §1) and sends the valid ones to the queue with
 SendMessageBatch, ten at a time. An invalid file is reported with each field path and reason and
-is not sent. Prints the SQS message id of each message sent.
+is not sent. Prints the SQS message id of each message sent. A body above 256 KiB (up to 40 MiB)
+is first written to the payload bucket and sent as an SQS Extended Client S3 pointer
+(docs/payloads.md).
 
 Options:
-  --dry-run          validate only; send nothing
-  --queue-url URL    the queue (default: $MAILRELAY_QUEUE_URL; with --local: the local queue)
+  --dry-run               validate only; send nothing
+  --queue-url URL         the queue (default: $MAILRELAY_QUEUE_URL; with --local: the local queue)
+  --payload-bucket NAME   the stack's payload bucket (default: output PayloadBucketName with
+                          --stack, else $MAILRELAY_PAYLOAD_BUCKET; with --local: the local one)
 
 Exit status: 0 when every file was sent (or is valid, with --dry-run), 1 otherwise.
 
@@ -27,7 +31,7 @@ Examples (docs/message.md explains each message):
   mailrelay --local enqueue examples/messages/bounce-address.json  # "envelope": { "from" } (VERP)
   mailrelay --local enqueue examples/messages/unsubscribe.json     # "listUnsubscribe" (RFC 8058)
   mailrelay enqueue --dry-run examples/messages/*.json`,
-  options: { 'dry-run': { type: 'boolean' } },
+  options: { 'dry-run': { type: 'boolean' }, 'payload-bucket': { type: 'string' } },
   positionals: true,
   load: async () => (await import('./enqueue.js')).run,
 };

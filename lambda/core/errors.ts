@@ -49,6 +49,8 @@ export type FailureReason =
   | 'secret-unavailable'
   /** The DKIM key cannot be read or parsed (docs/design.md §2 `dkim`): a configuration error. */
   | 'dkim-key-invalid'
+  /** The S3 object a pointer body names does not exist (or may not be read): docs/design.md §1. */
+  | 'payload-missing'
   | 'tls-required'
   | 'auth-mechanism-unavailable'
   | 'auth-failed'

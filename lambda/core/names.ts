@@ -33,6 +33,8 @@ export const WORKER_ENV = {
   authHookTimeoutMs: 'AUTH_HOOK_TIMEOUT_MS',
   authHookCacheTtlSeconds: 'AUTH_HOOK_CACHE_TTL_SECONDS',
   authHookCacheSize: 'AUTH_HOOK_CACHE_SIZE',
+  /** The stack's payload bucket: S3 pointer bodies are read from it only (docs/design.md §1). */
+  payloadBucketName: 'PAYLOAD_BUCKET_NAME',
   /** The longest a message waits within an invocation for a relay's connection or rate limit before it is deferred. */
   limitWaitSeconds: 'LIMIT_WAIT_SECONDS',
   /** A connection lease lapses this long after it was last renewed (a frozen or crashed sandbox's slot comes back). */
@@ -114,6 +116,8 @@ export const STACK_OUTPUT = {
   functionName: 'FunctionName',
   dashboardName: 'DashboardName',
   eventBusArn: 'EventBusArn',
+  /** The payload bucket (docs/payloads.md): `mailrelay enqueue` offloads large bodies to it. */
+  payloadBucketName: 'PayloadBucketName',
   secretPrefix: 'SecretPrefix',
   alarmTopicArn: 'AlarmTopicArn',
 } as const;

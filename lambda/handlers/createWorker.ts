@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -20,6 +21,7 @@ import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRelayLimiter } from '../adapters/dynamoRelayLimiter.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
+import { S3PayloadStore } from '../adapters/s3PayloadStore.js';
 import { EventBridgePublisher } from '../adapters/eventBridgePublisher.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
@@ -87,6 +89,11 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    // Pointer bodies (docs/design.md §1). An endpoint override (AWS_ENDPOINT_URL_S3: the local
+    // stand-in) is addressed path-style: `<endpoint>/<bucket>/<key>`, no bucket host names.
+    payloads: settings.payloadBucketName
+      ? { bucket: settings.payloadBucketName, store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }) }
+      : undefined,
     queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
     // Always there: a route may name `auth.hookFunction` in any scope. The Lambda client is built

@@ -5,7 +5,7 @@
  * Never drops a message, never sends a delivered recipient twice. Knows no AWS: the queue, the
  * DLQ and the tables are ports.
  */
-import { isDeliveryError, MessageValidationError, TransientDeliveryError } from '../core/errors.js';
+import { isDeliveryError, MessageValidationError, TransientDeliveryError, type DeliveryError } from '../core/errors.js';
 import { parseQueueMessage } from '../core/message/index.js';
 import type { QueueMessage } from '../core/message/types.js';
 import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, EventPublisher, IdempotencyStore } from '../core/ports.js';
@@ -15,11 +15,12 @@ import { fitToQueue, shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
 import type { EventBatch } from './events.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
+import { releasePayload, resolveBody, type PayloadDependencies, type ResolvedBody } from './payload.js';
 import { producerRefusal } from './producers.js';
 import { logNotices, recordDispositions } from './report.js';
 import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
-export interface WorkerDependencies extends RelayDependencies {
+export interface WorkerDependencies extends RelayDependencies, PayloadDependencies {
   readonly idempotency: IdempotencyStore;
   readonly deadLetters: DeadLetterQueue;
   readonly retries?: RetryScheduler | undefined;
@@ -50,13 +51,31 @@ const BUSY_RETRY_SECONDS = 30;
  */
 export async function processRecord(record: QueueRecord, deps: WorkerDependencies): Promise<RecordOutcome> {
   let message: QueueMessage;
+  let body: ResolvedBody;
   try {
-    message = parseQueueMessage(record.body, { fallbackIdempotencyKey: fallbackIdempotencyKey(record) });
+    body = await resolveBody(record, deps);
+    message = parseQueueMessage(body.text, { fallbackIdempotencyKey: fallbackIdempotencyKey(record), maxBodyBytes: body.maxBytes });
   } catch (error) {
+    if (isDeliveryError(error)) return payloadUnreadable(record, deps, error);
     if (!(error instanceof MessageValidationError)) throw error;
     return rejectInvalid(record, deps, error);
   }
-  return processMessage(record, message, receiveCountOf(record), deps);
+  const outcome = await processMessage(record, message, receiveCountOf(record), deps);
+  await releasePayload(body.pointer, outcome, { sqsMessageId: record.messageId, idempotencyKey: message.idempotencyKey }, deps);
+  return outcome;
+}
+
+/** The S3 object of a pointer body could not be read: a missing one is dead-lettered, else retried. */
+function payloadUnreadable(record: QueueRecord, deps: WorkerDependencies, error: DeliveryError): Promise<RecordOutcome> | RecordOutcome {
+  const receiveCount = receiveCountOf(record);
+  if (error instanceof TransientDeliveryError) {
+    if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, undefined, error.reason, error.message);
+    deps.logger.warn('payload not readable; will retry', { sqsMessageId: record.messageId, receiveCount, outcome: 'deferred', reason: error.reason, detail: error.message });
+    deps.metrics.addMetric('Deferred', 'Count', 1);
+    return 'retry';
+  }
+  deps.metrics.addMetric('Failed', 'Count', 1);
+  return deadLetter(record, deps, { reason: error.reason, detail: error.message, recipients: [], idempotencyKey: fallbackIdempotencyKey(record), sourceMessageId: record.messageId, receiveCount, failedAt: new Date().toISOString() });
 }
 
 async function processMessage(record: QueueRecord, message: QueueMessage, receiveCount: number, deps: WorkerDependencies): Promise<RecordOutcome> {

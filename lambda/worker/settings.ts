@@ -42,6 +42,8 @@ export interface WorkerSettings {
   readonly authHookCacheTtlMs: number;
   /** Most answers kept (least recently used go first). @default 1000 */
   readonly authHookCacheSize: number;
+  /** The payload bucket: pointer bodies naming it are read; without it every pointer is refused. */
+  readonly payloadBucketName?: string | undefined;
   /** The longest a message waits for a relay's limit within an invocation. @default 2 s */
   readonly limitWaitMs: number;
   /** Connection leases lapse this long after their last renewal. @default 30 s */
@@ -108,6 +110,7 @@ export function readSettings(env: Env): WorkerSettings {
     authHookTimeoutMs: number(WORKER_ENV.authHookTimeoutMs, 2_000, 1, 60_000),
     authHookCacheTtlMs: number(WORKER_ENV.authHookCacheTtlSeconds, 60, 0, 86_400) * 1000,
     authHookCacheSize: number(WORKER_ENV.authHookCacheSize, 1_000, 0, 1_000_000),
+    payloadBucketName: env[WORKER_ENV.payloadBucketName]?.trim() || undefined,
     limitWaitMs: number(WORKER_ENV.limitWaitSeconds, 2, 0, 60) * 1000,
     connectionLeaseMs: number(WORKER_ENV.connectionLeaseSeconds, 30, 1, 900) * 1000,
     throttleRecoveryMs: number(WORKER_ENV.throttleRecoverySeconds, 30, 0.1, 3_600) * 1000,

@@ -74,6 +74,32 @@ describe('enqueue', () => {
     expect(printed.some((line) => /^\[smtp-relay\] 250 from=<billing@acme\.example> to=<bob@example\.net> user=demo auth=PLAIN tls=yes/.test(line))).toBe(true);
   });
 
+  it('offloads a 5 MiB file to the payload bucket, sends the S3 pointer, and the worker relays it and deletes the object', async () => {
+    // Prepare: two 2 MB attachments, 5.2 MiB of JSON
+    const bucket = stack.state.payloadBucket!;
+    const big = file('big.json', {
+      from: 'Acme Billing <billing@acme.example>',
+      to: ['bob@example.net'],
+      subject: 'Scans attached',
+      text: 'Two scans.',
+      attachments: [1, 2].map((n) => ({ filename: `scan-${n}.bin`, contentType: 'application/octet-stream', content: Buffer.alloc(2_000_000, n).toString('base64') })),
+    });
+    const before = stack.relay.messages.length;
+
+    // Act
+    const result = await cli('enqueue', big);
+
+    // Assess
+    expect(result.code).toBe(0);
+    const key = new RegExp(`big\\.json\\s+sent\\s+[0-9a-f-]{36} \\(body in s3://${bucket}/([0-9a-f-]{36})\\)`).exec(result.stdout)?.[1];
+    expect(key).toBeDefined();
+    const [relayed] = (await stack.relay.waitForMessages(before + 1, 30_000)).slice(before);
+    expect(relayed!.raw.toString()).toContain('Subject: Scans attached');
+    expect(relayed!.raw.length).toBeGreaterThan(5 * 1_048_576);
+    await waitFor('the object deleted', () => (stack.s3.keys(bucket).includes(key!) ? undefined : true), 10_000);
+    expect(stack.s3.requests.filter((r) => r.key === key).map((r) => r.operation)).toEqual(['PutObject', 'GetObject', 'DeleteObject']);
+  }, 60_000);
+
   it('the examples of docs/message.md are valid, and the worker relays each', async () => {
     // Prepare
     const examples = ['inline-image', 'csv-report', 'calendar-invite', 'bounce-address', 'unsubscribe'].map((name) => `examples/messages/${name}.json`);

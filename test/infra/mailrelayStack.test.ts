@@ -159,6 +159,7 @@ describe('function', () => {
       POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps',
+      PAYLOAD_BUCKET_NAME: { Ref: logicalId(synth.stack.payloads.bucket) },
     });
     synth.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
@@ -230,6 +231,12 @@ describe('IAM', () => {
         Effect: 'Allow',
         Action: 'ssm:GetParameter',
         Resource: partitionArn('ssm', ':parameter/mailrelay/*'),
+      },
+      {
+        Sid: 'ReadAndDeletePayloads',
+        Effect: 'Allow',
+        Action: ['s3:DeleteObject', 's3:GetObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(synth.stack.payloads.bucket), 'Arn'] }, '/*']] },
       },
       {
         Sid: 'PutDeliveryEvents',
@@ -333,6 +340,7 @@ describe('outputs', () => {
       'EventBusArn',
       'FunctionName',
       'IdempotencyTableName',
+      'PayloadBucketName',
       'QueueUrl',
       'RelayStateTableName',
       'SecretPrefix',
@@ -404,6 +412,8 @@ describe('cdk-nag', () => {
 
     // Assess
     expect(Object.keys(rules).sort()).toEqual([
+      'Mailrelay/Payloads/Bucket AwsSolutions-S1',
+      'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::<PayloadsBucket1715615A.Arn>/*]',
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:mailrelay/*]',
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/mailrelay/*]',
       'Mailrelay/Tables/IdempotencyTable AwsSolutions-DDB3',

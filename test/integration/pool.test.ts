@@ -141,6 +141,20 @@ describe('SmtpPool', () => {
     expect(second.messages.map((m) => m.rcptTo)).toEqual([['y@example.net']]);
   });
 
+  it('an idle session of the same relay under another user gives way to a new one: the relay never sees more than maxConnections', async () => {
+    const r = await relay({ users: { 'billing@acme.example': PASSWORD, 'other@acme.example': PASSWORD } });
+    const p = pool();
+    const billing = route(r.port, 'a.example', { limits: { maxConnections: 1 } });
+    const other = { ...billing, settings: { ...billing.settings, auth: { ...billing.settings.auth, user: 'other@acme.example' } } };
+    await send(p, billing, 'x@example.net');
+    await p.withSession(other, () => Promise.resolve({ mechanism: 'PLAIN', user: 'other@acme.example', pass: PASSWORD }), (session) =>
+      session.send({ from: 'other@a.example', to: ['y@example.net'] }, Buffer.from('Subject: hi\r\n\r\nhello\r\n')),
+    );
+    expect(r.messages.map((m) => m.user)).toEqual(['billing@acme.example', 'other@acme.example']);
+    expect(r.peakSessions).toBe(1);
+    expect(p.stats().total).toBe(1);
+  });
+
   it('two pools sharing one limiter (two sandboxes) never hold more sessions than maxConnections together', async () => {
     const r = await relay();
     const limits = new RelayLimits(new MemoryRelayLimiter(), { maxWaitMs: 30_000 });

@@ -188,6 +188,8 @@ export class SmtpPool {
         continue;
       }
       const max = this.limits.allowance(route.settings).maxConnections;
+      // An idle session of the same relay under other credentials gives way before anyone waits.
+      if (this.openFor(state.limitKey) >= max && this.closeLeastRecentIdle((other) => other !== state && other.limitKey === state.limitKey)) continue;
       if (this.openFor(state.limitKey) >= max || !this.roomForOne()) {
         await this.waitForChange();
         continue;
@@ -231,11 +233,15 @@ export class SmtpPool {
 
   /** Room for one more session in the sandbox, closing the least recently used idle session of another key if needed. */
   private roomForOne(): boolean {
-    if (this.total() < this.maxOpen) return true;
+    return this.total() < this.maxOpen || this.closeLeastRecentIdle(() => true);
+  }
+
+  /** Close the least recently used idle session among the keys `which` accepts; false when there is none. */
+  private closeLeastRecentIdle(which: (state: KeyState) => boolean): boolean {
     let oldest: { state: KeyState; entry: PooledSession } | undefined;
     for (const state of this.keys.values()) {
       const entry = state.idle[0];
-      if (entry && (!oldest || entry.session.lastUsedAt < oldest.entry.session.lastUsedAt)) oldest = { state, entry };
+      if (entry && which(state) && (!oldest || entry.session.lastUsedAt < oldest.entry.session.lastUsedAt)) oldest = { state, entry };
     }
     if (!oldest) return false;
     oldest.state.idle.shift();
