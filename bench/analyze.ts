@@ -19,6 +19,8 @@ export interface BenchConfiguration {
   readonly routes: number;
   /** Sends in flight at once (the worker: records of a batch in flight). */
   readonly inFlight: number;
+  /** Worker: records per invocation (over 10: gathered from several receives). */
+  readonly batchSize?: number;
   readonly messages: number;
   readonly warmup: number;
   readonly label: string;
@@ -30,6 +32,8 @@ export interface PhaseRun {
   readonly measurement: PhaseMeasurement;
   readonly relay: RelayCounters;
   readonly aws: AwsCallCounts;
+  /** DynamoDB items written (WRU for items under 1 KB). */
+  readonly dynamoWriteItems?: number;
 }
 
 export interface Stat {
@@ -51,6 +55,7 @@ export interface RunFigures {
   readonly authPer100: number;
   readonly commandsPer100: Readonly<Record<string, number>>;
   readonly awsCallsPer100: Readonly<Record<string, number>>;
+  readonly writeUnitsPer100: number;
   readonly logBytesPerMsg: number;
   readonly peakRssMb: number;
   readonly relayBytesPerMsg: number;
@@ -70,6 +75,8 @@ export interface ConfigurationResult extends BenchConfiguration {
   readonly authPer100: Stat;
   readonly commandsPer100: Readonly<Record<string, Stat>>;
   readonly awsCallsPer100: Readonly<Record<string, Stat>>;
+  /** DynamoDB write request units per 100 messages (items written; each under 1 KB). */
+  readonly writeUnitsPer100?: Stat;
   readonly logBytesPerMsg: Stat;
   readonly peakRssMb: Stat;
   /** Size of the message as the relay received it (headers + MIME body). */
@@ -117,6 +124,7 @@ export function runFigures(run: PhaseRun): RunFigures {
     authPer100: per100(run.relay.commands['AUTH'] ?? 0, n),
     commandsPer100,
     awsCallsPer100,
+    writeUnitsPer100: per100(run.dynamoWriteItems ?? 0, n),
     logBytesPerMsg: n > 0 ? m.logBytes / n : 0,
     peakRssMb: m.peakRssMb,
     relayBytesPerMsg: run.relay.messages > 0 ? run.relay.bytes / run.relay.messages : 0,
@@ -160,6 +168,7 @@ export function summarize(configurations: readonly BenchConfiguration[], runs: R
       authPer100: stat(figures.map((r) => r.authPer100)),
       commandsPer100: statOfKeys(figures, (r) => r.commandsPer100),
       awsCallsPer100: statOfKeys(figures, (r) => r.awsCallsPer100),
+      ...(config.kind === 'worker' ? { writeUnitsPer100: stat(figures.map((r) => r.writeUnitsPer100)) } : {}),
       logBytesPerMsg: stat(figures.map((r) => r.logBytesPerMsg)),
       peakRssMb: stat(figures.map((r) => r.peakRssMb)),
       messageBytes: stat(figures.map((r) => r.relayBytesPerMsg)).median,
@@ -173,7 +182,7 @@ export function summarize(configurations: readonly BenchConfiguration[], runs: R
   const ratio = (a: number, b: number | undefined): number | undefined => (b && b > 0 ? a / b : undefined);
   return base.map((c) => {
     if (c.kind !== 'worker' && c.kind !== 'pooled') return { ...c, ratios: {} };
-    const pooled = c.kind === 'worker' ? find('pooled', c.greeting, c.routes) : undefined;
+    const pooled = c.kind === 'worker' ? (base.find((p) => p.kind === 'pooled' && p.greeting === c.greeting && p.routes === c.routes && p.inFlight === c.inFlight) ?? find('pooled', c.greeting, c.routes)) : undefined;
     const ratios = {
       toNaiveSerial: ratio(c.msgPerSec.median, find('naive-serial', c.greeting)?.msgPerSec.median),
       toNaive16: ratio(c.msgPerSec.median, find('naive-16', c.greeting)?.msgPerSec.median),
@@ -231,7 +240,8 @@ export function estimateCost(result: ConfigurationResult): CostEstimate | undefi
   const invocations = MILLION / messagesPerInvocation;
   const gb = WORKER_SHAPE.memoryMb / 1024;
   const sqsRequestsPerMsg = calls('SQS') + 1 / COST_ASSUMPTIONS.producerMessagesPerSendRequest;
-  const dynamoWriteUnitsPerMsg = calls('DynamoDB', ['UpdateItem', 'PutItem', 'DeleteItem']) * COST_ASSUMPTIONS.writeUnitsPerWrite;
+  // Items written, counted at the emulator (a BatchWriteItem of 10 puts is 10 WRU, not 1).
+  const dynamoWriteUnitsPerMsg = ((result.writeUnitsPer100?.median ?? 0) / 100) * COST_ASSUMPTIONS.writeUnitsPerWrite;
   const dynamoReadUnitsPerMsg = calls('DynamoDB', ['GetItem']) * COST_ASSUMPTIONS.readUnitsPerGet + calls('DynamoDB', ['BatchGetItem']) * COST_ASSUMPTIONS.readUnitsPerBatchGet;
   const secretsManagerCallsPerMsg = calls('SecretsManager');
   const logBytesPerMsg = result.logBytesPerMsg.median + COST_ASSUMPTIONS.lambdaPlatformLogBytesPerInvocation / messagesPerInvocation;

@@ -8,19 +8,39 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, Server } from 'node:http';
 import { startDynamo, startSqs, type LocalEmulator } from '../local/emulators.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../local/secretsEndpoint.js';
+import { startDelayProxy, type DelayProxy } from './delayProxy.js';
 import { serve } from './ipc.js';
 
 export interface AwsEndpoints {
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
   readonly secretsUrl: string;
+  /** What the function under test calls: behind a delay proxy when the bench models the network. */
+  readonly functionDynamoEndpoint: string;
+  readonly functionSecretsUrl: string;
 }
+
+/** `node awsChild.ts <aws rtt ms>` */
+const rttMs = Number(process.argv[2] ?? '0') || 0;
+const proxies: DelayProxy[] = [];
 
 /** `Service.Operation` → calls since the last `counters` request. */
 export type AwsCallCounts = Readonly<Record<string, number>>;
 
+/** What the emulators saw since the last `counters` request. */
+export interface AwsCounters {
+  readonly calls: AwsCallCounts;
+  /**
+   * DynamoDB items written: 1 per UpdateItem/PutItem/DeleteItem, 1 per put or delete request in a
+   * BatchWriteItem (read from its body). Each is 1 WRU for items under 1 KB, as here.
+   */
+  readonly dynamoWriteItems: number;
+}
+
 const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
 let counts: Record<string, number> = {};
+let dynamoWriteItems = 0;
+const SINGLE_WRITES = new Set(['UpdateItem', 'PutItem', 'DeleteItem']);
 
 subscribe('http.server.request.start', (message) => {
   const { request, server } = message as { request: IncomingMessage; server: Server };
@@ -33,6 +53,13 @@ subscribe('http.server.request.start', (message) => {
   const name = service === 'Secrets' ? (target.startsWith('AmazonSSM.') ? 'SSM' : 'SecretsManager') : service;
   const key = `${name}.${operation}`;
   counts[key] = (counts[key] ?? 0) + 1;
+  if (service === 'DynamoDB' && SINGLE_WRITES.has(operation)) dynamoWriteItems += 1;
+  if (service === 'DynamoDB' && operation === 'BatchWriteItem') {
+    // Listening alongside dynalite (attached in the same tick, before any data flows).
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => (dynamoWriteItems += (body.match(/"(PutRequest|DeleteRequest)"/g) ?? []).length));
+  }
 });
 
 let dynamo: LocalEmulator | undefined;
@@ -48,16 +75,31 @@ serve(
       services.set(dynamo.port, 'DynamoDB');
       services.set(sqs.port, 'SQS');
       services.set(secrets.port, 'Secrets');
-      return { dynamoEndpoint: dynamo.endpoint, sqsEndpoint: sqs.endpoint, secretsUrl: secrets.url };
+      const behind = async (url: string): Promise<string> => {
+        if (rttMs <= 0) return url;
+        const parsed = new URL(url);
+        const proxy = await startDelayProxy(Number(parsed.port), rttMs);
+        proxies.push(proxy);
+        parsed.port = String(proxy.port);
+        return parsed.toString().replace(/\/$/, '');
+      };
+      return {
+        dynamoEndpoint: dynamo.endpoint,
+        sqsEndpoint: sqs.endpoint,
+        secretsUrl: secrets.url,
+        functionDynamoEndpoint: await behind(dynamo.endpoint),
+        functionSecretsUrl: await behind(secrets.url),
+      };
     },
-    counters(): AwsCallCounts {
-      const snapshot = counts;
+    counters(): AwsCounters {
+      const snapshot = { calls: counts, dynamoWriteItems };
       counts = {};
+      dynamoWriteItems = 0;
       secrets?.clearRequests();
       return snapshot;
     },
   },
   async () => {
-    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop()]);
+    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), ...proxies.map((p) => p.stop())]);
   },
 );

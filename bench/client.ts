@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { pollOnce, type BatchHandler } from '../lambda/adapters/sqsPoller.js';
 import { serve } from './ipc.js';
 import { mailOptions, recipientOf, type GreetingMode } from './workload.js';
@@ -122,7 +123,10 @@ async function workerRunner(spec: WorkerPhaseSpec): Promise<Runner> {
       let failed = 0;
       let empty = 0;
       while (delivered < count && empty < MAX_EMPTY_POLLS) {
-        const result = await pollOnce(handler, { client: sqs, queueUrl: spec.queueUrl, queueArn: spec.queueArn, batchSize: spec.batchSize, waitTimeSeconds: 1 });
+        const result =
+          spec.batchSize > 10
+            ? await pollWindow(handler, sqs, spec)
+            : await pollOnce(handler, { client: sqs, queueUrl: spec.queueUrl, queueArn: spec.queueArn, batchSize: spec.batchSize, waitTimeSeconds: 1 });
         delivered += result.deleted;
         failed += result.failed;
         empty = result.received === 0 ? empty + 1 : 0;
@@ -134,6 +138,43 @@ async function workerRunner(spec: WorkerPhaseSpec): Promise<Runner> {
       sqs.destroy();
     },
   };
+}
+
+/**
+ * Lambda's batching window, for batches over SQS's 10 per receive: receive until `batchSize`
+ * records or an empty receive, invoke once, delete the successes in requests of 10.
+ */
+async function pollWindow(handler: BatchHandler, sqs: SQSClient, spec: WorkerPhaseSpec): Promise<{ received: number; deleted: number; failed: number }> {
+  const messages: Message[] = [];
+  while (messages.length < spec.batchSize) {
+    const response = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: spec.queueUrl, MaxNumberOfMessages: Math.min(10, spec.batchSize - messages.length), WaitTimeSeconds: messages.length ? 0 : 1, MessageSystemAttributeNames: ['All'], MessageAttributeNames: ['All'] }),
+    );
+    if (!response.Messages?.length) break;
+    messages.push(...response.Messages);
+  }
+  if (messages.length === 0) return { received: 0, deleted: 0, failed: 0 };
+  const event = {
+    Records: messages.map((m) => ({
+      messageId: m.MessageId ?? '',
+      receiptHandle: m.ReceiptHandle ?? '',
+      body: m.Body ?? '',
+      attributes: { ApproximateReceiveCount: m.Attributes?.['ApproximateReceiveCount'] ?? '1', SentTimestamp: m.Attributes?.['SentTimestamp'] ?? String(Date.now()), SenderId: 'bench', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: spec.queueArn,
+      awsRegion: 'us-east-1',
+    })),
+  };
+  const deadline = Date.now() + 900_000;
+  const result = await handler(event as Parameters<BatchHandler>[0], { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) });
+  const failed = new Set((result?.batchItemFailures ?? []).map((f) => f.itemIdentifier));
+  const done = messages.filter((m) => !failed.has(m.MessageId ?? ''));
+  for (let i = 0; i < done.length; i += 10) {
+    await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: spec.queueUrl, Entries: done.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle! })) }));
+  }
+  return { received: messages.length, deleted: done.length, failed: failed.size };
 }
 
 function nodemailerRunner(spec: NodemailerPhaseSpec): Runner {

@@ -39,8 +39,8 @@ interface ProbeSample {
 
 export function coldInitVariants(build: BenchBuild): ColdInitVariant[] {
   return [
-    { id: 'handler-bundle', label: 'mailrelay handler bundle (as deployed: --enable-source-maps)', module: build.handler.path, kind: 'handler', execArgv: ['--enable-source-maps'] },
-    { id: 'handler-bundle-no-source-maps', label: 'mailrelay handler bundle, without --enable-source-maps', module: build.handler.path, kind: 'handler', execArgv: [] },
+    { id: 'handler-bundle', label: 'mailrelay handler bundle (as deployed: no --enable-source-maps)', module: build.handler.path, kind: 'handler', execArgv: [] },
+    { id: 'handler-bundle-source-maps', label: 'mailrelay handler bundle with NODE_OPTIONS=--enable-source-maps (opt-in)', module: build.handler.path, kind: 'handler', execArgv: ['--enable-source-maps'] },
     { id: 'bare-bundle', label: 'bare: AWS SDK clients + nodemailer, bundled the same way', module: build.bare.path, kind: 'bare', execArgv: [] },
     { id: 'bare-node-modules', label: 'bare: AWS SDK clients + nodemailer, unbundled from node_modules', module: build.bareUnbundled, kind: 'bare', execArgv: [] },
   ];

@@ -16,6 +16,17 @@
  * | `--build-dir=DIR`     | BENCH_BUILD_DIR      | bench/.build   | bench/.build |
  * | `--limits-workers=1,2,4` | BENCH_LIMITS_WORKERS | 1,2,4        | 1,2       |
  * | `--limits-messages=N` | BENCH_LIMITS_MESSAGES| 60             | 15        |
+ * | `--aws-rtt=MS`        | BENCH_AWS_RTT_MS     | 0 (loopback)   | 0         |
+ * | `--smtp-rtt=MS`       | BENCH_SMTP_RTT_MS    | 0 (loopback)   | 0         |
+ * | `--batch-sizes=10,100`| BENCH_BATCH_SIZES    | 10             | 10        |
+ * | `--in-flight=10,50`   | BENCH_IN_FLIGHT      | 10             | 10        |
+ *
+ * The network model (bench/delayProxy.ts): `--aws-rtt` puts a round trip on every DynamoDB and
+ * Secrets Manager call of the function (the poller standing in for Lambda's event source mapping
+ * stays direct), `--smtp-rtt` on every SMTP exchange with the relay, for every configuration.
+ * `--batch-sizes` and `--in-flight` add worker phases per (batch size, records in flight) pair
+ * (batches over 10 are gathered from several receives, like a batching window) and a raw pooled
+ * phase per in-flight count.
  *
  * `--messages` is per worker phase, `--pooled-messages` per raw pooled phase (fast, so more
  * messages for a stable window), `--naive-messages` per naive-16 phase and
@@ -66,6 +77,12 @@ export interface BenchOptions {
   readonly greetings: readonly GreetingMode[];
   readonly outDir: string;
   readonly buildDir: string;
+  /** Round trip added to each AWS call of the function / each SMTP exchange, in ms (0 = loopback). */
+  readonly awsRttMs: number;
+  readonly smtpRttMs: number;
+  /** Worker batch sizes and records in flight (BATCH_CONCURRENCY) to run; pooled runs each in-flight count. */
+  readonly batchSizes: readonly number[];
+  readonly inFlights: readonly number[];
   /** Worker processes of each limits run; empty skips the phase. */
   readonly limitsWorkers: readonly number[];
   readonly limitsMessages: number;
@@ -94,7 +111,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'limits-workers', 'limits-messages'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -117,6 +134,12 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   const limitsWorkers = limitsRaw === 'none' ? [] : limitsRaw ? limitsRaw.split(',').map((r) => Number(r.trim())) : smoke ? [1, 2] : [1, 2, 4];
   if (limitsWorkers.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) throw new BenchOptionsError(`--limits-workers must be integers 1-16 or none (got "${limitsRaw}")`);
   const warmupRaw = raw('warmup', 'BENCH_WARMUP');
+  const list = (flag: string, variable: string, fallback: readonly number[], max: number): number[] => {
+    const value = raw(flag, variable);
+    const parsed = value ? value.split(',').map((v) => Number(v.trim())) : [...fallback];
+    if (parsed.some((v) => !Number.isInteger(v) || v < 1 || v > max)) throw new BenchOptionsError(`--${flag} / ${variable} must be integers 1-${max} (got "${value}")`);
+    return [...new Set(parsed)].sort((a, b) => a - b);
+  };
   return {
     smoke,
     rounds: integer('rounds', 'BENCH_ROUNDS', smoke ? 1 : 3, 1),
@@ -130,6 +153,10 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     greetings: greetingRaw === 'both' ? GREETING_MODES : [greetingRaw as GreetingMode],
     outDir: raw('out-dir', 'BENCH_OUT_DIR') ?? BENCH_DIR,
     buildDir: raw('build-dir', 'BENCH_BUILD_DIR') ?? join(BENCH_DIR, '.build'),
+    awsRttMs: integer('aws-rtt', 'BENCH_AWS_RTT_MS', 0, 0),
+    smtpRttMs: integer('smtp-rtt', 'BENCH_SMTP_RTT_MS', 0, 0),
+    batchSizes: list('batch-sizes', 'BENCH_BATCH_SIZES', [WORKER_SHAPE.batchSize], 10_000),
+    inFlights: list('in-flight', 'BENCH_IN_FLIGHT', [WORKER_SHAPE.batchConcurrency], 1_000),
     limitsWorkers: [...new Set(limitsWorkers)].sort((a, b) => a - b),
     limitsMessages: integer('limits-messages', 'BENCH_LIMITS_MESSAGES', smoke ? 15 : 60, 1),
   };

@@ -10,6 +10,7 @@
 import { connect } from 'node:net';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { startSmtpRelay, type SmtpRelay } from '../local/smtpRelay.js';
+import { startDelayProxy, type DelayProxy } from './delayProxy.js';
 import { serve } from './ipc.js';
 import type { GreetingMode } from './workload.js';
 
@@ -30,8 +31,10 @@ export interface RelayCounters {
 export interface RelayStart {
   readonly port: number;
   readonly greeting: GreetingMode;
-  /** Median of 5 connect → first byte of the greeting, in ms. */
+  /** Median of 5 connect → first byte of the greeting, in ms (through the delay proxy, if any). */
   readonly greetingMs: number;
+  /** Round trip the delay proxy adds (0 = loopback). */
+  readonly rttMs?: number;
 }
 
 function removeGreetingDelay(): void {
@@ -63,6 +66,9 @@ function greetingLatency(port: number): Promise<number> {
 }
 
 const greeting: GreetingMode = process.argv[2] === 'no-delay' ? 'no-delay' : 'delay';
+/** `relayChild.ts <greeting> <smtp rtt ms>`: clients reach the relay through a delay proxy. */
+const rttMs = Number(process.argv[3] ?? '0') || 0;
+let proxy: DelayProxy | undefined;
 if (greeting === 'no-delay') removeGreetingDelay();
 let relay: SmtpRelay | undefined;
 let cpuSince = process.cpuUsage();
@@ -71,11 +77,13 @@ serve(
   {
     async start(payload: { users: Record<string, string> }): Promise<RelayStart> {
       relay = await startSmtpRelay({ users: payload.users, authMethods: ['PLAIN'], socketTimeoutMs: 300_000 });
+      if (rttMs > 0) proxy = await startDelayProxy(relay.port, rttMs);
+      const port = proxy?.port ?? relay.port;
       const samples: number[] = [];
-      for (let i = 0; i < 5; i++) samples.push(await greetingLatency(relay.port));
+      for (let i = 0; i < 5; i++) samples.push(await greetingLatency(port));
       samples.sort((a, b) => a - b);
       relay.clear();
-      return { port: relay.port, greeting, greetingMs: Math.round(samples[2]! * 10) / 10 };
+      return { port, greeting, greetingMs: Math.round(samples[2]! * 10) / 10, rttMs };
     },
     counters(): RelayCounters {
       if (!relay) throw new Error('relay not started');
@@ -98,6 +106,7 @@ serve(
     },
   },
   async () => {
+    await proxy?.stop();
     await relay?.stop();
   },
 );

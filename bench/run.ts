@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the bundled handler against the alternatives, in one run (see
- * the README's "Performance" section for what each figure means).
+ * docs/performance.md for what each figure means).
  *
  * Processes: this orchestrator (builds, enqueues, counts; its own CPU is not measured), one SMTP
  * relay child per greeting mode (bench/relayChild.ts), one AWS emulator child
@@ -21,7 +21,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, type CreatedQueues } from '../local/emulators.js';
 import { estimateCost, summarize, type BenchConfiguration, type PhaseRun } from './analyze.js';
-import type { AwsCallCounts, AwsEndpoints } from './awsChild.js';
+import type { AwsCounters, AwsEndpoints } from './awsChild.js';
 import { buildBench, REPO_ROOT, type BenchBuild } from './build.js';
 import { renderChart } from './chart.js';
 import type { PhaseMeasurement, PhaseSpec } from './client.js';
@@ -73,26 +73,36 @@ export function configurations(options: BenchOptions): BenchConfiguration[] {
   for (const greeting of options.greetings) {
     for (const routes of options.routes) {
       const warmup = warmupFor(options, routes);
-      list.push({
-        id: `worker-r${routes}-${greeting}`,
-        kind: 'worker',
-        greeting,
-        routes,
-        inFlight: WORKER_SHAPE.batchConcurrency,
-        messages: options.messages,
-        warmup,
-        label: 'mailrelay worker (bundle)',
-      });
-      list.push({
-        id: `pooled-r${routes}-${greeting}`,
-        kind: 'pooled',
-        greeting,
-        routes,
-        inFlight: WORKER_SHAPE.batchConcurrency,
-        messages: options.pooledMessages,
-        warmup,
-        label: `raw pooled nodemailer (${WORKER_SHAPE.maxConnections} conns/route, ${WORKER_SHAPE.batchConcurrency} in flight)`,
-      });
+      const shaped = options.batchSizes.length > 1 || options.inFlights.length > 1 || options.batchSizes[0] !== WORKER_SHAPE.batchSize || options.inFlights[0] !== WORKER_SHAPE.batchConcurrency;
+      for (const batchSize of options.batchSizes) {
+        for (const inFlight of options.inFlights) {
+          // More records in flight than a batch holds is the same as the batch size.
+          if (inFlight > batchSize && options.inFlights.some((f) => f <= batchSize && f !== inFlight)) continue;
+          list.push({
+            id: shaped ? `worker-b${batchSize}-f${inFlight}-r${routes}-${greeting}` : `worker-r${routes}-${greeting}`,
+            kind: 'worker',
+            greeting,
+            routes,
+            inFlight,
+            batchSize,
+            messages: Math.max(options.messages, batchSize * 3),
+            warmup: Math.max(warmup, batchSize),
+            label: shaped ? `mailrelay worker (bundle), batch ${batchSize}, ${inFlight} in flight` : 'mailrelay worker (bundle)',
+          });
+        }
+      }
+      for (const inFlight of options.inFlights) {
+        list.push({
+          id: shaped ? `pooled-f${inFlight}-r${routes}-${greeting}` : `pooled-r${routes}-${greeting}`,
+          kind: 'pooled',
+          greeting,
+          routes,
+          inFlight,
+          messages: options.pooledMessages,
+          warmup,
+          label: `raw pooled nodemailer (${WORKER_SHAPE.maxConnections} conns/route, ${inFlight} in flight)`,
+        });
+      }
     }
     const naiveWarmup = Math.min(10, warmupFor(options, 1));
     list.push({ id: `naive-serial-r1-${greeting}`, kind: 'naive-serial', greeting, routes: 1, inFlight: 1, messages: options.serialMessages, warmup: Math.min(naiveWarmup, 3), label: 'naive: transport per message, serial' });
@@ -119,12 +129,12 @@ async function startWorld(options: BenchOptions): Promise<World> {
   const users = Object.fromEntries(passwords.map((pass, r) => [routeUser(r), pass]));
   const secrets = Object.fromEntries(passwords.map((password, r) => [routeSecretId(r), JSON.stringify({ username: routeUser(r), password })]));
 
-  const aws = tsxChild('awsChild.ts', 'aws');
+  const aws = tsxChild('awsChild.ts', 'aws', [String(options.awsRttMs)]);
   const relays = new Map<GreetingMode, { child: BenchChild; start: RelayStart }>();
   const [endpoints] = await Promise.all([
     aws.request<AwsEndpoints>('start', { secrets }),
     ...options.greetings.map(async (greeting) => {
-      const child = tsxChild('relayChild.ts', `relay-${greeting}`, [greeting]);
+      const child = tsxChild('relayChild.ts', `relay-${greeting}`, [greeting, String(options.smtpRttMs)]);
       relays.set(greeting, { child, start: await child.request<RelayStart>('start', { users }) });
     }),
   ]);
@@ -163,17 +173,17 @@ async function stopWorld(world: World | undefined): Promise<void> {
   await Promise.all([world.aws.stop(), ...[...world.relays.values()].map((r) => r.child.stop())]);
 }
 
-function workerEnv(world: World): NodeJS.ProcessEnv {
+function workerEnv(world: World, config?: BenchConfiguration): NodeJS.ProcessEnv {
   return {
     PATH: process.env['PATH'],
     HOME: process.env['HOME'],
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
-    AWS_ENDPOINT_URL_DYNAMODB: world.endpoints.dynamoEndpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: world.endpoints.functionDynamoEndpoint,
     AWS_ENDPOINT_URL_SQS: world.endpoints.sqsEndpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: world.endpoints.secretsUrl,
-    AWS_ENDPOINT_URL_SSM: world.endpoints.secretsUrl,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: world.endpoints.functionSecretsUrl,
+    AWS_ENDPOINT_URL_SSM: world.endpoints.functionSecretsUrl,
     CONFIG_TABLE_NAME: CONFIG_TABLE,
     IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
     QUEUE_URL: world.queues.queueUrl,
@@ -182,7 +192,7 @@ function workerEnv(world: World): NodeJS.ProcessEnv {
     CONFIG_CACHE_TTL_SECONDS: String(WORKER_SHAPE.configCacheTtlSeconds),
     SECRET_CACHE_TTL_SECONDS: String(WORKER_SHAPE.secretCacheTtlSeconds),
     MAX_RECEIVE_COUNT: String(WORKER_SHAPE.maxReceiveCount),
-    BATCH_CONCURRENCY: String(WORKER_SHAPE.batchConcurrency),
+    BATCH_CONCURRENCY: String(config?.inFlight ?? WORKER_SHAPE.batchConcurrency),
     RELAY_CA_FILE: CA_FILE,
     POWERTOOLS_SERVICE_NAME: 'mailrelay',
     POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
@@ -219,7 +229,7 @@ function phaseSpec(config: BenchConfiguration, world: World, build: BenchBuild):
       queueUrl: world.queues.queueUrl,
       queueArn: world.queues.queueArn,
       sqsEndpoint: world.endpoints.sqsEndpoint,
-      batchSize: WORKER_SHAPE.batchSize,
+      batchSize: config.batchSize ?? WORKER_SHAPE.batchSize,
       memoryMb: WORKER_SHAPE.memoryMb,
       warmup: config.warmup,
       messages: config.messages,
@@ -251,7 +261,7 @@ async function runPhase(config: BenchConfiguration, round: number, world: World,
   const client = startChild(build.client, {
     name: `client ${config.id}`,
     execArgv: ['--enable-source-maps', ...(process.env['BENCH_CPU_PROFILE_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROFILE_DIR']}`] : [])],
-    env: config.kind === 'worker' ? workerEnv(world) : { PATH: process.env['PATH'], HOME: process.env['HOME'] },
+    env: config.kind === 'worker' ? workerEnv(world, config) : { PATH: process.env['PATH'], HOME: process.env['HOME'] },
     onOutput: (chunk, stream) => {
       if (stream === 'stderr') stderrTail = (stderrTail + chunk.toString()).slice(-4000);
     },
@@ -260,13 +270,13 @@ async function runPhase(config: BenchConfiguration, round: number, world: World,
     await withTimeout(client.request('start', phaseSpec(config, world, build)), STEP_TIMEOUT_MS, `${config.id} start`);
     await withTimeout(client.request('warmup'), STEP_TIMEOUT_MS, `${config.id} warm-up`);
     // Counters from here on belong to the timed window.
-    await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCallCounts>('counters')]);
+    await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCounters>('counters')]);
     const measurement = await withTimeout(client.request<PhaseMeasurement>('measure'), STEP_TIMEOUT_MS, `${config.id} measure`);
-    const [relayCounters, aws] = await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCallCounts>('counters')]);
+    const [relayCounters, aws] = await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCounters>('counters')]);
     if (measurement.delivered < config.messages) {
       log(`  ! ${config.id}: ${measurement.delivered} of ${config.messages} delivered, ${measurement.failed} failed. Client stderr:\n${stderrTail}`);
     }
-    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws : {} };
+    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws.calls : {}, dynamoWriteItems: config.kind === 'worker' ? aws.dynamoWriteItems : 0 };
   } finally {
     await client.stop();
   }
@@ -299,6 +309,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
   log(`mailrelay bench (${options.smoke ? 'smoke' : 'full'}): ${String(host['cpus'])} × ${String(host['cpuModel'])}, Node ${process.version}, ${String(host['syscallMicros'])} µs per syscall`);
   const loadAtStart = loadavg()[0]!;
   if (loadAtStart > cpus().length * 0.5) log(`! load average ${loadAtStart.toFixed(2)} on ${cpus().length} cores: other work is running, figures will be noisy`);
+  if (options.awsRttMs || options.smtpRttMs) log(`network model: ${options.awsRttMs} ms per AWS call of the function, ${options.smtpRttMs} ms per SMTP round trip`);
   log(`building bundles into ${options.buildDir}`);
   const build = await buildBench(options.buildDir);
   log(`cold init: ${options.coldRuns} fresh processes per variant`);

@@ -163,7 +163,10 @@ export class RelayFunction extends Construct {
         [ENV.logLevel]: props.logLevel,
         [ENV.configCacheTtlSeconds]: String(props.configCacheTtl.toSeconds()),
         [ENV.secretCacheTtlSeconds]: String(props.secretCacheTtl.toSeconds()),
-        NODE_OPTIONS: '--enable-source-maps',
+        // No --enable-source-maps by default: Node parses the whole 1.5 MB map at import, a third
+        // of the cold init (issue 17, docs/performance.md). The map ships with the bundle and names
+        // are kept, so setting NODE_OPTIONS=--enable-source-maps on the function maps stack traces
+        // again without a redeploy of code.
       },
       bundling: {
         forceDockerBundling: false,
@@ -213,16 +216,16 @@ export class RelayFunction extends Construct {
   }
 
   /**
-   * Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, UpdateItem (claim and
-   * settle) and GetItem (a refused claim's current state), the calls
-   * lambda/adapters/dynamoIdempotencyStore.ts makes.
+   * Reads and writes the idempotency table: `IDEMPOTENCY_TABLE_NAME`, UpdateItem (claim, and a
+   * settle retried alone), BatchWriteItem (a batch's settles, lambda/worker/settleBatch.ts) and
+   * GetItem (a refused claim's current state), the calls lambda/adapters/dynamoIdempotencyStore.ts makes.
    */
   public bindIdempotencyTable(table: ITable): void {
     this.function.addEnvironment(ENV.idempotencyTableName, table.tableName);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'UseIdempotencyTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        actions: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [table.tableArn],
       }),
     );

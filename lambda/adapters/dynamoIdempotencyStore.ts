@@ -4,11 +4,13 @@
  * (a redrive), or held by a claim whose lease ran out (a crashed invocation). Uses no
  * transactions, so it runs on dynalite too.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ClaimOptions, ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure } from '../core/ports.js';
+import { BatchWriteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TransientDeliveryError } from '../core/errors.js';
+import type { ClaimOptions, ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure, SettledRecord, SettleEntry, SettleFailure } from '../core/ports.js';
 import { IDEMPOTENCY_TABLE_PARTITION_KEY, IDEMPOTENCY_TABLE_TTL_ATTRIBUTE } from '../core/names.js';
-import { classifyAwsError } from './awsErrors.js';
+import { awsErrorName, classifyAwsError } from './awsErrors.js';
 
 export interface DynamoIdempotencyStoreOptions {
   readonly client: DynamoDBDocumentClient;
@@ -16,9 +18,15 @@ export interface DynamoIdempotencyStoreOptions {
   /** How long a record is kept after its last change (the TTL). @default 30 days, beyond the DLQ's 14-day retention */
   readonly retentionSeconds?: number;
   readonly now?: () => number;
+  /** Pause before re-sending a BatchWriteItem's UnprocessedItems, doubled each round. @default 50 ms */
+  readonly unprocessedBackoffMs?: number;
 }
 
 const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
+/** DynamoDB's limit of put/delete requests in one BatchWriteItem. */
+export const BATCH_WRITE_MAX_ITEMS = 25;
+/** Rounds of UnprocessedItems re-sent (50, 100, 200, 400 ms apart) before an entry counts as not written. */
+const UNPROCESSED_RETRIES = 4;
 
 export class DynamoIdempotencyStore implements IdempotencyStore {
   private readonly now: () => number;
@@ -67,7 +75,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     return { outcome: 'busy' };
   }
 
-  public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {
+  public async settle(key: string, record: SettledRecord): Promise<void> {
     const now = this.now();
     try {
       await this.options.client.send(
@@ -89,6 +97,78 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     } catch (error) {
       throw classifyAwsError(error, `recording delivery state in ${this.options.tableName}`);
     }
+  }
+
+  /**
+   * Settle many keys with BatchWriteItem (25 puts a request, 1 WRU each like the UpdateItem of
+   * `settle`). A put replaces the whole item with exactly what `settle` leaves behind (no lease),
+   * and it is unconditional like `settle`: the caller still holds each key's claim. Throttled
+   * entries come back as UnprocessedItems and are re-sent with a backoff; a request DynamoDB
+   * rejects as invalid (one oversized item fails all 25) is retried entry by entry with `settle`,
+   * so a bad entry fails alone.
+   */
+  public async settleMany(entries: readonly SettleEntry[]): Promise<readonly SettleFailure[]> {
+    const latest = new Map<string, SettledRecord>();
+    // One request may not name a key twice; the later record is the one `settle` would leave.
+    for (const { key, record } of entries) latest.set(key, record);
+    const unique = [...latest].map(([key, record]) => ({ key, record }));
+    const chunks: SettleEntry[][] = [];
+    for (let i = 0; i < unique.length; i += BATCH_WRITE_MAX_ITEMS) chunks.push(unique.slice(i, i + BATCH_WRITE_MAX_ITEMS));
+    return (await Promise.all(chunks.map((chunk) => this.writeChunk(chunk)))).flat();
+  }
+
+  private async writeChunk(chunk: readonly SettleEntry[]): Promise<SettleFailure[]> {
+    const table = this.options.tableName;
+    const now = this.now();
+    const byKey = new Map(chunk.map((entry) => [entry.key, entry]));
+    let requests = chunk.map(({ key, record }) => ({ PutRequest: { Item: this.settledItem(key, record, now) } }));
+    for (let round = 0; ; round++) {
+      let unprocessed;
+      try {
+        const response = await this.options.client.send(new BatchWriteCommand({ RequestItems: { [table]: requests } }));
+        unprocessed = response.UnprocessedItems?.[table] ?? [];
+      } catch (error) {
+        const pending = requests.map((r) => byKey.get(String(r.PutRequest?.Item?.[IDEMPOTENCY_TABLE_PARTITION_KEY]))!);
+        if (awsErrorName(error) === 'ValidationException' && pending.length > 1) return this.settleEach(pending);
+        const failure = classifyAwsError(error, `recording delivery state in ${table}`);
+        return pending.map(({ key }) => ({ key, error: failure }));
+      }
+      if (unprocessed.length === 0) return [];
+      const keys = unprocessed.map((r) => String(r.PutRequest?.Item?.[IDEMPOTENCY_TABLE_PARTITION_KEY]));
+      if (round >= UNPROCESSED_RETRIES) {
+        const error = new TransientDeliveryError(`recording delivery state in ${table}: still unprocessed after ${round + 1} BatchWriteItem requests (throttled)`, { reason: 'aws-throttled' });
+        return keys.map((key) => ({ key, error }));
+      }
+      requests = unprocessed.map((r) => ({ PutRequest: { Item: r.PutRequest!.Item! } }));
+      await sleep((this.options.unprocessedBackoffMs ?? 50) * 2 ** round);
+    }
+  }
+
+  private async settleEach(entries: readonly SettleEntry[]): Promise<SettleFailure[]> {
+    const results = await Promise.all(
+      entries.map(async ({ key, record }): Promise<SettleFailure | undefined> => {
+        try {
+          await this.settle(key, record);
+          return undefined;
+        } catch (error) {
+          return { key, error };
+        }
+      }),
+    );
+    return results.filter((r): r is SettleFailure => r !== undefined);
+  }
+
+  /** The item `settle`'s UpdateItem leaves: status, lists, TTL, settledAt, the failure if any; no lease. */
+  private settledItem(key: string, record: SettledRecord, now: number): Record<string, unknown> {
+    return {
+      [IDEMPOTENCY_TABLE_PARTITION_KEY]: key,
+      status: record.status,
+      delivered: [...record.delivered],
+      failed: [...record.failed],
+      [IDEMPOTENCY_TABLE_TTL_ATTRIBUTE]: Math.floor(now / 1000) + this.retention,
+      settledAt: new Date(now).toISOString(),
+      ...(record.failure ? { failure: record.failure } : {}),
+    };
   }
 }
 

@@ -78,7 +78,26 @@ export interface IdempotencyStore {
    */
   claim(key: string, leaseMs: number, options?: ClaimOptions): Promise<ClaimResult>;
   /** Record the outcome and release the claim. */
-  settle(key: string, record: Omit<DeliveryRecord, 'status'> & { status: Exclude<DeliveryRecord['status'], 'in-progress'> }): Promise<void>;
+  settle(key: string, record: SettledRecord): Promise<void>;
+  /**
+   * Record several outcomes in as few calls as the store allows (lambda/worker/settleBatch.ts).
+   * Unconditional, like `settle`: each key is still held by the caller's claim. Never throws for
+   * one entry: returns the entries that could not be written, each with its error.
+   */
+  settleMany?(entries: readonly SettleEntry[]): Promise<readonly SettleFailure[]>;
+}
+
+/** What `settle` writes: a claim is never settled back to in-progress. */
+export type SettledRecord = Omit<DeliveryRecord, 'status'> & { status: Exclude<DeliveryRecord['status'], 'in-progress'> };
+
+export interface SettleEntry {
+  readonly key: string;
+  readonly record: SettledRecord;
+}
+
+export interface SettleFailure {
+  readonly key: string;
+  readonly error: unknown;
 }
 
 /** Attributes of a dead-lettered message (docs/design.md §3): the reason, the SMTP reply, the route. */

@@ -5,6 +5,7 @@
  */
 import { EventBatch } from './events.js';
 import { exhausted, processRecord, type WorkerDependencies } from './processRecord.js';
+import { SettleBatch } from './settleBatch.js';
 import type { QueueRecord } from './types.js';
 
 export interface BatchOptions {
@@ -23,7 +24,10 @@ export interface BatchResult {
 export async function processBatch(records: readonly QueueRecord[], batchDeps: WorkerDependencies, options: BatchOptions): Promise<BatchResult> {
   // The batch's delivery events, published once every record is settled (docs/design.md §3).
   const eventBatch = batchDeps.events ? new EventBatch({ publisher: batchDeps.events, logger: batchDeps.logger, metrics: batchDeps.metrics }) : undefined;
-  const deps: WorkerDependencies = eventBatch ? { ...batchDeps, eventBatch } : batchDeps;
+  // The batch's settles go out together (lambda/worker/settleBatch.ts), all before this returns.
+  const store = batchDeps.idempotency;
+  const settles = store.settleMany ? new SettleBatch({ write: (entries) => store.settleMany!(entries) }) : undefined;
+  const deps: WorkerDependencies = { ...batchDeps, ...(eventBatch ? { eventBatch } : {}), ...(settles ? { settles } : {}) };
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -52,7 +56,12 @@ export async function processBatch(records: readonly QueueRecord[], batchDeps: W
     }
   };
   const width = Math.max(1, Math.min(options.concurrency ?? 10, records.length));
-  await Promise.all(Array.from({ length: width }, worker));
+  try {
+    await Promise.all(Array.from({ length: width }, worker));
+  } finally {
+    // Before SQS deletes a record, its delivery state is on record (or its failure logged).
+    await settles?.flush();
+  }
   // Never throws; a failed publish is logged and counted, the records' fates stand.
   await eventBatch?.flush();
   // Report in the batch's order: SQS reads them as a set, humans read logs in order.

@@ -17,6 +17,7 @@ import type { EventBatch } from './events.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
 import { releasePayload, resolveBody, type PayloadDependencies, type ResolvedBody } from './payload.js';
 import { producerRefusal } from './producers.js';
+import type { SettleBatch } from './settleBatch.js';
 import { logNotices, recordDispositions } from './report.js';
 import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
@@ -36,6 +37,8 @@ export interface WorkerDependencies extends RelayDependencies, PayloadDependenci
   readonly mayStartDelivery?: (() => boolean) | undefined;
   /** The clock, for the message's age. @default Date.now */
   readonly now?: (() => number) | undefined;
+  /** The invocation's group commit of settles (processBatch sets it); without it, one settle per record. */
+  readonly settles?: SettleBatch | undefined;
   /** The event bus port (docs/design.md §3): processBatch publishes each batch's delivery events through it. */
   readonly events?: EventPublisher | undefined;
   /** The current batch's events, set by processBatch; recordDispositions adds to it. */
@@ -247,14 +250,16 @@ async function deadLetter(record: QueueRecord, deps: WorkerDependencies, reason:
 }
 
 async function settle(deps: WorkerDependencies, key: string, record: Parameters<IdempotencyStore['settle']>[1], context: Record<string, unknown>): Promise<void> {
+  // The claim lapses when its lease ends. Until then a redelivery waits (busy); after it, the
+  // recipients this attempt delivered are not on record and are sent again — the same
+  // at-least-once window as a crash after the relay's 250 (docs/fault-handling.md). Logged so
+  // an operator sees the table is unhealthy.
+  const failed = (error: unknown): void => deps.logger.error('could not record delivery state', { ...context, detail: describe(error) });
+  if (deps.settles) return deps.settles.add(key, record, failed);
   try {
     await deps.idempotency.settle(key, record);
   } catch (error) {
-    // The claim lapses when its lease ends. Until then a redelivery waits (busy); after it, the
-    // recipients this attempt delivered are not on record and are sent again — the same
-    // at-least-once window as a crash after the relay's 250 (docs/fault-handling.md). Logged so
-    // an operator sees the table is unhealthy.
-    deps.logger.error('could not record delivery state', { ...context, detail: describe(error) });
+    failed(error);
   }
 }
 

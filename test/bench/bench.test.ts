@@ -103,8 +103,12 @@ describe('npm run bench -- --smoke', () => {
 
   it('counts the worker\'s AWS calls and invocations, and relates it to the alternatives', () => {
     const worker = byId('worker-r10-no-delay');
-    // Every message claims and settles its idempotency key; every batch is received and deleted.
-    expect(worker.awsCallsPer100['DynamoDB.UpdateItem']?.median).toBe(200);
+    // Every message claims its idempotency key; a batch's settles go out in one BatchWriteItem
+    // (issue 17); every batch is received and deleted.
+    expect(worker.awsCallsPer100['DynamoDB.UpdateItem']?.median).toBe(100);
+    expect(worker.awsCallsPer100['DynamoDB.BatchWriteItem']?.median).toBeGreaterThan(0);
+    expect(worker.awsCallsPer100['DynamoDB.BatchWriteItem']?.median).toBeLessThanOrEqual(20);
+    expect(worker.writeUnitsPer100?.median).toBe(200);
     expect(worker.awsCallsPer100['SQS.ReceiveMessage']?.median).toBeGreaterThan(0);
     expect(worker.awsCallsPer100['SQS.DeleteMessageBatch']?.median).toBeGreaterThan(0);
     expect(worker.messagesPerBatch?.median).toBeGreaterThan(0);
@@ -123,7 +127,7 @@ describe('npm run bench -- --smoke', () => {
   });
 
   it('reports cold init, bundle sizes and a cost per million next to SES', () => {
-    expect(results.coldInit.map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-no-source-maps', 'bare-bundle', 'bare-node-modules']);
+    expect(results.coldInit.map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-source-maps', 'bare-bundle', 'bare-node-modules']);
     for (const c of results.coldInit) {
       expect(c.totalMs.n, c.id).toBe(2);
       expect(c.importMs.median, c.id).toBeGreaterThan(0);

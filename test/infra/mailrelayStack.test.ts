@@ -158,7 +158,6 @@ describe('function', () => {
       POWERTOOLS_SERVICE_NAME: 'mailrelay',
       POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
       POWERTOOLS_LOG_LEVEL: 'INFO',
-      NODE_OPTIONS: '--enable-source-maps',
       PAYLOAD_BUCKET_NAME: { Ref: logicalId(synth.stack.payloads.bucket) },
     });
     synth.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
@@ -199,8 +198,8 @@ describe('IAM', () => {
       {
         Sid: 'UseIdempotencyTable',
         Effect: 'Allow',
-        // The idempotency store claims and settles with UpdateItem and reads with GetItem; PutItem and DeleteItem were never called.
-        Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        // The idempotency store claims with UpdateItem, settles a batch with BatchWriteItem (one entry alone with UpdateItem) and reads with GetItem; PutItem and DeleteItem were never called.
+        Action: ['dynamodb:BatchWriteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
         Resource: { 'Fn::GetAtt': [idempotencyTableId, 'Arn'] },
       },
       {

@@ -233,4 +233,55 @@ describe('processBatch', () => {
     expect(dlq.entries[0]!.reason).toMatchObject({ reason: 'retries-exhausted:out-of-time', sourceMessageId: 'm9' });
     expect(relay.connectionCount).toBe(0);
   });
+
+  it('issue 17: a store with settleMany gets the batch’s settles in one write before processBatch returns; a retry’s state is written before its visibility change', async () => {
+    const events: string[] = [];
+    const store = idempotency;
+    deps = {
+      ...deps,
+      idempotency: {
+        claim: (key, leaseMs, options) => store.claim(key, leaseMs, options),
+        settle: () => Promise.reject(new Error('settle called: the batch should use settleMany')),
+        settleMany: async (entries) => {
+          events.push(`write ${entries.map((e) => `${e.key}=${e.record.status}`).join(',')}`);
+          for (const { key, record: r } of entries) await store.settle(key, r);
+          return [];
+        },
+      },
+      retries: { delay: async (r) => void events.push(`delay ${r.messageId}`) },
+    };
+    deferred.add('later@example.net');
+    const records = ['b1', 'b2', 'b3', 'b4'].map((key, i) => record(body([key === 'b4' ? 'later@example.net' : `${key}@example.net`], key), 1, `m${i + 1}`));
+    // The retry is the last to start (one lane): the three delivered records are queued by then.
+    const result = await processBatch(records, deps, { remainingTimeMs: () => 60_000, minRemainingMs: 20_000, concurrency: 1 });
+
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm4' }]);
+    expect(events).toEqual(['write acme.example#b1=delivered,acme.example#b2=delivered,acme.example#b3=delivered,acme.example#b4=pending', 'delay m4']);
+
+    // Delivered records with no retry among them: written when the batch ends, in one request.
+    events.length = 0;
+    deferred.clear();
+    const second = ['c1', 'c2', 'c3'].map((key, i) => record(body([`${key}@example.net`], key), 1, `n${i + 1}`));
+    expect((await processBatch(second, deps, { remainingTimeMs: () => 60_000, minRemainingMs: 20_000 })).batchItemFailures).toEqual([]);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.split(',').sort()).toEqual(['acme.example#c2=delivered', 'acme.example#c3=delivered', 'write acme.example#c1=delivered']);
+    expect(store.records.get('acme.example#c3')?.status).toBe('delivered');
+  });
+
+  it('issue 17: a batched settle that fails is logged per record (could not record delivery state) and the record stays acknowledged', async () => {
+    const store = idempotency;
+    deps = {
+      ...deps,
+      idempotency: {
+        claim: (key, leaseMs, options) => store.claim(key, leaseMs, options),
+        settle: (key, r) => store.settle(key, r),
+        settleMany: async (entries) => entries.filter((e) => e.key.endsWith('#d2')).map((e) => ({ key: e.key, error: new Error('ProvisionedThroughputExceededException') })),
+      },
+    };
+    const records = ['d1', 'd2'].map((key, i) => record(body([`${key}@example.net`], key), 1, `p${i + 1}`));
+    expect((await processBatch(records, deps, { remainingTimeMs: () => 60_000, minRemainingMs: 20_000 })).batchItemFailures).toEqual([]);
+    const errors = logs.filter((l) => l.message === 'could not record delivery state');
+    expect(errors.map((l) => [l.level, l.extra['idempotencyKey'], l.extra['sqsMessageId']])).toEqual([['error', 'd2', 'p2']]);
+    expect(String(errors[0]!.extra['detail'])).toContain('ProvisionedThroughputExceededException');
+  });
 });

@@ -3,7 +3,7 @@
  * Items are validated when written (CLI) and when read (worker); a broken item only affects the
  * messages that use it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { dkimKeyProblem } from '../dkim/key.js';
 import { ConfigValidationError } from '../errors.js';
 import { tokenUrlProblem } from '../oauth/tokenUrlPolicy.js';

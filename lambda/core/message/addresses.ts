@@ -11,7 +11,7 @@
  * sends the message to the DLQ with the relay's reason.
  */
 import addressparser from 'nodemailer/lib/addressparser/index.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { unsafeCharacter } from '../validation.js';
 import { MAX_ADDRESS_OCTETS, MAX_ISSUES_PER_FIELD, MAX_LOCAL_PART_OCTETS, MAX_MAILBOX_CHARS } from './constants.js';
 import { toALabel } from './domains.js';

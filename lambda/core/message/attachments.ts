@@ -10,7 +10,7 @@
  * is the message's calendar invite, which compose sends through nodemailer's `icalEvent`: as an
  * alternative body part, as calendar clients expect, and as an attachment.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { decodeStrictBase64 } from './base64.js';
 import { MAX_FILENAME_CHARS, MAX_LINE_OCTETS } from './constants.js';
 import { parseContentType, type ContentType } from './contentType.js';

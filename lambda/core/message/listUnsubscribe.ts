@@ -5,7 +5,7 @@
  * The URL is kept exactly as given: unsubscribe links are often signed, and a normalised URL
  * would no longer match its signature.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseMailbox } from './addresses.js';
 import { headerSafeProblems, stringField } from './text.js';
 import type { ListUnsubscribe } from './types.js';

@@ -3,7 +3,7 @@
  * is checked — and every problem reported — even when its neighbours are broken. How the fields
  * combine (structured or raw, recipients in all) is parseQueueMessage's business.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { messageAuthSchema, NAME_PATTERN } from '../config/schema.js';
 import type { FieldIssue } from '../errors.js';
 import { toFieldIssues } from '../validation.js';

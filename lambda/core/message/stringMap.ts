@@ -1,5 +1,5 @@
 /** `headers` and `tags`: JSON objects that map names to strings (docs/design.md §1.1). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_ISSUES_PER_FIELD } from './constants.js';
 
 /** The problems of one entry, reported at its path (`headers.X-Foo`); `input` is the whole map. */

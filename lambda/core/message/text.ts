@@ -2,7 +2,7 @@
  * Character rules of docs/design.md §1.1 as zod building blocks, and the checks that apply to the
  * whole JSON tree (nesting depth, well-formed Unicode, reserved names).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FieldIssue } from '../errors.js';
 import { formatPath, UNSAFE_HEADER_CHARS, unsafeCharacter } from '../validation.js';
 import { MAX_JSON_DEPTH } from './constants.js';

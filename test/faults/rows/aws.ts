@@ -11,7 +11,7 @@ import type { RowKit } from '../helpers/rowKit.js';
 
 const GROUP = 'aws';
 const DYNAMO = 'DynamoDB_20120810';
-/** The idempotency claim's update (the settle update holds `settledAt` instead). */
+/** The idempotency claim's update (a settle, a BatchWriteItem of the batch, holds `settledAt` instead). */
 const CLAIM = 'leaseUntil = :lease';
 const SETTLE = 'settledAt';
 
@@ -74,12 +74,12 @@ export function awsRows(kit: RowKit): void {
       });
     }
 
-    it('DynamoDB 5xx on the idempotency settle after the 250: acknowledged (relayed once), the failure logged', async () => {
+    it('DynamoDB 5xx on the batch idempotency settle (BatchWriteItem) after the 250: acknowledged (relayed once), the failure logged', async () => {
       const relay = await kit.smtp();
       await kit.route('a-settle', relay.port);
       const mark = kit.h.mark();
       await kit.h.world.enqueue([mail('settle-5xx', { to: ['bob@example.net'], binding: 'a-settle' })]);
-      kit.h.dynamoProxy.failNext({ target: `${DYNAMO}.UpdateItem`, bodyIncludes: SETTLE, type: 'InternalServerError' });
+      kit.h.dynamoProxy.failNext({ target: `${DYNAMO}.BatchWriteItem`, bodyIncludes: SETTLE, type: 'InternalServerError' });
 
       const rounds = await kit.h.drive();
 

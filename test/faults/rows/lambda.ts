@@ -60,7 +60,7 @@ export function lambdaRows(kit: RowKit): void {
       await kit.route('l-crash', relay.port);
       const mark = kit.h.mark();
       await kit.h.world.enqueue([mail('crash', { to: ['bob@example.net'], binding: 'l-crash' })]);
-      kit.h.dynamoProxy.failNext({ target: 'DynamoDB_20120810.UpdateItem', bodyIncludes: 'settledAt', type: 'InternalServerError' });
+      kit.h.dynamoProxy.failNext({ target: 'DynamoDB_20120810.BatchWriteItem', bodyIncludes: 'settledAt', type: 'InternalServerError' });
 
       // Act 1: relayed, the settle write fails, and the batch response never reaches SQS.
       const crashed = await kit.h.invoke({ crash: true });
