@@ -50,8 +50,9 @@ export function printableSettings(settings: EffectiveSettings): unknown {
     auth: {
       type: auth.type,
       user: auth.user,
-      pass: ref(auth.pass),
+      pass: auth.hookPass ? `hook secret ${auth.hookPass.fingerprint}` : ref(auth.pass),
       key: auth.key,
+      ...(auth.hookFunction ? { hookFunction: auth.hookFunction } : {}),
       oauth2: auth.oauth2 ? { ...auth.oauth2, clientSecret: ref(auth.oauth2.clientSecret), refreshToken: ref(auth.oauth2.refreshToken) } : undefined,
       messageKeysources: auth.messageKeysources,
     },

@@ -11,6 +11,7 @@ import {
   routeLabel,
   validateStoredItem,
   type RouteFailure,
+  type MergeOptions,
   type RouteGroup,
 } from '../lambda/core/config/resolve.js';
 import { NAME_PATTERN, type MessageAuthOverride } from '../lambda/core/config/schema.js';
@@ -82,24 +83,31 @@ export function queryFromMessage(command: string, file: string, body: string): R
   }
 }
 
+/** `--auth-key KEY`: the message's `auth.key`, as a producer would set it (for the auth hook). */
+export function withAuthKey(command: string, query: RouteQuery, key: string | undefined): RouteQuery {
+  if (key === undefined) return query;
+  if (key === '' || /[\u0000-\u001f\u007f]/.test(key) || key.length > 512) throw new UsageError('--auth-key must be 1-512 characters without control characters', command);
+  return { ...query, auth: { ...query.auth, key } };
+}
+
 /** Resolves the routes of a query. With no recipient, the route of the binding alone (global, group, binding). */
-export async function resolveQuery(query: RouteQuery, store: ConfigStore): Promise<RouteAnswer> {
+export async function resolveQuery(query: RouteQuery, store: ConfigStore, options: MergeOptions = {}): Promise<RouteAnswer> {
   const senderDomain = query.from?.domain ?? query.binding ?? query.to[0]?.domain ?? 'localhost.invalid';
   const base = { binding: query.binding, bindingSource: query.bindingSource, senderDomain, producers: await bindingProducers(query.binding, store) };
   if (query.to.length > 0) {
     // No binding: 'binding#' names no item, so only global and domain scopes apply.
-    const resolution = await resolveRoutes({ binding: query.binding ?? '', senderDomain, recipients: query.to, auth: query.auth }, store);
+    const resolution = await resolveRoutes({ binding: query.binding ?? '', senderDomain, recipients: query.to, auth: query.auth }, store, options);
     return { ...base, ...resolution };
   }
-  return { ...base, ...(await resolveBindingOnly(query, senderDomain, store)) };
+  return { ...base, ...(await resolveBindingOnly(query, senderDomain, store, options)) };
 }
 
-async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store: ConfigStore): Promise<Pick<RouteAnswer, 'routes' | 'failures'>> {
+async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store: ConfigStore, options: MergeOptions): Promise<Pick<RouteAnswer, 'routes' | 'failures'>> {
   const fail = (error: ConfigValidationError) => ({ routes: [], failures: [{ recipients: [], error }] });
   const layers = await bindingLayers(query.binding ?? '', store);
   if (layers instanceof ConfigValidationError) return fail(layers);
   if (query.auth) layers.push({ origin: 'message', item: { auth: query.auth } });
-  const merged = mergeLayers(layers, senderDomain);
+  const merged = mergeLayers(layers, senderDomain, options);
   if (merged instanceof ConfigValidationError) return fail(merged);
   return { routes: [{ ...merged, recipients: [], key: routeKey(merged.settings), label: routeLabel(merged.settings) }], failures: [] };
 }

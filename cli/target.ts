@@ -7,12 +7,13 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_SECRET_PREFIX, STACK_OUTPUT, WORKER_ENV } from '../lambda/core/names.js';
-import { localAwsClientConfig } from '../local/awsClientConfig.js';
+import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from '../local/awsClientConfig.js';
 import { LocalStateError, readState, stateFilePath, type LocalState } from '../local/state.js';
 import type { GlobalValues } from './args.js';
 import { CliError, UsageError } from './errors.js';
@@ -53,6 +54,8 @@ export interface Target {
   s3(): Promise<S3Client>;
   /** CloudWatch (metrics SQS publishes, such as the age of the oldest message); AWS only. */
   cloudWatch(): Promise<CloudWatchClient>;
+  /** For function auth hooks (`auth.hookFunction`); honours AWS_ENDPOINT_URL_LAMBDA. */
+  lambda(): Promise<LambdaClient>;
   /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
   relayCa(extraFile?: string): string[];
   /** Destroys the clients made. */
@@ -76,7 +79,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       }));
   };
   type Config = Record<string, unknown>;
-  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets' | 's3') => Config) => {
+  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets' | 's3') => Config, lambdaConfig: Config) => {
     const dynamodb = once(async () => new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(config('dynamodb')));
     return {
       sqs: once(async () => new (await import('@aws-sdk/client-sqs')).SQSClient(config('sqs'))),
@@ -88,6 +91,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
         if (values.local) throw new CliError('CloudWatch is not among the stand-ins of npm start', 1);
         return new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(config('sqs'));
       }),
+      lambda: once(async () => new (await import('@aws-sdk/client-lambda')).LambdaClient(lambdaConfig)),
     };
   };
 
@@ -115,7 +119,11 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
         return found;
       },
       // The S3 stand-in is addressed path-style: <endpoint>/<bucket>/<key>.
-      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1), ...(service === 's3' ? { forcePathStyle: true } : {}) })),
+      // No Lambda stand-in runs with npm start: AWS_ENDPOINT_URL_LAMBDA may point at one.
+      ...clients(
+        (service) => ({ ...localAwsClientConfig(endpoint[service], 1), ...(service === 's3' ? { forcePathStyle: true } : {}) }),
+        { region: LOCAL_AWS_REGION, credentials: { ...LOCAL_AWS_CREDENTIALS }, maxAttempts: 1 },
+      ),
       relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
       close: () => made.splice(0).forEach((c) => c.destroy()),
     };
@@ -138,7 +146,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url'], STACK_OUTPUT.queueUrl),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url'], STACK_OUTPUT.deadLetterQueueUrl),
     payloadBucket: (flag) => required('payload-bucket', ENV.payloadBucket, flag, STACK_OUTPUT.payloadBucketName),
-    ...clients(() => ({ ...clientConfig })),
+    ...clients(() => ({ ...clientConfig }), { ...clientConfig }),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),
   };

@@ -50,6 +50,9 @@ export const CONTEXT_KEYS = [
   'authFailureThreshold',
   'dashboardName',
   'configTableName',
+  'authHookEntry',
+  'authHookTimeoutMs',
+  'authHookFunctionArns',
   'eventBusArn',
   'eventBusName',
   'deliveryEventsExampleRule',
@@ -106,6 +109,8 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     authFailureThreshold: reader.integer('authFailureThreshold'),
     dashboardName: reader.string('dashboardName'),
     configTableName: reader.string('configTableName'),
+    authHook: authHookOf(reader.string('authHookEntry'), reader.integer('authHookTimeoutMs')),
+    authHookFunctionArns: reader.list('authHookFunctionArns'),
     eventBusArn: reader.string('eventBusArn'),
     eventBusName: reader.string('eventBusName'),
     deliveryEventsExampleRule: reader.boolean('deliveryEventsExampleRule'),
@@ -188,6 +193,11 @@ class ContextReader {
     }
     return days as RetentionDays;
   }
+}
+
+function authHookOf(entry: string | undefined, timeoutMs: number | undefined): MailrelayStackProps['authHook'] {
+  if (entry === undefined && timeoutMs === undefined) return undefined;
+  return compact({ entry, timeout: optional(timeoutMs, Duration.millis) });
 }
 
 function contextError(key: string, value: unknown, expected: string): MailrelayPropsError {

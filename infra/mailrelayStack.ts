@@ -83,6 +83,7 @@ export class MailrelayStack extends Stack {
       metricsNamespace: settings.metricsNamespace,
       configCacheTtl: settings.configCacheTtl,
       secretCacheTtl: settings.secretCacheTtl,
+      ...(settings.authHook?.entry ? { authHookEntry: settings.authHook.entry } : {}),
       ...network,
     });
     this.relayFunction.bindConfigTable(this.tables.configTable);
@@ -96,6 +97,7 @@ export class MailrelayStack extends Stack {
       retentionPeriod: settings.retentionPeriod,
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
+    this.relayFunction.bindAuthHook(settings.authHook ?? {}, settings.authHookFunctionArns);
 
     this.payloads = new PayloadBucket(this, 'Payloads', encryptionKey ? { encryptionKey } : {});
     this.payloads.allowProducers(producerRoles);

@@ -302,6 +302,55 @@ export interface MailrelayStackProps extends StackProps {
    * @default - no gateway
    */
   readonly gateway?: GatewayStackProps;
+
+  /**
+   * The per-message auth hook (docs/auth-hook.md): `entry` is a module exporting
+   * `outboundSmtpAuthConfig(context)`, bundled into the function by the same esbuild build
+   * (a relative path is resolved from the repository root); `timeout`, `cacheTtl` and
+   * `cacheSize` bound every hook call, the module's and `auth.hookFunction`'s.
+   * @default - no module hook; function hooks with a 2 s timeout, answers cached 60 s, 1000 at most
+   */
+  readonly authHook?: AuthHookProps;
+
+  /**
+   * ARNs of the Lambda functions config items may name as `auth.hookFunction`: the worker gets
+   * `lambda:InvokeFunction` on exactly these (with the alias or version in the ARN if the config
+   * names one), nothing wider.
+   * @default - none: no function hook can be invoked
+   */
+  readonly authHookFunctionArns?: string[];
+}
+
+/** The auth hook's module and bounds. */
+export interface AuthHookProps {
+  /**
+   * The hook module (TypeScript or JavaScript, exporting `outboundSmtpAuthConfig`).
+   * @default - no module hook
+   */
+  readonly entry?: string;
+  /**
+   * Per-call timeout (`AUTH_HOOK_TIMEOUT_MS`): a hook slower than this defers the message.
+   * @default Duration.seconds(2)
+   */
+  readonly timeout?: Duration;
+  /**
+   * How long an answer is reused per (auth.key, route) (`AUTH_HOOK_CACHE_TTL_SECONDS`); 0 disables the cache.
+   * @default Duration.seconds(60)
+   */
+  readonly cacheTtl?: Duration;
+  /**
+   * Most answers kept per sandbox (`AUTH_HOOK_CACHE_SIZE`).
+   * @default 1000
+   */
+  readonly cacheSize?: number;
+}
+
+/** {@link AuthHookProps} checked, with the entry as an absolute path. */
+export interface ResolvedAuthHook {
+  readonly entry?: string;
+  readonly timeout?: Duration;
+  readonly cacheTtl?: Duration;
+  readonly cacheSize?: number;
 }
 
 /** {@link MailrelayStackProps} with defaults applied and every value checked. */
@@ -338,6 +387,8 @@ export interface ResolvedMailrelayProps {
   readonly eventBusName?: string;
   readonly deliveryEventsExampleRule: boolean;
   readonly gateway?: ResolvedGatewayProps;
+  readonly authHook?: ResolvedAuthHook;
+  readonly authHookFunctionArns: readonly string[];
 }
 
 /** Defaults of the numeric and duration props (docs/deploy.md's table mirrors them). */
@@ -361,6 +412,8 @@ const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const DASHBOARD_NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
 const METRICS_NAMESPACE_PATTERN = /^[A-Za-z0-9._/#:-]{1,255}$/;
 const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]{3,255}$/;
+/** A function ARN, unqualified or with a version or alias; no wildcards. */
+const FUNCTION_ARN_PATTERN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$/;
 
 const MAX_FUNCTION_TIMEOUT_SECONDS = 900;
 const MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200;
@@ -526,6 +579,11 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
       ? undefined
       : checkPattern('configTableName', props.configTableName, TABLE_NAME_PATTERN, 'must be 3–255 of A-Z a-z 0-9 _ . -');
 
+  const authHook = props.authHook === undefined ? undefined : resolveAuthHook(props.authHook);
+  const authHookFunctionArns = (props.authHookFunctionArns ?? []).map((arn, i) =>
+    checkPattern(`authHookFunctionArns[${i}]`, arn, FUNCTION_ARN_PATTERN, 'is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>[:<alias>]; no wildcards)'),
+  );
+
   return {
     entry,
     secretPrefix,
@@ -557,6 +615,28 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     ...(eventBusName === undefined ? {} : { eventBusName }),
     deliveryEventsExampleRule: props.deliveryEventsExampleRule ?? true,
     ...(props.gateway === undefined ? {} : { gateway: resolveGatewayProps(props.gateway, secretPrefix) }),
+    ...(authHook === undefined ? {} : { authHook }),
+    authHookFunctionArns,
+  };
+}
+
+function resolveAuthHook(hook: AuthHookProps): ResolvedAuthHook {
+  let entry: string | undefined;
+  if (hook.entry !== undefined) {
+    entry = isAbsolute(hook.entry) ? hook.entry : resolve(REPO_ROOT, hook.entry);
+    if (!existsSync(entry)) throw new MailrelayPropsError('authHook.entry', `${entry} does not exist`);
+  }
+  if (hook.timeout !== undefined && !hook.timeout.isUnresolved()) {
+    const ms = hook.timeout.toMilliseconds();
+    if (!Number.isInteger(ms) || ms < 1 || ms > 60_000) throw new MailrelayPropsError('authHook.timeout', `${ms} ms is out of range: it must be 1 ms to 60 seconds`);
+  }
+  if (hook.cacheTtl !== undefined) checkSecondsInRange('authHook.cacheTtl', hook.cacheTtl, 0, SECONDS_PER_DAY);
+  if (hook.cacheSize !== undefined) checkInteger('authHook.cacheSize', hook.cacheSize, 0, 1_000_000);
+  return {
+    ...(entry === undefined ? {} : { entry }),
+    ...(hook.timeout === undefined ? {} : { timeout: hook.timeout }),
+    ...(hook.cacheTtl === undefined ? {} : { cacheTtl: hook.cacheTtl }),
+    ...(hook.cacheSize === undefined ? {} : { cacheSize: hook.cacheSize }),
   };
 }
 

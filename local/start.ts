@@ -32,6 +32,7 @@ import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../lam
 import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
 import { parseQueueMessage } from '../lambda/core/message/index.js';
 import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
+import { loadAuthHook } from '../lambda/handlers/loadAuthHook.js';
 import { idempotencyRecordId } from '../lambda/worker/idempotencyScope.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
@@ -84,6 +85,8 @@ export interface LocalStackOptions {
   print?: (line: string) => void;
   /** Port of the local SMTP relay.  @default 0 (ephemeral) */
   relayPort?: number;
+  /** An auth hook module (exports `outboundSmtpAuthConfig`) the worker loads, as the stack bundles `authHook.entry`.  @default none */
+  authHookFile?: string;
   /** Run `mailrelay gateway` on loopback (needs a submitter# item in the config file).  @default true */
   gateway?: boolean;
   /** Port of the gateway (STARTTLS).  @default 0 (ephemeral) */
@@ -255,7 +258,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const batches: PollResult[] = [];
     if (wantWorker) {
-      const stopWorker = await startWorker({ state, sqs, caBundle, emulators: { dynamo: dynamoEmulator, sqs: sqsEmulator }, secrets, print, logs: options.workerLogs ?? 'pretty', batches });
+      const stopWorker = await startWorker({
+        state,
+        sqs,
+        caBundle,
+        emulators: { dynamo: dynamoEmulator, sqs: sqsEmulator },
+        secrets,
+        print,
+        logs: options.workerLogs ?? 'pretty',
+        batches,
+        authHookFile: options.authHookFile,
+      });
       // stops first (stoppers run in reverse): nothing polls a stopped emulator
       stoppers.push(stopWorker);
     }
@@ -319,6 +332,7 @@ interface WorkerWiring {
   print: (line: string) => void;
   logs: 'pretty' | 'json' | 'silent';
   batches: PollResult[];
+  authHookFile?: string | undefined;
 }
 
 /** Sets the handler's environment as the CDK stack sets the function's, loads it and polls. */
@@ -356,7 +370,11 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
   delete process.env['AWS_SESSION_TOKEN'];
   delete process.env['AWS_PROFILE'];
   handlerLoaded = true;
-  const { handler, logger } = await import('../lambda/handlers/relay.js');
+  const { handler, logger, useAuthHook } = await import('../lambda/handlers/relay.js');
+  if (w.authHookFile) {
+    useAuthHook(await loadAuthHook(w.authHookFile));
+    w.print(`[worker] auth hook: ${w.authHookFile}`);
+  }
   const output = w.logs === 'json' ? undefined : formatLoggerOutput(logger, w.logs === 'silent' ? () => undefined : w.print, { dlqCommand: 'npx mailrelay --local dlq list' });
   if (output && !output.formatted) w.print('[worker] (this Powertools version cannot be reformatted: showing its JSON lines)');
 
@@ -530,6 +548,8 @@ Options:
   --json-logs         print the worker's log records as JSON (as in CloudWatch)
   --state-file FILE   where to write the endpoints for \`mailrelay --local\`
                       (default: $MAILRELAY_LOCAL_STATE or .local-state/endpoints.json)
+  --auth-hook FILE    an auth hook module exporting outboundSmtpAuthConfig(context)
+                      (docs/auth-hook.md), as the stack bundles authHook.entry
   -h, --help          this text
 
 Files: local/config.json (config items), local/secrets.json (secrets; every JSON secret with
@@ -550,6 +570,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         sample: { type: 'string' },
         'json-logs': { type: 'boolean', default: false },
         'state-file': { type: 'string' },
+        'auth-hook': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -578,6 +599,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ...(values['state-file'] ? { stateFile: values['state-file'] } : {}),
       ...(values.config ? { configFile: values.config } : {}),
       ...(values.secrets ? { secretsFile: values.secrets } : {}),
+      ...(values['auth-hook'] ? { authHookFile: values['auth-hook'] } : {}),
     });
   } catch (error) {
     console.error(error instanceof LocalFileError ? `Cannot start: ${error.message}` : `Cannot start: ${(error as Error).stack ?? String(error)}`);

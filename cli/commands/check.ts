@@ -17,7 +17,8 @@ import { list, str } from '../command.js';
 import { configStore } from '../configStore.js';
 import { UsageError } from '../errors.js';
 import { printJson } from '../io.js';
-import { queryFromOptions, resolveQuery } from '../routing.js';
+import { cliAuthHook, throughHook } from '../authHook.js';
+import { queryFromOptions, resolveQuery, withAuthKey } from '../routing.js';
 import type { Target } from '../target.js';
 
 /** How long to wait for the relay's reply to QUIT and the end of the connection. */
@@ -39,20 +40,24 @@ interface RouteCheck {
 export const run: CommandRun = async ({ values }, ctx) => {
   const to = list(values['to']);
   if (to.length === 0 && values['binding'] === undefined) throw new UsageError('give --to ADDR or --binding NAME', 'check');
-  const query = queryFromOptions('check', { from: str(values['from']), to, binding: str(values['binding']) });
+  const query = withAuthKey('check', queryFromOptions('check', { from: str(values['from']), to, binding: str(values['binding']) }), str(values['auth-key']));
   const target = ctx.target();
   const ca = target.relayCa(str(values['ca']));
-  const answer = await resolveQuery(query, await configStore(target));
+  const hook = await cliAuthHook('check', target, str(values['auth-hook']));
+  const answer = await resolveQuery(query, await configStore(target), { authHook: hook.hasModule });
 
   const secrets = await secretSource(target);
   const tokens = createOAuth2TokenProvider({ resolveSecret: async (ref, options) => (await resolveKeysource(ref, secrets, options)).secret });
   const checks: RouteCheck[] = [];
   for (const group of answer.routes) {
-    // Every relay of a failover list is checked in its order (docs/design.md §2).
+    // Every relay of a failover list is checked in its order (docs/design.md §2), each through
+    // the auth hook first, as the worker does just before AUTH.
     for (const [index, relay] of group.settings.relays.entries()) {
-      const route = relayRoute(group, relay, index);
-      if (!ctx.json) printHeader(route, ctx.io.out, index, group.settings.relays.length);
-      const result = await checkRoute(route, { secrets, tokens }, ca);
+      const { route, hook: hookName, error } = await throughHook(hook, relayRoute(group, relay, index), query);
+      if (!ctx.json) printHeader(route, ctx.io.out, index, group.settings.relays.length, hookName);
+      const result = error
+        ? { label: route.label, recipients: route.recipients.map((r) => r.address), ...failure(error, 'asking the auth hook'), transcript: [] }
+        : await checkRoute(route, { secrets, tokens }, ca);
       checks.push(result);
       if (!ctx.json) printResult(result, ctx.io.out);
     }
@@ -127,14 +132,21 @@ function failure(error: unknown, during: string): Omit<RouteCheck, 'label' | 're
   };
 }
 
-function printHeader(route: RouteGroup, out: (line: string) => void, index = 0, relays = 1): void {
+function printHeader(route: RouteGroup, out: (line: string) => void, index = 0, relays = 1, hookName?: string): void {
   const { relay, auth } = route.settings;
   out(`Route: ${route.label}${relays > 1 ? ` (relay ${index + 1} of ${relays}${index > 0 ? ', failover' : ''})` : ''}`);
   if (route.recipients.length) out(`  recipients: ${route.recipients.map((r) => r.address).join(', ')}`);
   out(`  relay:      ${relay.host}:${relay.port}, tls ${relay.tls}${relay.verifyCertificate ? '' : ' (certificate not verified)'}, EHLO ${relay.ehloName}, timeout ${relay.timeoutSeconds} s`);
-  const secret = auth.pass ? `, password from ${describeKeysource(auth.pass)}` : auth.oauth2 ? `, token from OAuth2 client ${auth.oauth2.clientId}` : '';
+  const secret = auth.hookPass
+    ? `, a literal secret from the hook (fingerprint ${auth.hookPass.fingerprint})`
+    : auth.pass
+      ? `, password from ${describeKeysource(auth.pass)}`
+      : auth.oauth2
+        ? `, token from OAuth2 client ${auth.oauth2.clientId}`
+        : '';
   const user = auth.user ? ` user ${auth.user}` : auth.type !== 'NONE' && auth.pass && 'secret' in auth.pass ? ' (user from the secret)' : '';
   out(`  auth:       ${auth.type}${user}${secret}`);
+  if (hookName) out(`  auth hook:  ${hookName}${Object.values(route.origins).includes('hook') ? ` set ${Object.keys(route.origins).filter((f) => route.origins[f] === 'hook').join(', ')}` : ' answered nothing'}`);
   out('');
 }
 

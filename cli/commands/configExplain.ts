@@ -10,12 +10,13 @@ import { configStore } from '../configStore.js';
 import { CliError, UsageError } from '../errors.js';
 import { plural, printJson, table } from '../io.js';
 import { displayValue, printableSettings } from '../redact.js';
-import { queryFromMessage, queryFromOptions, resolveQuery, type RouteAnswer } from '../routing.js';
+import { cliAuthHook, throughHook } from '../authHook.js';
+import { queryFromMessage, queryFromOptions, resolveQuery, withAuthKey, type RouteAnswer, type RouteQuery } from '../routing.js';
 
 export const run: CommandRun = async ({ values }, ctx) => {
   const cmd = 'config explain';
   const messageFile = str(values['message']);
-  let query;
+  let query: RouteQuery;
   if (messageFile !== undefined) {
     if (values['from'] !== undefined || values['to'] !== undefined || values['binding'] !== undefined) {
       throw new UsageError('--message takes sender, recipients and binding from the file: drop --from, --to and --binding', cmd);
@@ -33,13 +34,25 @@ export const run: CommandRun = async ({ values }, ctx) => {
     query = queryFromOptions(cmd, { from: str(values['from']), to: list(values['to']), binding: str(values['binding']) });
   }
 
-  const answer = await resolveQuery(query, await configStore(ctx.target()));
-  if (ctx.json) printJson(ctx.io, toJson(answer));
-  else printAnswer(answer, ctx.io.out);
-  return answer.failures.length > 0 ? 1 : 0;
+  query = withAuthKey(cmd, query, str(values['auth-key']));
+  const target = ctx.target();
+  const hook = await cliAuthHook(cmd, target, str(values['auth-hook']));
+  const resolved = await resolveQuery(query, await configStore(target), { authHook: hook.hasModule });
+  // The hook's contribution, as the worker would get it for a sample of this message (origin `hook`).
+  const hookErrors = new Map<RouteGroup, string>();
+  const routes: RouteGroup[] = [];
+  for (const route of resolved.routes) {
+    const through = await throughHook(hook, route, query);
+    routes.push(through.route);
+    if (through.error) hookErrors.set(through.route, through.error.message);
+  }
+  const answer = { ...resolved, routes };
+  if (ctx.json) printJson(ctx.io, toJson(answer, hookErrors));
+  else printAnswer(answer, hookErrors, ctx.io.out);
+  return answer.failures.length > 0 || hookErrors.size > 0 ? 1 : 0;
 };
 
-function toJson(answer: RouteAnswer): unknown {
+function toJson(answer: RouteAnswer, hookErrors: ReadonlyMap<RouteGroup, string>): unknown {
   return {
     binding: answer.binding ?? null,
     bindingSource: answer.bindingSource,
@@ -50,6 +63,7 @@ function toJson(answer: RouteAnswer): unknown {
       recipients: route.recipients.map((r) => r.address),
       settings: printableSettings(route.settings),
       origins: route.origins,
+      ...(hookErrors.has(route) ? { hookError: hookErrors.get(route) } : {}),
     })),
     failures: answer.failures.map((f) => ({
       recipients: f.recipients.map((r) => r.address),
@@ -67,7 +81,7 @@ const BINDING_SOURCE: Record<RouteAnswer['bindingSource'], string> = {
   none: 'none given',
 };
 
-function printAnswer(answer: RouteAnswer, out: (line: string) => void): void {
+function printAnswer(answer: RouteAnswer, hookErrors: ReadonlyMap<RouteGroup, string>, out: (line: string) => void): void {
   out(`Binding: ${answer.binding ?? '(none)'} (${BINDING_SOURCE[answer.bindingSource]})`);
   if (answer.binding) {
     out(
@@ -82,6 +96,11 @@ function printAnswer(answer: RouteAnswer, out: (line: string) => void): void {
     if (route.recipients.length) out(`  recipients: ${route.recipients.map((r) => r.address).join(', ')}`);
     out('');
     table([['  FIELD', 'VALUE', 'FROM'], ...fieldRows(route)]).forEach((line) => out(line));
+    const hookError = hookErrors.get(route);
+    if (hookError) {
+      out('');
+      out(`  auth hook: ${hookError}`);
+    }
   });
   for (const failure of answer.failures) {
     out('');
@@ -97,7 +116,8 @@ function fieldRows(route: RouteGroup): string[][] {
   const rows = SETTING_FIELDS.map((field) => {
     let value = displayValue(field, route.settings);
     const origin = route.origins[field];
-    if (value === undefined && field === 'auth.user' && route.settings.auth.pass && 'secret' in route.settings.auth.pass) value = '(the secret\'s "username")';
+    if (value === undefined && field === 'auth.user' && !route.settings.auth.hookPass && route.settings.auth.pass && 'secret' in route.settings.auth.pass) value = '(the secret\'s "username")';
+    if (field === 'auth.pass' && route.settings.auth.hookPass) value = `(a literal secret, fingerprint ${route.settings.auth.hookPass.fingerprint})`;
     return [`  ${field}`, value ?? '-', origin ?? '-'];
   });
   // The failover relays after the first: one row each, tried in this order when a relay refuses the session.

@@ -107,8 +107,8 @@ Example:
 const configExplainCommand: Command = {
   name: 'config explain',
   summary: 'show the effective settings for a message and which scope each came from',
-  help: `Usage: mailrelay config explain --from ADDR --to ADDR [--to ADDR...] [--binding NAME] [--json]
-       mailrelay config explain --message FILE [--json]
+  help: `Usage: mailrelay config explain --from ADDR --to ADDR [--to ADDR...] [--binding NAME] [--auth-key KEY] [--auth-hook FILE] [--json]
+       mailrelay config explain --message FILE [--auth-hook FILE] [--json]
 
 Resolves config as the worker does (global < binding group < binding < domain < message) and
 prints, for each group of recipients that share their settings (one SMTP transaction each),
@@ -120,8 +120,13 @@ Options:
   --to ADDR         a recipient (repeat for several)
   --binding NAME    the message's binding (default: the sender's domain)
   --message FILE    take sender, recipients, binding and auth override from a queue message
+  --auth-key KEY    the message's auth.key (Momentum's lookup key), as handed to the auth hook
+  --auth-hook FILE  run each route through this auth hook module (docs/auth-hook.md); a route
+                    whose auth.hookFunction names a function invokes it. The fields the hook
+                    sets show "hook" as their origin; it gets a sample message (no body)
 
-Exit status 1 when some recipient cannot be routed (an invalid or incomplete config item).
+Exit status 1 when some recipient cannot be routed (an invalid or incomplete config item) or
+the auth hook failed.
 
 Example:
   mailrelay --local config explain --from billing@acme.example --to bob@example.net --to alice@partner.example`,
@@ -130,6 +135,8 @@ Example:
     to: { type: 'string', multiple: true },
     binding: { type: 'string' },
     message: { type: 'string' },
+    'auth-key': { type: 'string' },
+    'auth-hook': { type: 'string' },
   },
   positionals: false,
   load: async () => (await import('./configExplain.js')).run,
@@ -138,7 +145,7 @@ Example:
 const checkCommand: Command = {
   name: 'check',
   summary: 'test a route: connect, STARTTLS, AUTH, QUIT (no mail is sent)',
-  help: `Usage: mailrelay check (--to ADDR | --binding NAME) [--from ADDR] [--ca FILE] [--json]
+  help: `Usage: mailrelay check (--to ADDR | --binding NAME) [--from ADDR] [--auth-key KEY] [--auth-hook FILE] [--ca FILE] [--json]
 
 Resolves the route the worker would take for a message from --from to --to (or for a binding),
 reads its credentials from Secrets Manager / SSM as the worker does, then connects to the relay,
@@ -152,6 +159,9 @@ Options:
   --from ADDR       the sender (default EHLO name: its domain, else the binding, else the recipient's domain)
   --ca FILE         extra CA certificates (PEM) to trust, e.g. a private relay's (default: $RELAY_CA_FILE;
                     with --local, the stand-ins' test CA)
+  --auth-key KEY    the message's auth.key, as handed to the auth hook
+  --auth-hook FILE  take the credentials through this auth hook module, as the worker would
+                    (a route naming auth.hookFunction invokes that function)
 
 Exit status: 0 when every route checks OK, 1 otherwise.
 
@@ -162,6 +172,8 @@ Example:
     binding: { type: 'string' },
     from: { type: 'string' },
     ca: { type: 'string' },
+    'auth-key': { type: 'string' },
+    'auth-hook': { type: 'string' },
   },
   positionals: false,
   load: async () => (await import('./check.js')).run,
@@ -308,7 +320,7 @@ Example:
 const workerCommand: Command = {
   name: 'worker',
   summary: 'run the worker (the Lambda handler) against an SQS queue until stopped',
-  help: `Usage: mailrelay worker --queue-url URL [--batch-size N] [--wait-time SECONDS] [--timeout SECONDS] [--pretty]
+  help: `Usage: mailrelay worker --queue-url URL [--batch-size N] [--wait-time SECONDS] [--timeout SECONDS] [--auth-hook FILE] [--pretty]
 
 Runs the real Lambda handler against an SQS queue: receives up to 10 messages with long polling,
 hands them over as an SQS event, deletes the ones that succeeded and leaves the failed ones to
@@ -319,18 +331,23 @@ The handler reads its settings from the environment, as in Lambda:
   CONFIG_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DEAD_LETTER_QUEUE_URL (required),
   SECRET_PREFIX (mailrelay/), MAX_RECEIVE_COUNT (5; must equal the queue's redrive policy),
   CONFIG_CACHE_TTL_SECONDS (60), SECRET_CACHE_TTL_SECONDS (300), MIN_REMAINING_TIME_MS (10000),
-  BATCH_CONCURRENCY (10), RELAY_CA_FILE; AWS credentials and region from the default chain.
+  BATCH_CONCURRENCY (10), RELAY_CA_FILE, AUTH_HOOK_TIMEOUT_MS (2000),
+  AUTH_HOOK_CACHE_TTL_SECONDS (60), AUTH_HOOK_CACHE_SIZE (1000); AWS credentials and region
+  from the default chain.
 
 Options:
   --queue-url URL      the queue (default: $MAILRELAY_QUEUE_URL, else $QUEUE_URL)
   --batch-size N       messages per receive, 1-10 (default 10)
   --wait-time SECONDS  long-poll wait of each receive, 0-20 (default 10)
   --timeout SECONDS    the time budget of each batch, like a Lambda timeout (default 60)
+  --auth-hook FILE     an auth hook module (an ES module exporting outboundSmtpAuthConfig;
+                       see docs/auth-hook.md), as the stack bundles authHook.entry
   --pretty             one short line per log record instead of JSON`,
   options: {
     'batch-size': { type: 'string' },
     'wait-time': { type: 'string' },
     timeout: { type: 'string' },
+    'auth-hook': { type: 'string' },
     pretty: { type: 'boolean' },
   },
   positionals: false,

@@ -8,6 +8,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { pollForever } from '../../lambda/adapters/sqsPoller.js';
 import { WORKER_ENV } from '../../lambda/core/names.js';
 import { readSettings, SettingsError } from '../../lambda/worker/settings.js';
+import { loadAuthHook } from '../../lambda/handlers/loadAuthHook.js';
 import { integerOption } from '../args.js';
 import type { CommandRun } from '../command.js';
 import { str } from '../command.js';
@@ -37,7 +38,16 @@ export const run: CommandRun = async ({ values }, ctx) => {
   if (values.pretty) process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
   // Lambda sets it; Powertools reports cold_start (and the ColdStart metric) only when it is 'on-demand'
   process.env['AWS_LAMBDA_INITIALIZATION_TYPE'] ??= 'on-demand';
-  const { handler, logger } = await import('../../lambda/handlers/relay.js');
+  const { handler, logger, useAuthHook } = await import('../../lambda/handlers/relay.js');
+  const authHookFile = str(values['auth-hook']);
+  if (authHookFile) {
+    try {
+      useAuthHook(await loadAuthHook(authHookFile));
+    } catch (error) {
+      throw new CliError((error as Error).message, EXIT_USAGE, { cause: error });
+    }
+    ctx.io.err(`mailrelay worker: auth hook ${authHookFile}`);
+  }
   const output = values.pretty ? formatLoggerOutput(logger, ctx.io.out) : undefined;
 
   const client = new SQSClient(values.region ? { region: values.region } : {});

@@ -77,6 +77,11 @@ export interface RelayFunctionProps {
    * @default - a new security group allowing all egress
    */
   readonly securityGroups?: ISecurityGroup[];
+  /**
+   * The auth hook module, bundled in place of `#auth-hook` (docs/auth-hook.md).
+   * @default - no module hook
+   */
+  readonly authHookEntry?: string;
 }
 
 /** How the function consumes the queue. */
@@ -175,6 +180,9 @@ export class RelayFunction extends Construct {
         sourcesContent: false,
         // Bundle the AWS SDK too: the versions package-lock.json pins, not whatever the runtime ships.
         externalModules: [],
+        // The operator's auth hook replaces the handler's `#auth-hook` import: bundled statically,
+        // no extra cold start beyond its own imports.
+        ...(props.authHookEntry ? { esbuildArgs: { '--alias': `#auth-hook=${props.authHookEntry}` } } : {}),
       },
     });
     if (props.tracing) {
@@ -337,6 +345,25 @@ export class RelayFunction extends Construct {
         }),
       );
     }
+  }
+
+  /**
+   * The auth hook's bounds (`AUTH_HOOK_TIMEOUT_MS`, `AUTH_HOOK_CACHE_TTL_SECONDS`,
+   * `AUTH_HOOK_CACHE_SIZE`, each only when set) and `lambda:InvokeFunction` on exactly
+   * `functionArns`, the functions config items may name as `auth.hookFunction`.
+   */
+  public bindAuthHook(options: { timeout?: Duration; cacheTtl?: Duration; cacheSize?: number }, functionArns: readonly string[]): void {
+    if (options.timeout) this.function.addEnvironment(ENV.authHookTimeoutMs, String(options.timeout.toMilliseconds()));
+    if (options.cacheTtl) this.function.addEnvironment(ENV.authHookCacheTtlSeconds, String(options.cacheTtl.toSeconds()));
+    if (options.cacheSize !== undefined) this.function.addEnvironment(ENV.authHookCacheSize, String(options.cacheSize));
+    if (functionArns.length === 0) return;
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'InvokeAuthHookFunctions',
+        actions: ['lambda:InvokeFunction'],
+        resources: [...functionArns],
+      }),
+    );
   }
 
   /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<prefix without leading slash>*` (Secrets Manager names have none). */

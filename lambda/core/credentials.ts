@@ -25,6 +25,11 @@ export async function buildCredentials(auth: EffectiveAuth, sources: CredentialS
       return { mechanism: 'NONE' };
     case 'PLAIN':
     case 'LOGIN': {
+      // A literal secret from the auth hook: the user must come with it.
+      if (auth.hookPass) {
+        if (!auth.user) throw configError(`${auth.type} with a password from the auth hook needs a user (hook.user or auth.user)`);
+        return { mechanism: auth.type, user: auth.user, pass: auth.hookPass.reveal() };
+      }
       const pass = auth.pass;
       if (!pass) throw configError(`${auth.type} needs auth.pass`);
       const resolved = await guard(() => resolveKeysource(pass, sources.secrets, { forceRefresh }), describeKeysource(pass));
@@ -36,7 +41,8 @@ export async function buildCredentials(auth: EffectiveAuth, sources: CredentialS
     case 'XOAUTH2': {
       const user = auth.user;
       if (!user) throw configError('XOAUTH2 needs the mailbox as auth.user');
-      const { oauth2, pass } = auth;
+      const { oauth2, pass, hookPass } = auth;
+      if (hookPass) return { mechanism: 'XOAUTH2', user, getToken: () => Promise.resolve(hookPass.reveal()) };
       if (oauth2) {
         const tokens = sources.tokens;
         if (!tokens) throw configError('XOAUTH2 with auth.oauth2 needs a token provider, and none is configured');

@@ -81,7 +81,9 @@ export type FailureReason =
   | 'route-suspended'
   // Over a fleet-wide limit of the relay (limits.maxConnections, limits.messagesPerSecond): deferred, not a failed attempt.
   | 'connection-limit'
-  | 'rate-limit';
+  | 'rate-limit'
+  // The per-message auth hook timed out, threw or was throttled: deferred, nothing sent (docs/design.md §2).
+  | 'auth-hook-failed';
 
 /** Deferrals that wait for a relay's limit: not failed attempts (lambda/worker/disposition.ts). */
 export const LIMIT_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['connection-limit', 'rate-limit']);

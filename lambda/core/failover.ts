@@ -5,10 +5,15 @@
  * tried. Replies to MAIL, RCPT and DATA belong to the message: they never fail over, though a
  * 421 or a throttle reply there still suspends the relay. When no relay is left, the route's
  * recipients are deferred until the earliest suspension ends.
+ *
+ * Before each relay, the auth hook (if any) answers for the route as seen through that relay; a
+ * hook that fails defers the route without connecting: never a session without its credentials.
  */
+import type { AuthHookRunner, HookMessage } from './authHook/runner.js';
 import { relayId, routeKey, routeLabel, type EffectiveRelay, type RouteGroup } from './config/resolve.js';
 import { describeKeysource } from './keysources.js';
 import type { RelaySuspension, RouteHealth } from './routeHealth.js';
+import { AUTH_FAILURE_REASONS, PermanentDeliveryError, isDeliveryError, type DeliveryError } from './errors.js';
 import { attemptRelay, type AttemptDependencies } from './relayAttempt.js';
 import { LimitDeferral } from './relayLimits.js';
 import type { RecipientResult, RouteAttempt } from './relay.js';
@@ -16,6 +21,8 @@ import type { RecipientResult, RouteAttempt } from './relay.js';
 export interface FailoverDependencies extends AttemptDependencies {
   /** Shared relay state. Absent: no suspension, failover still works. */
   readonly routeHealth?: RouteHealth | undefined;
+  /** The per-message auth hook (docs/design.md §2). Absent: no hook. */
+  readonly authHook?: AuthHookRunner | undefined;
 }
 
 /** Something the operator should see about a relay, logged once by the worker. */
@@ -35,7 +42,14 @@ export interface RouteOutcome {
   readonly notices: RelayNotice[];
 }
 
-export async function deliverRoute(route: RouteGroup, from: string, raw: Buffer, deps: FailoverDependencies, mayStart?: () => boolean): Promise<RouteOutcome> {
+export async function deliverRoute(
+  route: RouteGroup,
+  from: string,
+  raw: Buffer,
+  deps: FailoverDependencies,
+  mayStart?: () => boolean,
+  message?: HookMessage,
+): Promise<RouteOutcome> {
   const attempts: RouteAttempt[] = [];
   const notices: RelayNotice[] = [];
   // Suspensions met on the way (skipped, or started by this attempt): what the recipients wait for.
@@ -57,9 +71,26 @@ export async function deliverRoute(route: RouteGroup, from: string, raw: Buffer,
       continue;
     }
     const probing = health.state === 'probe' || accountHealth.state === 'probe';
-    const view = relayRoute(route, relay, index);
+    let view = relayRoute(route, relay, index);
+    let hooked = false;
+    if (!deps.authHook && view.settings.auth.hookFunction !== undefined) {
+      const error = new PermanentDeliveryError(`auth.hookFunction names ${view.settings.auth.hookFunction}, but this worker runs no auth hooks`, { reason: 'config-error' });
+      return { recipients: hookFailed(view, error), attempts, notices };
+    }
+    if (deps.authHook) {
+      try {
+        const answered = await deps.authHook.apply(view, message ?? { from, binding: '', tags: {}, idempotencyKey: '' });
+        hooked = answered.fields.length > 0;
+        view = answered.route;
+      } catch (error) {
+        // Not the relay's fault: no failover, no suspension; the route waits (or, malformed, fails).
+        return { recipients: hookFailed(view, error), attempts, notices };
+      }
+    }
     const result = await attemptRelay(view, from, raw, deps, mayStart);
-    attempts.push({ route: view.label, mechanism: route.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: probing });
+    attempts.push({ route: view.label, mechanism: view.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: probing });
+    // The relay refused what the hook gave: ask the hook again next time, not its cached answer.
+    if (hooked && result.failure && AUTH_FAILURE_REASONS.has(result.failure.reason)) deps.authHook?.invalidate(relayRoute(route, relay, index));
 
     const failure = result.failure;
     if (result.throttleLevel !== undefined) notices.push({ kind: 'throttled', relay: id, level: result.throttleLevel });
@@ -91,6 +122,13 @@ export async function deliverRoute(route: RouteGroup, from: string, raw: Buffer,
   }
   if (suspensions.length === 0 && unusable) return { recipients: unusable, attempts, notices };
   return { recipients: suspendedRecipients(route, suspensions, attempts), attempts, notices };
+}
+
+/** Every recipient of the route shares the hook's failure: deferred (transient) or failed (malformed answer). */
+function hookFailed(view: RouteGroup, error: unknown): RecipientResult[] {
+  const failure: DeliveryError = isDeliveryError(error) ? error : new PermanentDeliveryError(`auth hook: ${(error as Error).message ?? String(error)}`, { reason: 'config-error' });
+  const status = failure instanceof PermanentDeliveryError ? 'failed' : 'deferred';
+  return view.recipients.map((r) => ({ address: r.address, status, route: view.label, mechanism: view.settings.auth.type, authKey: view.settings.auth.key, reason: failure.reason, detail: failure.message }));
 }
 
 /**

@@ -29,6 +29,10 @@ export const WORKER_ENV = {
   /** How long one probe of a suspended relay may take before another sandbox may probe. */
   routeProbeSeconds: 'ROUTE_PROBE_SECONDS',
   relayStateCacheSeconds: 'RELAY_STATE_CACHE_SECONDS',
+  /** The per-message auth hook (docs/design.md §2): per-call timeout, answer cache TTL and size. */
+  authHookTimeoutMs: 'AUTH_HOOK_TIMEOUT_MS',
+  authHookCacheTtlSeconds: 'AUTH_HOOK_CACHE_TTL_SECONDS',
+  authHookCacheSize: 'AUTH_HOOK_CACHE_SIZE',
   /** The stack's payload bucket: S3 pointer bodies are read from it only (docs/design.md §1). */
   payloadBucketName: 'PAYLOAD_BUCKET_NAME',
   /** The longest a message waits within an invocation for a relay's connection or rate limit before it is deferred. */

@@ -78,6 +78,7 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   const { routes, failures, delivery } = await resolveRoutes(
     { binding: message.binding, senderDomain: message.sender.domain, recipients: pending, auth: message.auth },
     deps.config,
+    { authHook: deps.authHook?.hasModule },
   );
   const results: RecipientResult[] = failures.flatMap((failure) =>
     failure.recipients.map((r) => ({ address: r.address, status: 'failed' as const, reason: 'invalid-config' as const, detail: failure.error.message })),
@@ -85,6 +86,8 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   if (routes.length === 0) return { recipients: results, attempts: [], notices: [], delivery };
 
   const signer = new MessageSigner(await composeMessage(message), deps.secrets);
+  // What the auth hook may see of the message: metadata, never the body.
+  const hookMessage = { from: message.envelope.from, binding: message.binding, tags: message.tags, idempotencyKey: message.idempotencyKey };
   const outcomes = await Promise.all(
     routes.map(async (route) => {
       let bytes: Buffer;
@@ -93,7 +96,7 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
       } catch (error) {
         return unsigned(route, error);
       }
-      return deliverRoute(route, message.envelope.from, bytes, deps, options.mayStart);
+      return deliverRoute(route, message.envelope.from, bytes, deps, options.mayStart, hookMessage);
     }),
   );
   for (const outcome of outcomes) results.push(...outcome.recipients);

@@ -8,11 +8,15 @@ import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
+import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsSecretSource } from '../adapters/awsSecretSource.js';
+import { LambdaAuthHookInvoker } from '../adapters/lambdaAuthHookInvoker.js';
+import { AuthHookRunner } from '../core/authHook/runner.js';
+import type { AuthHookInvoker, AuthHookModule } from '../core/authHook/types.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRelayLimiter } from '../adapters/dynamoRelayLimiter.js';
@@ -39,11 +43,13 @@ export interface CreateWorkerOptions {
   readonly logger: WorkerLogger;
   readonly metrics: WorkerMetrics;
   readonly clientConfig?: AwsClientConfig;
+  /** The bundled auth hook module (`authHook.entry`, `--auth-hook FILE`). */
+  readonly authHook?: AuthHookModule | undefined;
 }
 
 export type Worker = Omit<WorkerDependencies, 'claimLeaseMs'> & { readonly settings: WorkerSettings };
 
-export function createWorker({ settings, logger, metrics, clientConfig = {} }: CreateWorkerOptions): Worker {
+export function createWorker({ settings, logger, metrics, clientConfig = {}, authHook }: CreateWorkerOptions): Worker {
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
   const sqs = new SQSClient(clientConfig);
   const secrets = new AwsSecretSource({
@@ -90,5 +96,24 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
       : undefined,
     queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
+    // Always there: a route may name `auth.hookFunction` in any scope. The Lambda client is built
+    // only when a function hook is first invoked.
+    authHook: new AuthHookRunner({
+      module: authHook?.outboundSmtpAuthConfig,
+      invoker: lazyInvoker(clientConfig),
+      timeoutMs: settings.authHookTimeoutMs,
+      cacheTtlMs: settings.authHookCacheTtlMs,
+      cacheSize: settings.authHookCacheSize,
+    }),
+  };
+}
+
+function lazyInvoker(clientConfig: AwsClientConfig): AuthHookInvoker {
+  let invoker: LambdaAuthHookInvoker | undefined;
+  return {
+    invoke: (name, context, options) => {
+      invoker ??= new LambdaAuthHookInvoker(new LambdaClient({ ...(clientConfig ?? {}) } as LambdaClientConfig));
+      return invoker.invoke(name, context, options);
+    },
   };
 }

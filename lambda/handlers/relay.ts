@@ -8,6 +8,8 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent } from 'aws-lambda';
+import * as bundledAuthHook from '#auth-hook';
+import type { AuthHookModule } from '../core/authHook/types.js';
 import { createWorker, type Worker } from './createWorker.js';
 import { processBatch, type BatchResult } from '../worker/processBatch.js';
 import { readSettings } from '../worker/settings.js';
@@ -18,11 +20,23 @@ export const logger = new Logger({ serviceName });
 export const metrics = new Metrics({ namespace: process.env[WORKER_ENV.metricsNamespace] ?? DEFAULT_METRICS_NAMESPACE, serviceName });
 
 let worker: Worker | undefined;
+/** The bundled hook (the stack aliases `#auth-hook` to `authHook.entry`), or one set by useAuthHook. */
+let authHook: AuthHookModule = bundledAuthHook;
+
+/**
+ * Use this module as the auth hook instead of the bundled one (`npm start -- --auth-hook FILE`,
+ * `mailrelay worker --auth-hook FILE`). Must be called before the first batch.
+ */
+export function useAuthHook(module: AuthHookModule): void {
+  if (worker) throw new Error('useAuthHook must be called before the first batch');
+  authHook = module;
+}
 
 /** Built on first use rather than at import, so a settings error is logged with the invocation. */
 function getWorker(): Worker {
   worker ??= createWorker({
     settings: readSettings(process.env),
+    authHook,
     logger,
     metrics: { addMetric: (name, unit, value) => metrics.addMetric(name, unit === 'Count' ? MetricUnit.Count : MetricUnit.Milliseconds, value) },
   });

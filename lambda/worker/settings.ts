@@ -36,6 +36,12 @@ export interface WorkerSettings {
   readonly suspensionProbeMs: number;
   /** How long a sandbox trusts what it read of a relay's state. @default 5 s */
   readonly relayStateCacheMs: number;
+  /** The auth hook's per-call timeout. @default 2 s */
+  readonly authHookTimeoutMs: number;
+  /** How long a hook's answer is reused per (auth.key, route). @default 60 s */
+  readonly authHookCacheTtlMs: number;
+  /** Most answers kept (least recently used go first). @default 1000 */
+  readonly authHookCacheSize: number;
   /** The payload bucket: pointer bodies naming it are read; without it every pointer is refused. */
   readonly payloadBucketName?: string | undefined;
   /** The longest a message waits for a relay's limit within an invocation. @default 2 s */
@@ -101,6 +107,9 @@ export function readSettings(env: Env): WorkerSettings {
     suspensionMaxMs: number(WORKER_ENV.routeSuspensionMaxSeconds, 900, 0.001, 43_200) * 1000,
     suspensionProbeMs: number(WORKER_ENV.routeProbeSeconds, 60, 0.001, 900) * 1000,
     relayStateCacheMs: number(WORKER_ENV.relayStateCacheSeconds, 5, 0, 300) * 1000,
+    authHookTimeoutMs: number(WORKER_ENV.authHookTimeoutMs, 2_000, 1, 60_000),
+    authHookCacheTtlMs: number(WORKER_ENV.authHookCacheTtlSeconds, 60, 0, 86_400) * 1000,
+    authHookCacheSize: number(WORKER_ENV.authHookCacheSize, 1_000, 0, 1_000_000),
     payloadBucketName: env[WORKER_ENV.payloadBucketName]?.trim() || undefined,
     limitWaitMs: number(WORKER_ENV.limitWaitSeconds, 2, 0, 60) * 1000,
     connectionLeaseMs: number(WORKER_ENV.connectionLeaseSeconds, 30, 1, 900) * 1000,

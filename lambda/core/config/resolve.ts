@@ -3,6 +3,7 @@
  * resolved on its own, and which scope each field came from (what `mailrelay config explain` prints).
  * Recipients whose effective settings differ are grouped into separate deliveries.
  */
+import type { HookSecret } from '../authHook/hookSecret.js';
 import { ConfigValidationError, type FieldIssue } from '../errors.js';
 import type { MailAddress } from '../message/types.js';
 import type { ConfigStore } from '../ports.js';
@@ -41,6 +42,10 @@ export interface EffectiveAuth {
   readonly oauth2?: OAuth2Client | undefined;
   /** Keysource prefixes a message's own `auth.pass` may name on this route; empty: none. */
   readonly messageKeysources: readonly string[];
+  /** A Lambda function (ARN or name) to ask for auth fields just before AUTH (docs/design.md §2). */
+  readonly hookFunction?: string | undefined;
+  /** A literal secret the auth hook answered with, instead of `pass` (never serialized). */
+  readonly hookPass?: HookSecret | undefined;
 }
 
 export interface EffectiveLimits {
@@ -180,6 +185,7 @@ export const SETTING_FIELDS = [
   'auth.key',
   'auth.oauth2',
   'auth.messageKeysources',
+  'auth.hookFunction',
   'limits.maxConnections',
   'limits.maxMessagesPerConnection',
   'limits.messagesPerSecond',
@@ -208,7 +214,7 @@ export interface SettingLayer {
  * @example
  * const { routes, failures } = await resolveRoutes({ binding: 'acme.example', senderDomain: 'acme.example', recipients }, store);
  */
-export async function resolveRoutes(request: RoutingRequest, store: ConfigStore): Promise<Resolution> {
+export async function resolveRoutes(request: RoutingRequest, store: ConfigStore, options: MergeOptions = {}): Promise<Resolution> {
   const domains = [...new Set(request.recipients.map((r) => r.domain))];
   const first = await store.getItems([GLOBAL_SCOPE, bindingScope(request.binding), ...domains.map(domainScope)]);
 
@@ -233,7 +239,7 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore)
       }
       layers = [...shared, { origin: scope, item }];
     }
-    const merged = mergeLayers([...layers, ...messageLayer], request.senderDomain);
+    const merged = mergeLayers([...layers, ...messageLayer], request.senderDomain, options);
     if (merged instanceof ConfigValidationError) {
       const entry = failuresByScope.get(`incomplete:${recipient.domain}`) ?? { error: merged, recipients: [] };
       entry.recipients.push(recipient);
@@ -262,6 +268,7 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore)
 export function mergeLayers(
   layers: readonly SettingLayer[],
   senderDomain: string,
+  options: MergeOptions = {},
 ): { settings: EffectiveSettings; origins: Record<string, SettingOrigin> } | ConfigValidationError {
   const origins: Record<string, SettingOrigin> = {};
   const rank: Partial<Record<SettingField, number>> = {};
@@ -298,6 +305,7 @@ export function mergeLayers(
   const inferred: AuthType = oauth2 ? 'XOAUTH2' : user !== undefined || pass !== undefined ? 'PLAIN' : 'NONE';
   const type = pick('auth.type', (i) => i.auth?.type, inferred)!;
   const messageKeysources = pick<readonly string[]>('auth.messageKeysources', (i) => i.auth?.messageKeysources, [])!;
+  const hookFunction = pick('auth.hookFunction', (i) => i.auth?.hookFunction);
 
   const limits: EffectiveLimits = {
     maxConnections: pick('limits.maxConnections', (i) => i.limits?.maxConnections, DEFAULT_MAX_CONNECTIONS)!,
@@ -309,27 +317,47 @@ export function mergeLayers(
   const delivery = mergeDelivery(layers, origins);
   const dkim = mergeDkim(layers, origins);
 
+  const auth: EffectiveAuth = { type, user, pass, key, oauth2, messageKeysources, ...(hookFunction !== undefined ? { hookFunction } : {}) };
   const issues: FieldIssue[] = [];
   if (host === undefined) issues.push({ path: 'relay.host', message: 'no relay host is configured in any scope (set it in global, binding or domain scope)' });
-  if (type !== 'NONE') {
-    if (type === 'XOAUTH2' && user === undefined) issues.push({ path: 'auth.user', message: 'XOAUTH2 needs the mailbox as auth.user' });
-    if (type !== 'XOAUTH2' && user === undefined && !(pass && 'secret' in pass)) {
-      issues.push({ path: 'auth.user', message: `${type} needs auth.user (or a secret keysource whose JSON carries "username")` });
-    }
-    if (pass === undefined && !(type === 'XOAUTH2' && oauth2)) {
-      issues.push({ path: 'auth.pass', message: type === 'XOAUTH2' ? 'XOAUTH2 needs auth.pass (a bearer-token keysource) or auth.oauth2' : `${type} needs auth.pass (a keysource)` });
-    }
-    relays.forEach((r, i) => {
-      if (r.tls === 'none' && !r.allowInsecureAuth) {
-        issues.push({ path: i === 0 ? 'relay.tls' : `relay[${i}].tls`, message: 'AUTH over a connection without TLS needs "relay": { "allowInsecureAuth": true }' });
-      }
-    });
-  }
+  // An auth hook may still supply the user and password: they are checked again after it answers.
+  const hookMayAnswer = options.authHook === true || hookFunction !== undefined;
+  issues.push(...authIssues(auth, relays, { credentials: !hookMayAnswer }));
   const refused = messageKeysourceProblem(pass, layers, origins, messageKeysources);
   if (refused) issues.push({ path: 'auth.pass', message: refused });
   if (issues.length > 0) return new ConfigValidationError('effective settings', issues);
 
-  return { settings: { relay, relays, auth: { type, user, pass, key, oauth2, messageKeysources }, limits, delivery, ...(dkim ? { dkim } : {}) }, origins };
+  return { settings: { relay, relays, auth, limits, delivery, ...(dkim ? { dkim } : {}) }, origins };
+}
+
+export interface MergeOptions {
+  /** The worker has a module auth hook: missing credentials are not an error until it answered. */
+  readonly authHook?: boolean | undefined;
+}
+
+/**
+ * What a mechanism lacks (a user, a password or token) and AUTH on a relay without TLS that does
+ * not allow it. Checked when the scopes are merged and again after the auth hook answered.
+ */
+export function authIssues(auth: EffectiveAuth, relays: readonly Pick<EffectiveRelay, 'tls' | 'allowInsecureAuth'>[], check: { credentials: boolean } = { credentials: true }): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const { type, user, pass, hookPass, oauth2 } = auth;
+  if (type === 'NONE') return issues;
+  if (check.credentials) {
+    if (type === 'XOAUTH2' && user === undefined) issues.push({ path: 'auth.user', message: 'XOAUTH2 needs the mailbox as auth.user' });
+    if (type !== 'XOAUTH2' && user === undefined && !(pass && 'secret' in pass)) {
+      issues.push({ path: 'auth.user', message: `${type} needs auth.user (or a secret keysource whose JSON carries "username")` });
+    }
+    if (pass === undefined && hookPass === undefined && !(type === 'XOAUTH2' && oauth2)) {
+      issues.push({ path: 'auth.pass', message: type === 'XOAUTH2' ? 'XOAUTH2 needs auth.pass (a bearer-token keysource) or auth.oauth2' : `${type} needs auth.pass (a keysource)` });
+    }
+  }
+  relays.forEach((r, i) => {
+    if (r.tls === 'none' && !r.allowInsecureAuth) {
+      issues.push({ path: i === 0 ? 'relay.tls' : `relay[${i}].tls`, message: 'AUTH over a connection without TLS needs "relay": { "allowInsecureAuth": true }' });
+    }
+  });
+  return issues;
 }
 
 type RelayFieldName = keyof RelaySettings;
@@ -477,7 +505,12 @@ function messageKeysourceProblem(
 
 /** Stable identity of a route: the same settings always give the same key. */
 export function routeKey(settings: EffectiveSettings): string {
-  return JSON.stringify(settings, (_key, value: unknown) =>
+  return stableJson(settings);
+}
+
+/** JSON with object keys sorted, so equal values give equal strings (a HookSecret gives its fingerprint). */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, value: unknown) =>
     value !== null && typeof value === 'object' && !Array.isArray(value)
       ? Object.fromEntries(Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
       : value,

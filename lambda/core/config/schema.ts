@@ -82,6 +82,18 @@ export const oauth2ClientSchema = z
   });
 export type OAuth2Client = z.infer<typeof oauth2ClientSchema>;
 
+/**
+ * A Lambda function to invoke as the auth hook (docs/design.md §2): a name (`tenant-auth`), a
+ * name with a version or alias (`tenant-auth:live`), a partial ARN
+ * (`123456789012:function:tenant-auth`) or a full ARN. The stack must grant it
+ * (`authHookFunctionArns`).
+ */
+export const LAMBDA_FUNCTION_PATTERN =
+  /^(?:arn:aws[a-zA-Z-]*:lambda:[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d{1}:\d{12}:function:|\d{12}:function:)?[A-Za-z0-9_-]{1,64}(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?$/;
+export const lambdaFunctionName = z
+  .string()
+  .regex(LAMBDA_FUNCTION_PATTERN, 'must be a Lambda function name, name:alias, or function ARN (arn:aws:lambda:<region>:<account>:function:<name>)');
+
 export const authSchema = z.strictObject({
   type: z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' }).optional(),
   user: safeString(512).optional(),
@@ -99,6 +111,7 @@ export const authSchema = z.strictObject({
     )
     .max(50, 'must list at most 50 prefixes')
     .optional(),
+  hookFunction: lambdaFunctionName.optional(),
 });
 export type AuthSettings = z.infer<typeof authSchema>;
 

@@ -31,7 +31,8 @@ export function relayReplyRows(kit: RowKit): void {
       expect(kit.h.sqsProxy.count('AmazonSQS.ChangeMessageVisibility')).toBe(visibilityChanges + 1);
       const change = JSON.parse(kit.h.sqsProxy.requests.filter((r) => r.target === 'AmazonSQS.ChangeMessageVisibility').at(-1)!.body) as { VisibilityTimeout: number };
       expect(change.VisibilityTimeout).toBeGreaterThanOrEqual(48);
-      expect(change.VisibilityTimeout).toBeLessThanOrEqual(72);
+      // The interval grows with the age (a few seconds here on a slow machine): 60 s + age, ±20 %.
+      expect(change.VisibilityTimeout).toBeLessThanOrEqual(80);
       expect(kit.h.metricsSince(mark)).toMatchObject({ Deferred: 1, Delivered: 1 });
       expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bob@example.net']]);
       await kit.finish({ group: GROUP, row: '421 at greeting', key: 'greeting-421', recipients: ['bob@example.net'], relays: [relay], rounds });
