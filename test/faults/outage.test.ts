@@ -59,7 +59,7 @@ describe('outage', () => {
     // Act: each round is 20 virtual minutes; the relay comes back after 3 hours.
     let connectionsWhileDown = 0;
     const rounds = await kit.h.drive({
-      maxRounds: 20,
+      maxRounds: 40,
       between: async () => {
         virtualMs += 20 * MINUTE;
         if (virtualMs >= 180 * MINUTE && down) {
