@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenOnLoopback, readBoundedBody } from './loopback.js';
+import { listenOnLoopback, readBoundedBody, serverStopper } from './loopback.js';
 
 /**
  * A local stand-in for Amazon EventBridge's PutEvents: a node:http server on 127.0.0.1 speaking
@@ -181,7 +181,6 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
     );
   });
   const address = await listenOnLoopback(server, options.port ?? 0);
-  let stopping: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
@@ -195,13 +194,7 @@ export async function startEventsEndpoint(options: EventsEndpointOptions = {}): 
       calls.length = 0;
       failures = [];
     },
-    stop() {
-      stopping ??= new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      });
-      return stopping;
-    },
+    stop: serverStopper(server),
   };
 }
 

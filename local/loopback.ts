@@ -1,5 +1,5 @@
 /** Shared plumbing of the loopback stand-ins: listening on 127.0.0.1 and reading bounded bodies. */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 
 /**
@@ -34,4 +34,19 @@ export function readBoundedBody(req: IncomingMessage, maxBytes: number): Promise
     req.on('end', () => resolve(size > maxBytes ? undefined : Buffer.concat(chunks)));
     req.on('error', reject);
   });
+}
+
+/**
+ * An idempotent stop for a stand-in's HTTP server: closes the listener and every open connection
+ * at once; calling it again returns the same promise.
+ */
+export function serverStopper(server: HttpServer): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () => {
+    stopping ??= new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeAllConnections();
+    });
+    return stopping;
+  };
 }

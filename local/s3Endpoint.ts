@@ -15,7 +15,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, readBoundedBody } from './loopback.js';
+import { listenOnLoopback, readBoundedBody, serverStopper } from './loopback.js';
 
 /** The largest request body: a 40 MiB payload with room to spare. */
 const MAX_REQUEST_BYTES = 64 * 1_048_576;
@@ -142,7 +142,6 @@ export async function startS3Endpoint(options: S3EndpointOptions = {}): Promise<
     );
   });
   const address = await listenOnLoopback(server, options.port ?? 0);
-  let stopping: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${address.port}`,
     port: address.port,
@@ -163,13 +162,7 @@ export async function startS3Endpoint(options: S3EndpointOptions = {}): Promise<
     failNext(operation, failure) {
       failures.set(operation, { failure, left: failure.times ?? 1 });
     },
-    stop() {
-      stopping ??= new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      });
-      return stopping;
-    },
+    stop: serverStopper(server),
   };
 }
 

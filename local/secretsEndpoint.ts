@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenOnLoopback, readBoundedBody } from './loopback.js';
+import { listenOnLoopback, readBoundedBody, serverStopper } from './loopback.js';
 
 /**
  * A local stand-in for AWS Secrets Manager and SSM Parameter Store: a node:http server on
@@ -406,7 +406,6 @@ export async function startSecretsEndpoint(options: SecretsEndpointOptions = {})
   for (const [name, value] of Object.entries(options.parameters ?? {})) putParameter(name, value, 'SecureString', true);
 
   const address = await listenOnLoopback(server, options.port ?? 0);
-  let stopping: Promise<void> | undefined;
 
   return {
     url: `http://127.0.0.1:${address.port}`,
@@ -436,12 +435,6 @@ export async function startSecretsEndpoint(options: SecretsEndpointOptions = {})
       requests.length = 0;
       failures = [];
     },
-    stop() {
-      stopping ??= new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      });
-      return stopping;
-    },
+    stop: serverStopper(server),
   };
 }
