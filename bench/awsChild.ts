@@ -35,11 +35,15 @@ export interface AwsCounters {
    * BatchWriteItem (read from its body). Each is 1 WRU for items under 1 KB, as here.
    */
   readonly dynamoWriteItems: number;
+  /** Wall time the emulator spent per call (request start → response end in this process), summed per `Service.Operation`. */
+  readonly serviceMs: Readonly<Record<string, number>>;
 }
 
 const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
 let counts: Record<string, number> = {};
 let dynamoWriteItems = 0;
+let serviceMs: Record<string, number> = {};
+const started = new WeakMap<IncomingMessage, { key: string; at: number }>();
 const SINGLE_WRITES = new Set(['UpdateItem', 'PutItem', 'DeleteItem']);
 
 subscribe('http.server.request.start', (message) => {
@@ -53,6 +57,7 @@ subscribe('http.server.request.start', (message) => {
   const name = service === 'Secrets' ? (target.startsWith('AmazonSSM.') ? 'SSM' : 'SecretsManager') : service;
   const key = `${name}.${operation}`;
   counts[key] = (counts[key] ?? 0) + 1;
+  started.set(request, { key, at: performance.now() });
   if (service === 'DynamoDB' && SINGLE_WRITES.has(operation)) dynamoWriteItems += 1;
   if (service === 'DynamoDB' && operation === 'BatchWriteItem') {
     // Listening alongside dynalite (attached in the same tick, before any data flows).
@@ -60,6 +65,12 @@ subscribe('http.server.request.start', (message) => {
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => (dynamoWriteItems += (body.match(/"(PutRequest|DeleteRequest)"/g) ?? []).length));
   }
+});
+
+// The emulator's own latency: how long it took to answer, queueing behind other calls included.
+subscribe('http.server.response.finish', (message) => {
+  const call = started.get((message as { request: IncomingMessage }).request);
+  if (call) serviceMs[call.key] = (serviceMs[call.key] ?? 0) + performance.now() - call.at;
 });
 
 let dynamo: LocalEmulator | undefined;
@@ -92,9 +103,10 @@ serve(
       };
     },
     counters(): AwsCounters {
-      const snapshot = { calls: counts, dynamoWriteItems };
+      const snapshot = { calls: counts, dynamoWriteItems, serviceMs };
       counts = {};
       dynamoWriteItems = 0;
+      serviceMs = {};
       secrets?.clearRequests();
       return snapshot;
     },

@@ -99,6 +99,48 @@ function workerTable(report: BenchReport): Table {
   };
 }
 
+/** Per record, then per batch: the handler's stages (lambda/core/stageTimings.ts). */
+const RECORD_STAGES = ['parse', 'claim', 'config', 'compose', 'session', 'smtp'] as const;
+const BATCH_STAGES = ['records', 'settle', 'events'] as const;
+
+function stageTable(report: BenchReport): Table {
+  const workers = report.configurations.filter((c) => c.kind === 'worker' && c.stageMs);
+  const ms = (s: Stat | undefined): string => (s ? num(s.median) : '');
+  const model = workers[0]?.awsModelMs;
+  return {
+    title: `Where a worker invocation's wall time goes (ms, mean per occurrence, median over runs; ${batchShapes(workers)})`,
+    headers: [
+      'greeting delay',
+      'routes',
+      'invocation ms',
+      ...RECORD_STAGES.map((s) => `${s} /record`),
+      ...BATCH_STAGES.map((s) => `${s} /batch`),
+      'delete /batch (poller)',
+      'DynamoDB ms/call: client / emulator',
+      `invocation ms, DynamoDB at ${model ?? '?'} ms`,
+    ],
+    align: ['l', 'r', 'r', ...RECORD_STAGES.map(() => 'r' as const), ...BATCH_STAGES.map(() => 'r' as const), 'r', 'r', 'r'],
+    rows: workers.map((c) => {
+      return [
+        GREETING_LABEL[c.greeting],
+        String(c.routes),
+        c.handlerMsPerBatch ? num(c.handlerMsPerBatch.median) : '',
+        ...RECORD_STAGES.map((s) => ms(c.stageMs?.[s])),
+        ...BATCH_STAGES.map((s) => ms(c.stageMs?.[s])),
+        ms(c.awsClientMsPerCall?.['SQS.DeleteMessageBatch']),
+        `${num(c.awsClientMsPerCall?.['DynamoDB.UpdateItem']?.median ?? 0)} / ${num(c.awsServiceMsPerCall?.['DynamoDB.UpdateItem']?.median ?? 0)} (claim), ${num(c.awsClientMsPerCall?.['DynamoDB.BatchWriteItem']?.median ?? 0)} / ${num(c.awsServiceMsPerCall?.['DynamoDB.BatchWriteItem']?.median ?? 0)} (settle)`,
+        c.modeledInvocationMs ? num(c.modeledInvocationMs.median) : '',
+      ];
+    }),
+    notes: [
+      'Per record: parse (body, queue message), claim (idempotency UpdateItem), config (routes from the config store, cached), compose (MIME), session (credentials + waiting for a pooled session, or a new one with TLS and AUTH), smtp (MAIL FROM to the reply to the dot). Records run concurrently (records in flight), so per-record stages overlap; per batch: records (first start to last end), settle (the BatchWriteItem at the end), events.',
+      'delete = the poller\'s DeleteMessageBatch after the invocation (Lambda\'s event source mapping does it outside the function).',
+      'DynamoDB ms/call: as the function saw the call / what the emulator (dynalite, one call at a time) spent answering it, queueing included.',
+      'DynamoDB modeled: each wave of records in flight waits for its claims and the batch for its settle: those stages are replaced by one round trip each (--aws-rtt, or 4 ms on loopback: DynamoDB in-region). The mean claim stands for the wave\'s slowest, so this errs long.',
+    ],
+  };
+}
+
 function awsTable(report: BenchReport): Table {
   const workers = report.configurations.filter((c) => c.kind === 'worker');
   const calls = [...new Set(workers.flatMap((c) => Object.keys(c.awsCallsPer100)))].sort();
@@ -150,8 +192,8 @@ function bundleTable(report: BenchReport): Table {
 function costTable(report: BenchReport): Table {
   return {
     title: 'Estimated AWS cost per million messages (us-east-1 list prices, Lambda arm64 512 MB; see bench/prices.ts)',
-    headers: ['greeting delay', 'routes', 'Lambda requests', 'Lambda duration', 'SQS', 'DynamoDB', 'Secrets Manager', 'CloudWatch Logs', 'total', 'total, CPU-scaled', 'Amazon SES'],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    headers: ['greeting delay', 'routes', 'Lambda requests', 'Lambda duration', 'SQS', 'DynamoDB', 'Secrets Manager', 'CloudWatch Logs', 'total', 'total, CPU-scaled', 'total, DynamoDB modeled', 'Amazon SES'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows: report.costs.map((c) => [
       GREETING_LABEL[c.greeting],
       String(c.routes),
@@ -163,10 +205,11 @@ function costTable(report: BenchReport): Table {
       dollars(c.perMillion.cloudWatchLogs),
       dollars(c.perMillion.total),
       dollars(c.perMillion.totalCpuScaled),
+      c.perMillion.totalModeled === undefined ? '' : dollars(c.perMillion.totalModeled),
       dollars(c.perMillion.ses),
     ]),
     notes: [
-      'Lambda duration from the measured invocation time here; "CPU-scaled" stretches the handler\'s CPU time to 512 MB\'s share of a vCPU (512/1769).',
+      'Lambda duration from the measured invocation time here; "CPU-scaled" stretches the handler\'s CPU time to 512 MB\'s share of a vCPU (512/1769); "DynamoDB modeled" uses the invocation time with the emulator\'s claim and settle latency replaced by the model (the stage table).',
       'SQS = the measured receive + delete (+ any visibility change or DLQ send) per message + producers\' SendMessageBatch of 10.',
       'Not included: the relay itself, secret storage ($0.40/secret-month), custom metrics, DynamoDB storage, data transfer.',
     ],
@@ -201,5 +244,6 @@ function render(table: Table, format: 'text' | 'markdown'): string {
 export function renderReport(report: BenchReport, format: 'text' | 'markdown'): string {
   const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms${r.rttMs ? ` (${r.rttMs} ms SMTP round trip added)` : ''}`).join('; ');
   const intro = format === 'markdown' ? `Relay greeting latency measured at start: ${relays}.` : `Relay greeting latency measured at start: ${relays}`;
-  return [intro, ...[throughputTable, workerTable, awsTable, costTable, coldInitTable, bundleTable].map((t) => render(t(report), format))].join('\n\n');
+  const tables = [throughputTable, workerTable, ...(report.configurations.some((c) => c.stageMs) ? [stageTable] : []), awsTable, costTable, coldInitTable, bundleTable];
+  return [intro, ...tables.map((t) => render(t(report), format))].join('\n\n');
 }
