@@ -12,7 +12,7 @@
  */
 import { subscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
-import type { ClientRequest } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
@@ -112,9 +112,11 @@ function listen(): void {
     const prefix = target.slice(0, target.indexOf('.'));
     sent.set(request, { name: `${SERVICES[prefix] ?? prefix}.${target.slice(target.lastIndexOf('.') + 1)}`, at: performance.now() });
   });
+  // Published when the response's headers arrive (despite its name): the call ends with its body.
   subscribe('http.client.response.finish', (message) => {
-    const call = sent.get((message as { request: ClientRequest }).request);
-    if (call) awsTimings.add(call.name, performance.now() - call.at);
+    const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+    const call = sent.get(request);
+    if (call) response.once('end', () => awsTimings.add(call.name, performance.now() - call.at));
   });
 }
 
