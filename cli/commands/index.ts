@@ -237,7 +237,8 @@ The handler reads its settings from the environment, as in Lambda:
   CONFIG_TABLE_NAME, IDEMPOTENCY_TABLE_NAME, DEAD_LETTER_QUEUE_URL (required),
   SECRET_PREFIX (mailrelay/), MAX_RECEIVE_COUNT (5; must equal the queue's redrive policy),
   CONFIG_CACHE_TTL_SECONDS (60), SECRET_CACHE_TTL_SECONDS (300), MIN_REMAINING_TIME_MS (10000),
-  BATCH_CONCURRENCY (10), RELAY_CA_FILE; AWS credentials and region from the default chain.
+  BATCH_CONCURRENCY (10), RELAY_CA_FILE, EVENT_BUS_NAME (delivery events; none when unset);
+  AWS credentials and region from the default chain.
 
 Options:
   --queue-url URL      the queue (default: $MAILRELAY_QUEUE_URL, else $QUEUE_URL)
