@@ -1,5 +1,6 @@
 /**
- * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint),
+ * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint,
+ * the EventBridge PutEvents stand-in for delivery events),
  * so the emulators' CPU is not the client's, and the AWS API call counter. Calls are counted as
  * the emulators receive them (the `http.server.request.start` diagnostics channel, by server and
  * `X-Amz-Target`), which needs nothing injected into the bundle under test.
@@ -7,6 +8,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, Server } from 'node:http';
 import { startDynamo, startSqs, type LocalEmulator } from '../local/emulators.js';
+import { startEventsEndpoint, type EventsEndpoint } from '../local/eventsEndpoint.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../local/secretsEndpoint.js';
 import { serve } from './ipc.js';
 
@@ -14,12 +16,14 @@ export interface AwsEndpoints {
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
   readonly secretsUrl: string;
+  readonly eventsUrl: string;
 }
+
 
 /** `Service.Operation` → calls since the last `counters` request. */
 export type AwsCallCounts = Readonly<Record<string, number>>;
 
-const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
+const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets' | 'EventBridge'>();
 let counts: Record<string, number> = {};
 
 subscribe('http.server.request.start', (message) => {
@@ -38,26 +42,30 @@ subscribe('http.server.request.start', (message) => {
 let dynamo: LocalEmulator | undefined;
 let sqs: LocalEmulator | undefined;
 let secrets: SecretsEndpoint | undefined;
+let events: EventsEndpoint | undefined;
 
 serve(
   {
-    async start(payload: { secrets: Record<string, string> }): Promise<AwsEndpoints> {
+    async start(payload: { secrets: Record<string, string>; eventBus: string }): Promise<AwsEndpoints> {
       dynamo = await startDynamo();
       sqs = await startSqs();
       secrets = await startSecretsEndpoint({ secrets: payload.secrets });
+      events = await startEventsEndpoint({ buses: [payload.eventBus] });
       services.set(dynamo.port, 'DynamoDB');
       services.set(sqs.port, 'SQS');
       services.set(secrets.port, 'Secrets');
-      return { dynamoEndpoint: dynamo.endpoint, sqsEndpoint: sqs.endpoint, secretsUrl: secrets.url };
+      services.set(events.port, 'EventBridge');
+      return { dynamoEndpoint: dynamo.endpoint, sqsEndpoint: sqs.endpoint, secretsUrl: secrets.url, eventsUrl: events.url };
     },
     counters(): AwsCallCounts {
       const snapshot = counts;
       counts = {};
       secrets?.clearRequests();
+      events?.clear();
       return snapshot;
     },
   },
   async () => {
-    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop()]);
+    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), events?.stop()]);
   },
 );

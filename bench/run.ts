@@ -22,6 +22,9 @@ import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, type CreatedQueues } from '../local/emulators.js';
 import { estimateCost, summarize, type BenchConfiguration, type PhaseRun } from './analyze.js';
 import type { AwsCallCounts, AwsEndpoints } from './awsChild.js';
+
+/** The bus the bench's worker puts delivery events on (the PutEvents stand-in in the AWS child). */
+const BENCH_EVENT_BUS = 'mailrelay-bench-events';
 import { buildBench, REPO_ROOT, type BenchBuild } from './build.js';
 import { renderChart } from './chart.js';
 import type { PhaseMeasurement, PhaseSpec } from './client.js';
@@ -121,7 +124,7 @@ async function startWorld(options: BenchOptions): Promise<World> {
   const aws = tsxChild('awsChild.ts', 'aws');
   const relays = new Map<GreetingMode, { child: BenchChild; start: RelayStart }>();
   const [endpoints] = await Promise.all([
-    aws.request<AwsEndpoints>('start', { secrets }),
+    aws.request<AwsEndpoints>('start', { secrets, eventBus: BENCH_EVENT_BUS }),
     ...options.greetings.map(async (greeting) => {
       const child = tsxChild('relayChild.ts', `relay-${greeting}`, [greeting]);
       relays.set(greeting, { child, start: await child.request<RelayStart>('start', { users }) });
@@ -172,6 +175,9 @@ function workerEnv(world: World): NodeJS.ProcessEnv {
     AWS_ENDPOINT_URL_SQS: world.endpoints.sqsEndpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: world.endpoints.secretsUrl,
     AWS_ENDPOINT_URL_SSM: world.endpoints.secretsUrl,
+    // Delivery events (docs/events.md): counted like the other calls, as EventBridge.PutEvents.
+    AWS_ENDPOINT_URL_EVENTBRIDGE: world.endpoints.eventsUrl,
+    EVENT_BUS_NAME: BENCH_EVENT_BUS,
     CONFIG_TABLE_NAME: CONFIG_TABLE,
     IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
     QUEUE_URL: world.queues.queueUrl,
