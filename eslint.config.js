@@ -21,4 +21,13 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['@aws-sdk/*', '@aws-lambda-powertools/*', '@middy/*'], message: 'lambda/core knows nothing of AWS: use a port (lambda/core/ports.ts).' }] }],
     },
   },
+  {
+    // The gateway's core is AWS-free too: the queue is a port (cli/gateway/ports.ts); the SQS
+    // adapter lives in cli/gateway/adapters and `mailrelay gateway` wires it.
+    files: ['cli/gateway/**/*.ts'],
+    ignores: ['cli/gateway/adapters/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@aws-sdk/*'], message: 'the gateway core knows nothing of AWS: use a port (cli/gateway/ports.ts).' }] }],
+    },
+  },
 );

@@ -29,7 +29,7 @@ export function mainHelp(): string {
     'Usage: mailrelay [--local] COMMAND [OPTIONS]',
     '',
     'Operate the mailrelay worker: enqueue messages, manage config items, check a route, inspect',
-    'and redrive the dead-letter queue, or run the worker against a queue.',
+    'and redrive the dead-letter queue, run the worker against a queue, or run the SMTP submission gateway.',
     '',
     'Commands:',
     ...table(rows),

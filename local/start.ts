@@ -27,6 +27,7 @@ import { lambdaContext } from '../cli/lambdaContext.js';
 import { formatLoggerOutput } from '../cli/output/workerLog.js';
 import { fillPlaceholders, relayPlaceholders } from '../cli/placeholders.js';
 import { parseConfigItem, type ConfigItem } from '../lambda/core/config/schema.js';
+import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../lambda/core/config/submitter.js';
 import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
 import { parseQueueMessage } from '../lambda/core/message/index.js';
 import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
@@ -34,6 +35,7 @@ import { idempotencyRecordId } from '../lambda/worker/idempotencyScope.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
 import { startEventsEndpoint, type CapturedEvent, type EventsEndpoint } from './eventsEndpoint.js';
+import { startLocalGateway, type LocalGateway } from './gateway.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
 import { startSmtpRelay, type SmtpRelay } from './smtpRelay.js';
 import { STATE_VERSION, removeState, stateFilePath, writeState, type LocalState } from './state.js';
@@ -78,6 +80,10 @@ export interface LocalStackOptions {
   print?: (line: string) => void;
   /** Port of the local SMTP relay.  @default 0 (ephemeral) */
   relayPort?: number;
+  /** Run `mailrelay gateway` on loopback (needs a submitter# item in the config file).  @default true */
+  gateway?: boolean;
+  /** Port of the gateway (STARTTLS).  @default 0 (ephemeral) */
+  gatewayPort?: number;
 }
 
 /** A running local stack. */
@@ -94,6 +100,10 @@ export interface LocalStack {
   readonly dynamo: DynamoDBDocumentClient;
   /** The validated items seeded into the config table. */
   readonly configItems: readonly ConfigItem[];
+  /** The submitter# items seeded beside them (the gateway's, docs/design.md §3.1). */
+  readonly submitters: readonly SubmitterItem[];
+  /** The SMTP submission gateway and its demo submitter, when it runs. */
+  readonly gateway: LocalGateway | undefined;
   /** Secret names seeded, and the users the local relay accepts (from local/secrets.json). */
   readonly secretNames: readonly string[];
   readonly relayUsers: readonly string[];
@@ -168,7 +178,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     const relay = await startSmtpRelay({ users: secretsSeed.relayUsers, printMessages: (line) => print(line), port: options.relayPort ?? 0 });
     stoppers.push(() => relay.stop());
-    const configItems = validateConfigItems(configFile, rawItems, relay);
+    const { items: configItems, submitters } = validateConfigItems(configFile, rawItems, relay);
 
     const [dynamoEmulator, sqsEmulator, secrets, events] = await Promise.all([
       startDynamo(),
@@ -192,7 +202,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       createRelayStateTable(dynamoClient, LOCAL_RELAY_STATE_TABLE),
     ]);
     const updatedAt = new Date().toISOString();
-    for (const item of configItems) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
+    for (const item of [...configItems, ...submitters]) await dynamo.send(new PutCommand({ TableName: LOCAL_CONFIG_TABLE, Item: { ...item, updatedAt } }));
     const queues = await createQueues(sqs, { name: LOCAL_QUEUE_NAME, maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT, visibilityTimeout: LOCAL_VISIBILITY_TIMEOUT_SECONDS });
 
     // The local relay's test CA; the worker trusts it in addition to the public roots, so a
@@ -218,6 +228,23 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       secretPrefix: LOCAL_SECRET_PREFIX,
     };
 
+    let gateway: LocalGateway | undefined;
+    if ((options.gateway ?? true) && submitters[0]) {
+      gateway = await startLocalGateway({
+        sqs,
+        dynamo,
+        secretsUrl: secrets.url,
+        queueUrl: queues.queueUrl,
+        configTable: LOCAL_CONFIG_TABLE,
+        secretPrefix: LOCAL_SECRET_PREFIX,
+        demo: submitters[0],
+        port: options.gatewayPort ?? 0,
+        print: options.workerLogs === 'silent' ? undefined : print,
+      });
+      stoppers.push(() => gateway?.stop());
+      Object.assign(state, { gateway: gateway.endpoint });
+    }
+
     const batches: PollResult[] = [];
     if (wantWorker) {
       const stopWorker = await startWorker({ state, sqs, caBundle, emulators: { dynamo: dynamoEmulator, sqs: sqsEmulator }, secrets, print, logs: options.workerLogs ?? 'pretty', batches });
@@ -241,6 +268,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqs,
       dynamo,
       configItems,
+      submitters,
+      gateway,
       secretNames: Object.keys(secretsSeed.secrets),
       relayUsers: Object.keys(secretsSeed.relayUsers),
       warnings,
@@ -386,24 +415,27 @@ export function readConfigFile(file: string): unknown[] {
 }
 
 /** Fills in the placeholders, then validates every item as `mailrelay config put` does. */
-function validateConfigItems(file: string, raw: readonly unknown[], relay: Pick<SmtpRelay, 'host' | 'port'>): ConfigItem[] {
+function validateConfigItems(file: string, raw: readonly unknown[], relay: Pick<SmtpRelay, 'host' | 'port'>): { items: ConfigItem[]; submitters: SubmitterItem[] } {
   const problems: string[] = [];
   const items: ConfigItem[] = [];
+  const submitters: SubmitterItem[] = [];
   const seen = new Set<string>();
   raw.forEach((candidate, index) => {
     const filled = fillPlaceholders(candidate, relayPlaceholders(relay));
     try {
-      const item = parseConfigItem(filled);
+      const submitter = isSubmitterScope(filled) ? parseSubmitterItem(filled) : undefined;
+      const item = submitter ?? parseConfigItem(filled);
       if (seen.has(item.scope)) problems.push(`[${index}] ${item.scope}: a second item for the same scope`);
       seen.add(item.scope);
-      items.push(item);
+      if (submitter) submitters.push(submitter);
+      else items.push(item as ConfigItem);
     } catch (error) {
       if (!(error instanceof ConfigValidationError)) throw error;
       problems.push(`[${index}]${error.scope ? ` ${error.scope}` : ''}: ${formatIssues(error.issues)}`);
     }
   });
   if (problems.length) throw new LocalFileError(file, problems);
-  return items;
+  return { items, submitters };
 }
 
 function readJson(file: string): unknown {
@@ -443,11 +475,16 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
     'mailrelay: the worker and its AWS stand-ins, all in this process on 127.0.0.1',
     '',
     `  SQS (fauxqs)             ${state.endpoints.sqs}   queue ${LOCAL_QUEUE_NAME}, DLQ ${LOCAL_QUEUE_NAME}-dlq (maxReceiveCount ${LOCAL_MAX_RECEIVE_COUNT})`,
-    `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length} items (${stack.configItems.map((i) => i.scope).join(', ')})`,
+    `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length + stack.submitters.length} items (${[...stack.configItems, ...stack.submitters].map((i) => i.scope).join(', ')})`,
     `  Secrets Manager + SSM    ${state.endpoints.secrets}   ${stack.secretNames.length} secrets (${stack.secretNames.join(', ')})`,
     `  EventBridge (PutEvents)  ${state.endpoints.events}   bus ${state.eventBus}: each delivery event is printed as [events] ...`,
     `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
     `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,
+    ...(stack.gateway
+      ? [
+          `  SMTP gateway             ${stack.gateway.endpoint.host}:${stack.gateway.endpoint.port}         STARTTLS, then AUTH PLAIN; demo submitter ${stack.gateway.endpoint.user} / ${stack.gateway.endpoint.password}, MAIL FROM ${stack.gateway.endpoint.from}`,
+        ]
+      : []),
     '',
     relayScopes.length
       ? `  Config items using the local relay: ${relayScopes.join(', ')}`

@@ -45,6 +45,8 @@ export interface LocalState {
   /** PEM of the test CA the local relay's certificate is signed with. */
   readonly caFile: string;
   readonly secretPrefix: string;
+  /** `mailrelay gateway` and its demo submitter (docs/design.md §3.1), when it runs. */
+  readonly gateway?: { readonly host: string; readonly port: number; readonly user: string; readonly password: string; readonly from: string };
 }
 
 export class LocalStateError extends Error {

@@ -1,6 +1,7 @@
 /** `mailrelay config list`: every item, one line each, with what it sets. */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { parseConfigItem, type ConfigItem } from '../../lambda/core/config/schema.js';
+import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../../lambda/core/config/submitter.js';
 import { ConfigValidationError, formatIssues } from '../../lambda/core/errors.js';
 import { describeKeysource } from '../../lambda/core/keysources.js';
 import type { CommandRun } from '../command.js';
@@ -8,7 +9,7 @@ import { plural, printJson, table } from '../io.js';
 import { maskInlineValues } from '../redact.js';
 
 /** Global first, then groups, bindings and domains, each alphabetically. */
-const ORDER = ['global', 'binding-group#', 'binding#', 'domain#'];
+const ORDER = ['global', 'binding-group#', 'binding#', 'domain#', 'submitter#'];
 const rank = (scope: string): number => ORDER.findIndex((prefix) => scope === prefix || scope.startsWith(prefix));
 
 export const run: CommandRun = async (_parsed, ctx) => {
@@ -36,7 +37,7 @@ export const run: CommandRun = async (_parsed, ctx) => {
   for (const raw of items) {
     let sets: string;
     try {
-      sets = summarize(parseConfigItem(raw));
+      sets = isSubmitterScope(raw) ? summarizeSubmitter(parseSubmitterItem(raw)) : summarize(parseConfigItem(raw));
     } catch (error) {
       if (!(error instanceof ConfigValidationError)) throw error;
       broken++;
@@ -83,4 +84,13 @@ export function summarize(item: ConfigItem): string {
   }
   if (item.limits) parts.push(`limits ${Object.entries(item.limits).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`);
   return parts.join('; ') || '(nothing)';
+}
+
+/** `submitter binding=acme from=acme.example authz=billing pass=secret:... login`. */
+export function summarizeSubmitter(item: SubmitterItem): string {
+  const parts = [`binding=${item.binding}`, `from=${item.fromDomains.join(',')}`];
+  if (item.authz.length) parts.push(`authz=${item.authz.join(',')}`);
+  parts.push(`pass=${describeKeysource(item.password)}`);
+  if (item.allowLogin) parts.push('login');
+  return `submitter ${parts.join(' ')}`;
 }

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { parseConfigItem, type ConfigItem } from '../../lambda/core/config/schema.js';
+import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../../lambda/core/config/submitter.js';
 import { ConfigValidationError, type FieldIssue } from '../../lambda/core/errors.js';
 import type { CommandRun } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
@@ -21,12 +22,13 @@ export const run: CommandRun = async ({ positionals }, ctx) => {
   const raw = Array.isArray(json) ? json : [json];
   const local = target.state;
 
-  const items: ConfigItem[] = [];
+  const items: (ConfigItem | SubmitterItem)[] = [];
   const invalid: { index: number; scope: string | undefined; issues: readonly FieldIssue[] }[] = [];
   const seen = new Map<string, number>();
   raw.forEach((candidate, index) => {
     try {
-      const item = parseConfigItem(local ? fillPlaceholders(candidate, relayPlaceholders(local.relay)) : candidate);
+      // submitter#<name> items are the gateway's (docs/design.md §3.1), validated by their own schema.
+      const item = isSubmitterScope(candidate) ? parseSubmitterItem(candidate) : parseConfigItem(local ? fillPlaceholders(candidate, relayPlaceholders(local.relay)) : candidate);
       const earlier = seen.get(item.scope);
       if (earlier !== undefined) {
         invalid.push({ index, scope: item.scope, issues: [{ path: 'scope', message: `item [${earlier}] has the same scope` }] });

@@ -256,6 +256,50 @@ Options:
   load: async () => (await import('./worker.js')).run,
 };
 
+const gatewayCommand: Command = {
+  name: 'gateway',
+  summary: 'run the SMTP submission gateway (AUTH after STARTTLS) in front of the queue',
+  help: `Usage: mailrelay gateway [--port N] [--tls-port N] [--host ADDR] [--health-port N]
+                         [--tls-cert KEYSOURCE --tls-key KEYSOURCE] [--name HOST]
+                         [--queue-url URL] [--config-table NAME | --local]
+
+Accepts mail over SMTP from applications that cannot put JSON on SQS, and turns each message into
+a queue message (raw + envelope + the submitter's binding + submission identities): see
+docs/gateway.md and docs/design.md §3.1.
+  - STARTTLS on --port; AUTH is neither offered nor accepted before TLS (530 5.7.0).
+  - AUTH PLAIN (LOGIN only for submitters with "allowLogin") against submitter#<name> config items:
+    { "scope": "submitter#app1", "password": KEYSOURCE, "binding": "acme", "authz": [],
+      "fromDomains": ["acme.example"], "allowLogin": false }   (write them with config put)
+  - 250 only once SQS has the message, 451 on any AWS failure; SIZE announced and enforced.
+Logs one JSON line per event on stdout (auth-failed, message-queued, ...). Runs until Ctrl-C.
+
+Options (each also from an environment variable):
+  --port N            submission port, STARTTLS (MAILRELAY_GATEWAY_PORT; default 587)
+  --tls-port N        also listen with implicit TLS, 465 style (MAILRELAY_GATEWAY_TLS_PORT)
+  --host ADDR         address to bind (MAILRELAY_GATEWAY_HOST; default 127.0.0.1; 0.0.0.0 in a container)
+  --health-port N     HTTP GET /health for load balancers (MAILRELAY_GATEWAY_HEALTH_PORT)
+  --tls-cert KS       the certificate chain (PEM) as a keysource: secret:NAME[#FIELD],
+                      parameter:NAME, env:NAME or JSON (MAILRELAY_GATEWAY_TLS_CERT)
+  --tls-key KS        its private key, likewise (MAILRELAY_GATEWAY_TLS_KEY)
+                      (with --local both default to the test certificate of local/certs)
+  --name HOST         the name in the greeting and in Received: (MAILRELAY_GATEWAY_NAME; default the host name)
+
+Example:
+  mailrelay gateway --port 587 --tls-port 465 --host 0.0.0.0 \\
+    --tls-cert secret:mailrelay/gateway-tls#cert --tls-key secret:mailrelay/gateway-tls#key`,
+  options: {
+    port: { type: 'string' },
+    'tls-port': { type: 'string' },
+    host: { type: 'string' },
+    'health-port': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    name: { type: 'string' },
+  },
+  positionals: false,
+  load: async () => (await import('./gateway.js')).run,
+};
+
 export const COMMANDS: readonly Command[] = [
   enqueueCommand,
   configPutCommand,
@@ -268,4 +312,5 @@ export const COMMANDS: readonly Command[] = [
   dlqRedriveCommand,
   dkimDnsCommand,
   workerCommand,
+  gatewayCommand,
 ];

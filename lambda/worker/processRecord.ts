@@ -254,6 +254,7 @@ function logContext(record: QueueRecord, message: QueueMessage, receiveCount: nu
     ...(message.auth?.key ? { authKey: message.auth.key } : {}),
     ...(Object.keys(message.tags).length ? { tags: message.tags } : {}),
     ...queuedAt(record),
+    ...(message.submission ? { submission: message.submission } : {}),
   };
 }
 

@@ -68,7 +68,7 @@ describe('the packed CLI, installed without dev dependencies', () => {
     const list = await packed(['--local', '--state-file', stack.stateFile!, 'config', 'list', '--json']);
     expect(list.code, list.stderr).toBe(0);
     const scopes = (JSON.parse(list.stdout) as { items: { scope: string }[] }).items.map((item) => item.scope).sort();
-    expect(scopes).toEqual(['binding#acme.example', 'binding#globex.example', 'binding-group#tenants', 'domain#partner.example', 'global']);
+    expect(scopes).toEqual(['binding#acme.example', 'binding#globex.example', 'binding-group#tenants', 'domain#partner.example', 'global', 'submitter#demo-app']);
 
     const message = join(dir, 'message.json');
     writeFileSync(message, JSON.stringify({ from: 'billing@acme.example', to: ['bob@example.net'], subject: 'packed', text: 'hello' }));

@@ -90,6 +90,7 @@ export function parseQueueMessage(body: string, options: ParseQueueMessageOption
     messageId,
     ...(fields.auth !== undefined && { auth: fields.auth }),
     tags: fields.tags ?? {},
+    ...(fields.submission !== undefined && { submission: fields.submission }),
   };
 }
 

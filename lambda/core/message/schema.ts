@@ -56,6 +56,20 @@ export const tagsSchema = stringMapSchema({
   ],
 });
 
+/**
+ * `submission`: who handed the message to `mailrelay gateway` (docs/design.md §3.1). Kept with the
+ * message and logged by the worker; it changes nothing about the delivery.
+ */
+export const submissionSchema = z.strictObject(
+  {
+    authnId: headerSafeString({ max: 256 }),
+    authzId: headerSafeString({ max: 256 }),
+    clientAddress: headerSafeString({ max: 64 }),
+    receivedAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
+  },
+  'must be an object { authnId, authzId, clientAddress, receivedAt }',
+);
+
 /** Every field a queue message may have. */
 export const messageFieldSchemas = {
   idempotencyKey: idempotencyKeySchema,
@@ -75,6 +89,7 @@ export const messageFieldSchemas = {
   binding: bindingSchema,
   auth: messageAuthSchema,
   tags: tagsSchema,
+  submission: submissionSchema,
 } as const;
 
 type FieldSchemas = typeof messageFieldSchemas;

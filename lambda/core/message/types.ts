@@ -76,4 +76,16 @@ export interface QueueMessage {
   readonly messageId: string;
   readonly auth?: MessageAuthOverride | undefined;
   readonly tags: Readonly<Record<string, string>>;
+  /** Set by `mailrelay gateway`: the SMTP submission this message came from. */
+  readonly submission?: Submission | undefined;
+}
+
+/** docs/design.md §3.1: the identities and the client of an SMTP submission. */
+export interface Submission {
+  /** The authentication identity (SASL authc). */
+  readonly authnId: string;
+  /** The authorization identity (SASL authz; equals authnId when the client sent none). */
+  readonly authzId: string;
+  readonly clientAddress: string;
+  readonly receivedAt: string;
 }
