@@ -13,7 +13,9 @@ export const GLOBAL_OPTIONS = {
   'state-file': { type: 'string' },
   region: { type: 'string' },
   profile: { type: 'string' },
+  stack: { type: 'string' },
   'config-table': { type: 'string' },
+  'idempotency-table': { type: 'string' },
   'queue-url': { type: 'string' },
   'dlq-url': { type: 'string' },
   json: { type: 'boolean' },
@@ -25,7 +27,9 @@ export interface GlobalValues {
   readonly 'state-file'?: string | undefined;
   readonly region?: string | undefined;
   readonly profile?: string | undefined;
+  readonly stack?: string | undefined;
   readonly 'config-table'?: string | undefined;
+  readonly 'idempotency-table'?: string | undefined;
   readonly 'queue-url'?: string | undefined;
   readonly 'dlq-url'?: string | undefined;
   readonly json?: boolean | undefined;

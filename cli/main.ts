@@ -10,6 +10,7 @@ import type { Command, CommandContext } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { processIo, table, type Io } from './io.js';
+import { readStackOutputs, type StackOutputs } from './stackOutputs.js';
 import { resolveTarget, type Target } from './target.js';
 
 const GLOBAL_HELP = `Global options (any command):
@@ -17,7 +18,10 @@ const GLOBAL_HELP = `Global options (any command):
   --state-file FILE     the state file of --local (default: $MAILRELAY_LOCAL_STATE or .local-state/endpoints.json)
   --region REGION       AWS region (default: the SDK's chain: AWS_REGION, the profile, ...)
   --profile NAME        AWS profile (default: AWS_PROFILE, else the default chain)
+  --stack NAME          read the table names and queue URLs below from this CloudFormation stack's
+                        outputs (DescribeStacks) instead of the environment
   --config-table NAME   config table (default: $MAILRELAY_CONFIG_TABLE)
+  --idempotency-table NAME  idempotency table (default: $MAILRELAY_IDEMPOTENCY_TABLE)
   --queue-url URL       main queue (default: $MAILRELAY_QUEUE_URL)
   --dlq-url URL         dead-letter queue (default: $MAILRELAY_DLQ_URL)
   --json                machine-readable output: one JSON document on stdout
@@ -36,8 +40,8 @@ export function mainHelp(): string {
     '',
     GLOBAL_HELP,
     '',
-    'Table and queue names are the outputs of the CDK stack (ConfigTableName, QueueUrl,',
-    'DeadLetterQueueUrl). Exit status: 0 ok, 1 failure, 2 usage error.',
+    'Table and queue names are the outputs of the CDK stack (ConfigTableName, IdempotencyTableName,',
+    'QueueUrl, DeadLetterQueueUrl): pass --stack NAME to read them. Exit status: 0 ok, 1 failure, 2 usage error.',
     '',
     'Examples:',
     '  npm start                                    # in one terminal',
@@ -104,13 +108,15 @@ async function runCommand(command: Command, args: readonly string[], io: Io, env
   try {
     const parsed = parseCommandArgs<Record<string, unknown>>(command.name, args, command.options, command.positionals);
     if (!command.positionals && parsed.positionals.length > 0) throw new UsageError(`unexpected argument: ${parsed.positionals[0]}`, command.name);
+    if (parsed.values.stack !== undefined && parsed.values.local) throw new UsageError('--stack and --local exclude each other', command.name);
+    const stack = parsed.values.stack === undefined ? undefined : await stackOutputs(parsed.values.stack, parsed.values.region, parsed.values.profile);
     const ctx: CommandContext = {
       io,
       values: parsed.values,
       json: parsed.values.json === true,
       env,
       signal,
-      target: () => (target ??= resolveTarget(command.name, parsed.values, env)),
+      target: () => (target ??= resolveTarget(command.name, parsed.values, env, stack)),
     };
     const run = await command.load();
     return await run(parsed, ctx);
@@ -127,6 +133,17 @@ async function runCommand(command: Command, args: readonly string[], io: Io, env
     return EXIT_FAILURE;
   } finally {
     target?.close();
+  }
+}
+
+/** The outputs of `--stack NAME`, read once before the command runs. */
+async function stackOutputs(name: string, region: string | undefined, profile: string | undefined): Promise<StackOutputs> {
+  if (profile) process.env['AWS_PROFILE'] = profile;
+  const client = new (await import('@aws-sdk/client-cloudformation')).CloudFormationClient(region ? { region } : {});
+  try {
+    return await readStackOutputs(client, name);
+  } finally {
+    client.destroy();
   }
 }
 

@@ -3,18 +3,17 @@
  * for `config explain` and `check`. Addresses and the binding are validated as in a queue message.
  */
 import {
-  GLOBAL_SCOPE,
-  bindingGroupScope,
+  bindingLayers,
   bindingScope,
   mergeLayers,
   resolveRoutes,
   routeKey,
   routeLabel,
+  validateStoredItem,
   type RouteFailure,
   type RouteGroup,
-  type SettingLayer,
 } from '../lambda/core/config/resolve.js';
-import { NAME_PATTERN, parseConfigItem, type ConfigItem, type MessageAuthOverride } from '../lambda/core/config/schema.js';
+import { NAME_PATTERN, type MessageAuthOverride } from '../lambda/core/config/schema.js';
 import { ConfigValidationError, MessageValidationError, formatIssues } from '../lambda/core/errors.js';
 import { parseMailbox, parseQueueMessage } from '../lambda/core/message/index.js';
 import type { MailAddress } from '../lambda/core/message/types.js';
@@ -97,7 +96,7 @@ export async function resolveQuery(query: RouteQuery, store: ConfigStore): Promi
 
 async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store: ConfigStore): Promise<Pick<RouteAnswer, 'routes' | 'failures'>> {
   const fail = (error: ConfigValidationError) => ({ routes: [], failures: [{ recipients: [], error }] });
-  const layers = await bindingLayers(query.binding, store);
+  const layers = await bindingLayers(query.binding ?? '', store);
   if (layers instanceof ConfigValidationError) return fail(layers);
   if (query.auth) layers.push({ origin: 'message', item: { auth: query.auth } });
   const merged = mergeLayers(layers, senderDomain);
@@ -105,47 +104,13 @@ async function resolveBindingOnly(query: RouteQuery, senderDomain: string, store
   return { routes: [{ ...merged, recipients: [], key: routeKey(merged.settings), label: routeLabel(merged.settings) }], failures: [] };
 }
 
-/** The validated items that apply to every message of a binding (global, its group, the binding), lowest first. */
-export async function bindingLayers(binding: string | undefined, store: ConfigStore): Promise<SettingLayer[] | ConfigValidationError> {
-  const layers: SettingLayer[] = [];
-  const scopes = [GLOBAL_SCOPE, ...(binding ? [bindingScope(binding)] : [])];
-  const first = await store.getItems(scopes);
-  const global = validate(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
-  if (global instanceof ConfigValidationError) return global;
-  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
-  if (binding) {
-    const scope = bindingScope(binding);
-    const item = validate(scope, first.get(scope));
-    if (item instanceof ConfigValidationError) return item;
-    if (item?.group !== undefined) {
-      const groupScope = bindingGroupScope(item.group);
-      const group = validate(groupScope, (await store.getItems([groupScope])).get(groupScope));
-      if (group instanceof ConfigValidationError) return group;
-      if (group) layers.push({ origin: groupScope, item: group });
-    }
-    if (item) layers.push({ origin: scope, item });
-  }
-  return layers;
-}
-
 /** The binding item's `producers`; undefined when there is no binding, no item, no list, or the item is invalid (routing reports that). */
 async function bindingProducers(binding: string | undefined, store: ConfigStore): Promise<readonly string[] | undefined> {
   if (!binding) return undefined;
   const scope = bindingScope(binding);
-  const item = validate(scope, (await store.getItems([scope])).get(scope));
+  const raw = (await store.getItems([scope])).get(scope);
+  const item = raw === undefined ? undefined : validateStoredItem(scope, raw);
   return item instanceof ConfigValidationError ? undefined : item?.producers;
-}
-
-function validate(scope: string, raw: unknown): ConfigItem | ConfigValidationError | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    const item = parseConfigItem(raw);
-    if (item.scope !== scope) return new ConfigValidationError(scope, [{ path: 'scope', message: `item stored under ${scope} says ${item.scope}` }]);
-    return item;
-  } catch (error) {
-    if (error instanceof ConfigValidationError) return error;
-    throw error;
-  }
 }
 
 function dedupe(addresses: readonly MailAddress[]): MailAddress[] {

@@ -5,19 +5,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_SECRET_PREFIX, WORKER_ENV } from '../lambda/core/names.js';
+import { DEFAULT_SECRET_PREFIX, STACK_OUTPUT, WORKER_ENV } from '../lambda/core/names.js';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { LocalStateError, readState, stateFilePath, type LocalState } from '../local/state.js';
 import type { GlobalValues } from './args.js';
 import { CliError, UsageError } from './errors.js';
+import type { StackOutputs } from './stackOutputs.js';
 
 /** Environment variables the CLI reads when the matching flag is absent. */
 export const ENV = {
   configTable: 'MAILRELAY_CONFIG_TABLE',
+  idempotencyTable: 'MAILRELAY_IDEMPOTENCY_TABLE',
   queueUrl: 'MAILRELAY_QUEUE_URL',
   dlqUrl: 'MAILRELAY_DLQ_URL',
   secretPrefix: 'MAILRELAY_SECRET_PREFIX',
@@ -34,6 +37,7 @@ export interface Target {
   readonly state?: LocalState | undefined;
   readonly secretPrefix: string;
   configTable(): string;
+  idempotencyTable(): string;
   queueUrl(): string;
   dlqUrl(): string;
   /** The clients are imported on first use: the SDK's packages take a while to load. */
@@ -41,6 +45,8 @@ export interface Target {
   dynamo(): Promise<DynamoDBDocumentClient>;
   secretsManager(): Promise<SecretsManagerClient>;
   ssm(): Promise<SSMClient>;
+  /** CloudWatch (metrics SQS publishes, such as the age of the oldest message); AWS only. */
+  cloudWatch(): Promise<CloudWatchClient>;
   /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
   relayCa(extraFile?: string): string[];
   /** Destroys the clients made. */
@@ -48,10 +54,12 @@ export interface Target {
 }
 
 /**
+ * Names come from the flag, else the outputs of `--stack NAME` (read beforehand, see
+ * cli/stackOutputs.ts), else the environment variable.
  * @throws UsageError for a missing table/queue name (when a command asks for it), CliError when
  *   `--local` finds no running stack.
  */
-export function resolveTarget(command: string, values: GlobalValues, env: Env = process.env): Target {
+export function resolveTarget(command: string, values: GlobalValues, env: Env = process.env, stack?: StackOutputs): Target {
   const made: { destroy(): void }[] = [];
   const once = <T extends { destroy(): void }>(make: () => Promise<T>): (() => Promise<T>) => {
     let client: Promise<T> | undefined;
@@ -69,6 +77,10 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       dynamo: once(async () => (await import('@aws-sdk/lib-dynamodb')).DynamoDBDocumentClient.from(await dynamodb(), { marshallOptions: { removeUndefinedValues: true } })),
       secretsManager: once(async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient(config('secrets'))),
       ssm: once(async () => new (await import('@aws-sdk/client-ssm')).SSMClient(config('secrets'))),
+      cloudWatch: once(async () => {
+        if (values.local) throw new CliError('CloudWatch is not among the stand-ins of npm start', 1);
+        return new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(config('sqs'));
+      }),
     };
   };
 
@@ -87,6 +99,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       state,
       secretPrefix: state.secretPrefix,
       configTable: () => values['config-table'] ?? state.configTable,
+      idempotencyTable: () => values['idempotency-table'] ?? state.idempotencyTable,
       queueUrl: () => values['queue-url'] ?? state.queueUrl,
       dlqUrl: () => values['dlq-url'] ?? state.dlqUrl,
       ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1) })),
@@ -97,18 +110,20 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
 
   if (values.profile) process.env['AWS_PROFILE'] = values.profile;
   const clientConfig = values.region ? { region: values.region } : {};
-  const required = (flag: string, variable: string, value: string | undefined): string => {
-    const found = value ?? env[variable]?.trim();
-    if (!found) throw new UsageError(`no ${flag.replace(/-/g, ' ')}: pass --${flag} or set ${variable} (or use --local for the stand-ins of npm start)`, command);
+  const required = (flag: string, variable: string, value: string | undefined, output: string): string => {
+    const found = value ?? (stack ? stack.get(output) : env[variable]?.trim());
+    if (stack && !found) throw new CliError(`stack ${values.stack ?? ''} has no ${output} output (pass --${flag})`, 1);
+    if (!found) throw new UsageError(`no ${flag.replace(/-/g, ' ')}: pass --${flag}, --stack NAME or set ${variable} (or use --local for the stand-ins of npm start)`, command);
     return found;
   };
   return {
     kind: 'aws',
-    label: `AWS${values.region ? ` (${values.region})` : ''}`,
-    secretPrefix: env[ENV.secretPrefix] ?? env[WORKER_ENV.secretPrefix] ?? DEFAULT_SECRET_PREFIX,
-    configTable: () => required('config-table', ENV.configTable, values['config-table']),
-    queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url']),
-    dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url']),
+    label: `AWS${values.region ? ` (${values.region})` : ''}${values.stack ? ` stack ${values.stack}` : ''}`,
+    secretPrefix: env[ENV.secretPrefix] ?? stack?.get(STACK_OUTPUT.secretPrefix) ?? env[WORKER_ENV.secretPrefix] ?? DEFAULT_SECRET_PREFIX,
+    configTable: () => required('config-table', ENV.configTable, values['config-table'], STACK_OUTPUT.configTableName),
+    idempotencyTable: () => required('idempotency-table', ENV.idempotencyTable, values['idempotency-table'], STACK_OUTPUT.idempotencyTableName),
+    queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url'], STACK_OUTPUT.queueUrl),
+    dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url'], STACK_OUTPUT.deadLetterQueueUrl),
     ...clients(() => ({ ...clientConfig })),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),

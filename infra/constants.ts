@@ -18,6 +18,8 @@ export {
   METRIC as RELAY_METRIC,
   RELAY_STATE_TABLE_PARTITION_KEY,
   RELAY_STATE_TABLE_TTL_ATTRIBUTE,
+  STACK_OUTPUT,
+  type StackOutputKey,
   WORKER_ENV as ENV,
 } from '../lambda/core/names.js';
 

@@ -34,6 +34,8 @@ export const CONTEXT_KEYS = [
   'maxConcurrency',
   'logRetentionDays',
   'logLevel',
+  'tracing',
+  'tags',
   'configCacheTtlSeconds',
   'secretCacheTtlSeconds',
   'serviceName',
@@ -83,6 +85,8 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     maxConcurrency: reader.integer('maxConcurrency'),
     logRetention: reader.logRetention('logRetentionDays'),
     logLevel: reader.string('logLevel') as RelayLogLevel | undefined,
+    tracing: reader.boolean('tracing'),
+    tags: reader.tags('tags'),
     configCacheTtl: seconds('configCacheTtlSeconds'),
     secretCacheTtl: seconds('secretCacheTtlSeconds'),
     serviceName: reader.string('serviceName'),
@@ -137,6 +141,23 @@ class ContextReader {
       throw contextError(key, value, 'a comma-separated list or an array of strings');
     }
     return items.map((item) => item.trim()).filter((item) => item !== '');
+  }
+
+  /** `Team=mail,CostCenter=42` from the command line, or an object in cdk.json. */
+  public tags(key: MailrelayContextKey): Record<string, string> | undefined {
+    const value = this.get(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value === 'string') {
+      const tags: Record<string, string> = {};
+      for (const pair of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+        const at = pair.indexOf('=');
+        if (at < 1) throw contextError(key, value, 'KEY=VALUE pairs separated by commas');
+        tags[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+      }
+      return tags;
+    }
+    if (typeof value === 'object' && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string')) return value as Record<string, string>;
+    throw contextError(key, value, 'KEY=VALUE pairs separated by commas, or an object of strings');
   }
 
   public logRetention(key: MailrelayContextKey): RetentionDays | undefined {

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc, type ISecurityGroup, type ISubnet, type IVpc, type SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import { Role } from 'aws-cdk-lib/aws-iam';
@@ -10,8 +10,10 @@ import { RelayDashboard } from './constructs/relayDashboard.js';
 import { RelayEvents } from './constructs/relayEvents.js';
 import { RelayFunction } from './constructs/relayFunction.js';
 import { RelayMetrics } from './constructs/relayMetrics.js';
+import { RelayQueries } from './constructs/relayQueries.js';
 import { RelayQueues } from './constructs/relayQueues.js';
 import { RelayTables } from './constructs/relayTables.js';
+import { STACK_OUTPUT, type StackOutputKey } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
 import { resolveMailrelayProps, type MailrelayStackProps, type ResolvedMailrelayProps } from './mailrelayStackProps.js';
 
@@ -35,11 +37,15 @@ export class MailrelayStack extends Stack {
   public readonly events: RelayEvents;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
+  public readonly queries: RelayQueries;
 
   public constructor(scope: Construct, id: string, props: MailrelayStackProps = {}) {
     const settings = resolveMailrelayProps(props);
     super(scope, id, props);
     this.settings = settings;
+    // StackProps.tags are the stack's (CloudFormation propagates them at deploy); written on every
+    // taggable resource too, so the template shows them and resources moved between stacks keep them.
+    for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
 
     const encryptionKey = this.encryptionKey(props);
     const network = this.network(props);
@@ -65,6 +71,7 @@ export class MailrelayStack extends Stack {
       memorySize: settings.memorySize,
       logRetention: settings.logRetention,
       logLevel: settings.logLevel,
+      tracing: settings.tracing,
       serviceName: settings.serviceName,
       metricsNamespace: settings.metricsNamespace,
       configCacheTtl: settings.configCacheTtl,
@@ -81,6 +88,8 @@ export class MailrelayStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
+
+    this.queries = new RelayQueries(this, 'Queries', { logGroup: this.relayFunction.logGroup, prefix: this.stackName });
 
     this.events = new RelayEvents(this, 'Events', {
       ...(props.eventBus ? { eventBus: props.eventBus } : settings.eventBusArn ? { eventBus: EventBus.fromEventBusArn(this, 'EventBus', settings.eventBusArn) } : {}),
@@ -106,24 +115,25 @@ export class MailrelayStack extends Stack {
       queue: this.queues.queue,
       deadLetterQueue: this.queues.deadLetterQueue,
       function: this.relayFunction.function,
+      logGroup: this.relayFunction.logGroup,
       metrics,
       alarms: this.alarms.all,
       ...(settings.dashboardName === undefined ? {} : { dashboardName: settings.dashboardName }),
     });
 
-    this.output('QueueUrl', this.queues.queue.queueUrl, 'Producers send messages here');
-    this.output('DeadLetterQueueUrl', this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
-    this.output('ConfigTableName', this.tables.configTable.tableName, 'Config items (mailrelay config put)');
-    this.output('IdempotencyTableName', this.tables.idempotencyTable.tableName, 'Idempotency records');
-    this.output('RelayStateTableName', this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
-    this.output('FunctionName', this.relayFunction.function.functionName, 'The worker');
-    this.output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
-    this.output('EventBusArn', this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
-    this.output('SecretPrefix', settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
-    if (this.alarms.topic) this.output('AlarmTopicArn', this.alarms.topic.topicArn, 'Alarm notifications');
+    this.output(STACK_OUTPUT.queueUrl, this.queues.queue.queueUrl, 'Producers send messages here');
+    this.output(STACK_OUTPUT.deadLetterQueueUrl, this.queues.deadLetterQueue.queueUrl, 'Failed messages, with their reason');
+    this.output(STACK_OUTPUT.configTableName, this.tables.configTable.tableName, 'Config items (mailrelay config put)');
+    this.output(STACK_OUTPUT.idempotencyTableName, this.tables.idempotencyTable.tableName, 'Idempotency records');
+    this.output(STACK_OUTPUT.relayStateTableName, this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
+    this.output(STACK_OUTPUT.functionName, this.relayFunction.function.functionName, 'The worker');
+    this.output(STACK_OUTPUT.dashboardName, this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output(STACK_OUTPUT.eventBusArn, this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
+    this.output(STACK_OUTPUT.secretPrefix, settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
+    if (this.alarms.topic) this.output(STACK_OUTPUT.alarmTopicArn, this.alarms.topic.topicArn, 'Alarm notifications');
   }
 
-  private output(id: string, value: string, description: string): void {
+  private output(id: StackOutputKey, value: string, description: string): void {
     new CfnOutput(this, id, { value, description });
   }
 

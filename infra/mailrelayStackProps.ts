@@ -159,6 +159,13 @@ export interface MailrelayStackProps extends StackProps {
   readonly logLevel?: RelayLogLevel;
 
   /**
+   * X-Ray active tracing of the function: a trace per invocation (sampled by X-Ray's rules), with
+   * its init and duration segments. Costs X-Ray's traces-recorded price beyond the free tier.
+   * @default false
+   */
+  readonly tracing?: boolean;
+
+  /**
    * How long the worker caches config items (`CONFIG_CACHE_TTL_SECONDS`).
    * @default Duration.seconds(60)
    */
@@ -307,6 +314,9 @@ export interface ResolvedMailrelayProps {
   readonly maxConcurrency: number;
   readonly logRetention: RetentionDays;
   readonly logLevel: RelayLogLevel;
+  readonly tracing: boolean;
+  /** Stack tags (StackProps.tags), checked. */
+  readonly tags: Readonly<Record<string, string>>;
   readonly configCacheTtl: Duration;
   readonly secretCacheTtl: Duration;
   readonly serviceName: string;
@@ -359,6 +369,25 @@ const SECONDS_PER_DAY = 86_400;
  * // MailrelayPropsError: mailrelay: invalid batchSize: 20 is above 10, which the SQS event
  * // source only accepts with a maxBatchingWindow of at least 1 second
  */
+/**
+ * Stack tags: CloudFormation puts them on the stack and every resource that takes tags. AWS's
+ * limits: keys 1–128 characters, values up to 256, `aws:` reserved, at most 50 per resource
+ * (the stack adds none of its own).
+ */
+function checkTags(tags: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const entries = Object.entries(tags);
+  if (entries.length > 50) throw new MailrelayPropsError('tags', `${entries.length} tags: a resource takes at most 50`);
+  const allowed = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+  for (const [key, value] of entries) {
+    if (Token.isUnresolved(key) || Token.isUnresolved(value)) continue;
+    if (key.length < 1 || key.length > 128) throw new MailrelayPropsError(`tags.${key}`, 'a tag key must be 1–128 characters');
+    if (key.toLowerCase().startsWith('aws:')) throw new MailrelayPropsError(`tags.${key}`, 'keys starting with "aws:" are reserved for AWS');
+    if (typeof value !== 'string' || value.length > 256) throw new MailrelayPropsError(`tags.${key}`, 'a tag value must be a string of at most 256 characters');
+    if (!allowed.test(key) || !allowed.test(value)) throw new MailrelayPropsError(`tags.${key}`, 'tags may hold letters, digits, spaces and _ . : / = + - @ only');
+  }
+  return tags;
+}
+
 export function resolveMailrelayProps(props: MailrelayStackProps = {}): ResolvedMailrelayProps {
   checkExclusive(props);
 
@@ -442,6 +471,9 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new MailrelayPropsError('logLevel', `"${String(logLevel)}" is not one of ${LOG_LEVELS.join(', ')}`);
   }
+  const tracing = props.tracing ?? false;
+  if (typeof tracing !== 'boolean') throw new MailrelayPropsError('tracing', `must be true or false (got ${JSON.stringify(tracing)})`);
+  const tags = checkTags(props.tags ?? {});
   const configCacheTtl = props.configCacheTtl ?? MAILRELAY_DEFAULTS.configCacheTtl;
   checkSecondsInRange('configCacheTtl', configCacheTtl, 0, SECONDS_PER_DAY);
   const secretCacheTtl = props.secretCacheTtl ?? MAILRELAY_DEFAULTS.secretCacheTtl;
@@ -501,6 +533,8 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     maxConcurrency,
     logRetention: props.logRetention ?? MAILRELAY_DEFAULTS.logRetention,
     logLevel,
+    tracing,
+    tags,
     configCacheTtl,
     secretCacheTtl,
     serviceName,

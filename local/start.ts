@@ -336,7 +336,11 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     MAX_RECEIVE_COUNT: String(LOCAL_MAX_RECEIVE_COUNT),
     RELAY_CA_FILE: w.caBundle,
     POWERTOOLS_SERVICE_NAME: 'mailrelay',
-    POWERTOOLS_METRICS_DISABLED: 'true',
+    // --json-logs shows the records as CloudWatch gets them, EMF metric documents included; the
+    // short lines leave the metrics out
+    POWERTOOLS_METRICS_DISABLED: w.logs === 'json' ? 'false' : 'true',
+    // Lambda sets it; Powertools reports cold_start (and the ColdStart metric) only when it is 'on-demand'
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
   });
   delete process.env['AWS_SESSION_TOKEN'];
   delete process.env['AWS_PROFILE'];

@@ -1,6 +1,7 @@
 /** `mailrelay config list`: every item, one line each, with what it sets. */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { parseConfigItem, type ConfigItem } from '../../lambda/core/config/schema.js';
+import { validateStoredItem } from '../../lambda/core/config/resolve.js';
+import type { ConfigItem } from '../../lambda/core/config/schema.js';
 import { isSubmitterScope, parseSubmitterItem, type SubmitterItem } from '../../lambda/core/config/submitter.js';
 import { ConfigValidationError, formatIssues } from '../../lambda/core/errors.js';
 import { describeKeysource } from '../../lambda/core/keysources.js';
@@ -35,13 +36,24 @@ export const run: CommandRun = async (_parsed, ctx) => {
   const rows: string[][] = [['SCOPE', 'SETS', 'UPDATED']];
   let broken = 0;
   for (const raw of items) {
-    let sets: string;
-    try {
-      sets = isSubmitterScope(raw) ? summarizeSubmitter(parseSubmitterItem(raw)) : summarize(parseConfigItem(raw));
-    } catch (error) {
-      if (!(error instanceof ConfigValidationError)) throw error;
+    let sets = '';
+    // as the worker validates it: the item, and (a config item) the scope it is stored under
+    let problem: ConfigValidationError | undefined;
+    if (isSubmitterScope(raw)) {
+      try {
+        sets = summarizeSubmitter(parseSubmitterItem(raw));
+      } catch (error) {
+        if (!(error instanceof ConfigValidationError)) throw error;
+        problem = error;
+      }
+    } else {
+      const item = validateStoredItem(String(raw['scope']), raw);
+      if (item instanceof ConfigValidationError) problem = item;
+      else sets = summarize(item);
+    }
+    if (problem) {
       broken++;
-      sets = `INVALID: ${formatIssues(error.issues)}`;
+      sets = `INVALID: ${formatIssues(problem.issues)}`;
     }
     rows.push([String(raw['scope']), sets, typeof raw['updatedAt'] === 'string' ? raw['updatedAt'].replace(/\.\d+Z$/, 'Z') : '-']);
   }

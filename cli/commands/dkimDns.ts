@@ -4,7 +4,7 @@
  * reads it. Only the public half is printed.
  */
 import { AwsSecretSource } from '../../lambda/adapters/awsSecretSource.js';
-import { mergeDkim, type SettingOrigin } from '../../lambda/core/config/resolve.js';
+import { bindingLayers, mergeDkim, type SettingOrigin } from '../../lambda/core/config/resolve.js';
 import { NAME_PATTERN } from '../../lambda/core/config/schema.js';
 import { dkimDnsRecord } from '../../lambda/core/dkim/key.js';
 import { loadDkimKey } from '../../lambda/core/dkim/sign.js';
@@ -15,7 +15,6 @@ import { str } from '../command.js';
 import { configStore } from '../configStore.js';
 import { CliError, UsageError } from '../errors.js';
 import { printJson } from '../io.js';
-import { bindingLayers } from '../routing.js';
 
 export const run: CommandRun = async ({ values }, ctx) => {
   const cmd = 'dkim dns';

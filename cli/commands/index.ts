@@ -202,6 +202,84 @@ Exit status 1 when an --id was not found or a message could not be moved.`,
   load: async () => (await import('./dlqRedrive.js')).run,
 };
 
+const queueCommand: Command = {
+  name: 'queue',
+  summary: 'the queue at a glance, like mailq: waiting, in flight, delayed, oldest, DLQ entries',
+  help: `Usage: mailrelay queue [--stack NAME | --queue-url URL --dlq-url URL | --local] [--json]
+
+Prints the main queue's depth (messages waiting for the worker), the messages in flight (being
+delivered, or waiting out a retry's visibility timeout), the delayed ones (retries scheduled with a
+delay), the age of the oldest message, and the dead-letter queue's entries and the oldest of them.
+
+The oldest message's age is SQS's CloudWatch metric ApproximateAgeOfOldestMessage (the last
+10 minutes): reading the queue itself would count as a receive, and the worker dead-letters a
+message on its last one. The stand-ins of npm start have no CloudWatch: "-" there.
+
+Example:
+  mailrelay queue --stack mailrelay`,
+  options: {},
+  positionals: false,
+  load: async () => (await import('./queue.js')).run,
+};
+
+const traceCommand: Command = {
+  name: 'trace',
+  summary: "one message's history: its idempotency record, recipients and failure, and its DLQ entries",
+  help: `Usage: mailrelay trace KEY [--binding NAME] [--stack NAME | --idempotency-table NAME --dlq-url URL | --local] [--json]
+
+Looks a message up by its idempotency key (the message's "idempotencyKey", else the SQS message id
+it was first received with). The idempotency record (id <binding>#<key>) tells its status
+(in-progress, pending: waiting for a retry, delivered, dead-lettered), the recipients the relay
+accepted, the ones that failed and the failure recorded last; the DLQ entries that carry the key
+are listed after it (mailrelay dlq show ID prints one in full). Its log lines: the stack's saved
+Logs Insights query <stack name>/message-history.
+
+Options:
+  --binding NAME   the message's binding (by default its sender's domain); without it, the
+                   records of KEY under every binding are found (a scan of the table)
+
+Exit status 1 when there is neither a record nor a DLQ entry.
+
+Example:
+  mailrelay trace invoice-2024-0042 --binding acme.example --stack mailrelay`,
+  options: { binding: { type: 'string' } },
+  positionals: true,
+  load: async () => (await import('./trace.js')).run,
+};
+
+const dlqShowCommand: Command = {
+  name: 'dlq show',
+  summary: 'print one dead-lettered message in full: reason, SMTP reply, recipients and body',
+  help: `Usage: mailrelay dlq show ID [--dlq-url URL | --stack NAME | --local] [--json]
+
+Prints the DLQ entry ID (from mailrelay dlq list): every attribute the worker attached (reason,
+detail, SMTP code and reply, route, recipients still undelivered, idempotency key, receives) and
+the message body (an inline { "value": ... } keysource masked). It stays in the DLQ.
+
+Exit status 1 when ID is not in the DLQ.`,
+  options: {},
+  positionals: true,
+  load: async () => (await import('./dlqShow.js')).run,
+};
+
+const dlqPurgeCommand: Command = {
+  name: 'dlq purge',
+  summary: 'delete dead-lettered messages (ids, or --all) for good; needs --yes',
+  help: `Usage: mailrelay dlq purge (ID... | --all) --yes [--dlq-url URL | --stack NAME | --local] [--json]
+
+Deletes the given DLQ entries (or every entry, with --all). They cannot be redriven afterwards.
+Without --yes nothing is deleted: the entries that would be are listed, and the exit status is 2.
+
+Options:
+  --all    every entry in the DLQ
+  --yes    really delete
+
+Exit status 1 when an ID was not found or could not be deleted.`,
+  options: { all: { type: 'boolean' }, yes: { type: 'boolean' } },
+  positionals: true,
+  load: async () => (await import('./dlqPurge.js')).run,
+};
+
 const dkimDnsCommand: Command = {
   name: 'dkim dns',
   summary: "print the DNS TXT record that publishes a binding's DKIM key",
@@ -308,8 +386,12 @@ export const COMMANDS: readonly Command[] = [
   configDeleteCommand,
   configExplainCommand,
   checkCommand,
+  queueCommand,
+  traceCommand,
   dlqListCommand,
+  dlqShowCommand,
   dlqRedriveCommand,
+  dlqPurgeCommand,
   dkimDnsCommand,
   workerCommand,
   gatewayCommand,

@@ -35,6 +35,8 @@ export const run: CommandRun = async ({ values }, ctx) => {
   }
   // Metrics go to stdout as EMF documents for CloudWatch; a person reading --pretty does not want them.
   if (values.pretty) process.env['POWERTOOLS_METRICS_DISABLED'] ??= 'true';
+  // Lambda sets it; Powertools reports cold_start (and the ColdStart metric) only when it is 'on-demand'
+  process.env['AWS_LAMBDA_INITIALIZATION_TYPE'] ??= 'on-demand';
   const { handler, logger } = await import('../../lambda/handlers/relay.js');
   const output = values.pretty ? formatLoggerOutput(logger, ctx.io.out) : undefined;
 

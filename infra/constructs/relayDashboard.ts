@@ -1,8 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
-import { AlarmStatusWidget, Dashboard, GraphWidget, Stats, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { AlarmStatusWidget, Dashboard, GraphWidget, LogQueryWidget, Stats, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { RELAY_QUERIES } from './relayQueries.js';
 import type { RelayMetrics } from './relayMetrics.js';
 
 const PERIOD = Duration.minutes(5);
@@ -17,6 +19,8 @@ export interface RelayDashboardProps {
   readonly deadLetterQueue: IQueue;
   /** The worker. */
   readonly function: IFunction;
+  /** The worker's log group: the dead-lettered and deferred tables read it. */
+  readonly logGroup: ILogGroup;
   /** The worker's own metrics. */
   readonly metrics: RelayMetrics;
   /** Alarms shown in the status row. */
@@ -31,7 +35,8 @@ export interface RelayDashboardProps {
 /**
  * One dashboard for the worker: alarm status; delivered / deferred / failed /
  * auth failures; delivery duration p50/p99; queue depth and age of the oldest
- * message; DLQ depth; Lambda errors, throttles and duration.
+ * message; DLQ depth; relay suspensions; dead-lettered and deferred by reason (Logs Insights);
+ * Lambda errors, throttles and duration.
  */
 export class RelayDashboard extends Construct {
   public readonly dashboard: Dashboard;
@@ -66,7 +71,10 @@ export class RelayDashboard extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Queue',
-        left: [queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: Stats.MAXIMUM, label: 'Messages visible' })],
+        left: [
+          queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: Stats.MAXIMUM, label: 'Messages visible' }),
+          queue.metricApproximateNumberOfMessagesNotVisible({ period: PERIOD, statistic: Stats.MAXIMUM, label: 'In flight (delivering or waiting to retry)' }),
+        ],
         right: [queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: Stats.MAXIMUM, label: 'Age of oldest message' })],
         leftYAxis: { min: 0, label: 'Count', showUnits: false },
         rightYAxis: { min: 0, label: 'Seconds', showUnits: false },
@@ -89,6 +97,23 @@ export class RelayDashboard extends Construct {
         left: [metrics.routeSuspended(), metrics.routeFailover(), metrics.expired()],
         leftYAxis: { min: 0, label: 'Count', showUnits: false },
         width: 2 * WIDTH,
+        height: HEIGHT,
+      }),
+    );
+    const query = (name: string): string => RELAY_QUERIES.find((q) => q.name === name)!.query.toString();
+    this.dashboard.addWidgets(
+      new LogQueryWidget({
+        title: 'Dead-lettered messages by reason',
+        logGroupNames: [props.logGroup.logGroupName],
+        queryString: query('dead-lettered-by-reason'),
+        width: WIDTH,
+        height: HEIGHT,
+      }),
+      new LogQueryWidget({
+        title: 'Deferred recipients by reason and route',
+        logGroupNames: [props.logGroup.logGroupName],
+        queryString: query('deferred-by-reason'),
+        width: WIDTH,
         height: HEIGHT,
       }),
     );

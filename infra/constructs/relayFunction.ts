@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -21,6 +21,23 @@ import { nagResourceText } from '../nagFinding.js';
  * `require` for Node built-ins: give them one.
  */
 const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+
+/**
+ * Lambda's application log level for a Powertools level. Lambda drops JSON lines below it and
+ * gives Powertools its level (AWS_LAMBDA_LOG_LEVEL wins over POWERTOOLS_LOG_LEVEL). The EMF
+ * metric documents carry no "level", which Lambda reads as INFO: above INFO, Lambda would drop
+ * every metric. So the filter stays at INFO for WARN and above (the worker logs from INFO then).
+ */
+export function applicationLogLevel(level: RelayLogLevel): ApplicationLogLevel {
+  switch (level) {
+    case 'TRACE':
+      return ApplicationLogLevel.TRACE;
+    case 'DEBUG':
+      return ApplicationLogLevel.DEBUG;
+    default:
+      return ApplicationLogLevel.INFO;
+  }
+}
 
 /** Props of {@link RelayFunction}. Validated by the stack (`resolveMailrelayProps`). */
 export interface RelayFunctionProps {
@@ -38,6 +55,8 @@ export interface RelayFunctionProps {
   readonly serviceName: string;
   /** `POWERTOOLS_METRICS_NAMESPACE`. */
   readonly metricsNamespace: string;
+  /** X-Ray active tracing of the function (the Lambda service's segments: invocation, init, duration). */
+  readonly tracing: boolean;
   /** `CONFIG_CACHE_TTL_SECONDS`. */
   readonly configCacheTtl: Duration;
   /** `SECRET_CACHE_TTL_SECONDS`. */
@@ -117,6 +136,11 @@ export class RelayFunction extends Construct {
       memorySize: props.memorySize,
       role: this.role,
       logGroup: this.logGroup,
+      // JSON platform records (START/REPORT as JSON, queryable next to the worker's own lines)
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: applicationLogLevel(props.logLevel),
+      systemLogLevelV2: SystemLogLevel.INFO,
+      tracing: props.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
       ...(props.vpc ? { vpc: props.vpc } : {}),
@@ -144,6 +168,18 @@ export class RelayFunction extends Construct {
         externalModules: [],
       },
     });
+    if (props.tracing) {
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords take no resource (CDK adds them with tracing on).',
+      });
+    }
+    if (applicationLogLevel(props.logLevel) !== props.logLevel) {
+      Annotations.of(this).addWarningV2(
+        'mailrelay:logLevelAboveInfo',
+        `logLevel ${props.logLevel}: Lambda's application log level stays INFO so that the metric (EMF) lines, which have no level, are kept; the worker then logs from INFO.`,
+      );
+    }
   }
 
   /**

@@ -76,6 +76,24 @@ export const DEFAULT_SERVICE_NAME = 'mailrelay';
 /** Powertools metrics namespace (CloudWatch embedded metric format). */
 export const DEFAULT_METRICS_NAMESPACE = 'Mailrelay';
 
+/**
+ * The stack's outputs (infra/mailrelayStack.ts writes them; `mailrelay --stack NAME` reads them
+ * with DescribeStacks instead of flags or environment variables).
+ */
+export const STACK_OUTPUT = {
+  queueUrl: 'QueueUrl',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  configTableName: 'ConfigTableName',
+  idempotencyTableName: 'IdempotencyTableName',
+  relayStateTableName: 'RelayStateTableName',
+  functionName: 'FunctionName',
+  dashboardName: 'DashboardName',
+  eventBusArn: 'EventBusArn',
+  secretPrefix: 'SecretPrefix',
+  alarmTopicArn: 'AlarmTopicArn',
+} as const;
+export type StackOutputKey = (typeof STACK_OUTPUT)[keyof typeof STACK_OUTPUT];
+
 /** The `source` of every delivery event the worker puts on the bus (docs/design.md §3). */
 export const EVENT_SOURCE = 'mailrelay';
 /** The `detail-type` of a delivery event, one per recipient disposition; rules match on it. */

@@ -8,7 +8,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveDeadLetters, release, type DeadLetter } from '../../cli/dlq/deadLetters.js';
 import { main } from '../../cli/main.js';
@@ -362,6 +365,125 @@ describe('dlq', () => {
   });
 });
 
+describe('queue, trace, dlq show / purge', () => {
+  it('trace shows a delivered message\'s record under its binding, and finds it without --binding', async () => {
+    // Prepare
+    const key = `trace-ok-${Date.now()}`;
+    const message = file('trace-ok.json', { from: 'billing@acme.example', to: ['bob@example.net'], subject: 'Traced', text: 'hello', idempotencyKey: key });
+    // a key that extends the traced one: its record's id contains `#${key}` too, and must not match
+    const longer = file('trace-ok-2.json', { from: 'billing@acme.example', to: ['bob@example.net'], subject: 'Traced 2', text: 'hello', idempotencyKey: `${key}-2` });
+    const before = stack.relay.messages.length;
+    expect((await cliInProcess('enqueue', message, longer)).code).toBe(0);
+    await stack.relay.waitForMessages(before + 2, 15_000);
+    const settled = await waitFor('the delivered record', async () => {
+      const r = await cliInProcess('trace', key, '--binding', 'acme.example', '--json');
+      const doc = JSON.parse(r.stdout) as { records: { status: string }[] };
+      return doc.records[0]?.status === 'delivered' ? doc : undefined;
+    });
+
+    // Act
+    const text = await cliInProcess('trace', key, '--binding', 'acme.example');
+    const anyBinding = await cliInProcess('trace', key, '--json');
+    const otherBinding = await cliInProcess('trace', key, '--binding', 'globex.example');
+
+    // Assess
+    expect(settled.records[0]).toMatchObject({ id: `acme.example#${key}`, binding: 'acme.example', status: 'delivered', delivered: ['bob@example.net'], failed: [] });
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^acme\\.example#${key}  delivered`, 'm'));
+    expect(text.stdout).toMatch(/^ {2}delivered\s+bob@example\.net$/m);
+    expect(text.stdout).toContain('<stack name>/message-history');
+    expect(anyBinding.code).toBe(0);
+    expect((JSON.parse(anyBinding.stdout) as { records: { id: string }[] }).records.map((r) => r.id)).toEqual([`acme.example#${key}`]);
+    expect(otherBinding.code).toBe(1);
+    expect(otherBinding.stderr).toContain(`no record of globex.example#${key}`);
+  });
+
+  it('a dead-lettered message: trace shows its failure and DLQ entry, dlq show prints it, purge needs --yes, then deletes it', async () => {
+    // Prepare: recipients at nosecret.example need a secret that does not exist
+    const key = `trace-dead-${Date.now()}`;
+    const item = file('nosecret.json', { scope: 'domain#nosecret.example', auth: { type: 'PLAIN', user: 'nobody', pass: { secret: 'mailrelay/does-not-exist' } } });
+    const message = file('trace-dead.json', { from: 'billing@acme.example', to: ['dave@nosecret.example'], subject: 'Dead', text: 'hello', idempotencyKey: key });
+    expect((await cliInProcess('config', 'put', item)).code).toBe(0);
+    expect((await cliInProcess('enqueue', message)).code).toBe(0);
+    const letter = await waitForDeadLetter('the message in the DLQ', (l) => l.idempotencyKey === key);
+
+    // Act
+    const trace = await cliInProcess('trace', key, '--binding', 'acme.example', '--json');
+    const show = await cliInProcess('dlq', 'show', letter.id);
+    const showJson = await cliInProcess('dlq', 'show', letter.id, '--json');
+    const queue = await cliInProcess('queue', '--json');
+    const unconfirmed = await cliInProcess('dlq', 'purge', letter.id);
+    const stillThere = await cliInProcess('dlq', 'show', letter.id);
+    const purge = await cliInProcess('dlq', 'purge', letter.id, '--yes');
+    const gone = await cliInProcess('dlq', 'show', letter.id);
+    const both = await cliInProcess('dlq', 'purge', letter.id, '--all', '--yes');
+
+    // Assess
+    expect(trace.code).toBe(0);
+    const doc = JSON.parse(trace.stdout) as { records: Record<string, unknown>[]; deadLetters: { id: string; reason: string }[] };
+    expect(doc.records[0]).toMatchObject({ id: `acme.example#${key}`, status: 'dead-lettered', delivered: [], failure: { reason: 'secret-missing' } });
+    expect(doc.deadLetters).toEqual([expect.objectContaining({ id: letter.id, reason: 'secret-missing' })]);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(new RegExp(`^${letter.id}  secret-missing`, 'm'));
+    expect(show.stdout).toMatch(/^ {2}recipients\s+dave@nosecret\.example$/m);
+    expect(show.stdout).toContain('"subject": "Dead"');
+    expect(JSON.parse(showJson.stdout)).toMatchObject({ id: letter.id, reason: 'secret-missing', idempotencyKey: key, body: { subject: 'Dead' } });
+    expect(queue.code).toBe(0);
+    expect(JSON.parse(queue.stdout)).toMatchObject({ queueUrl: stack.state.queueUrl, dlqUrl: stack.state.dlqUrl, oldestAgeSeconds: null });
+    expect((JSON.parse(queue.stdout) as { dlqDepth: number }).dlqDepth).toBeGreaterThanOrEqual(1);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stdout).toContain(`would delete ${letter.id}`);
+    expect(unconfirmed.stderr).toContain('add --yes');
+    expect(stillThere.code).toBe(0);
+    expect(purge.code).toBe(0);
+    expect(purge.stdout).toContain(`deleted ${letter.id}`);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain(`not found in the DLQ: ${letter.id}`);
+    expect(both.code).toBe(2);
+  });
+
+  it('--stack reads the queue URLs and table names from the stack outputs (DescribeStacks)', async () => {
+    // Prepare: the stack's outputs name the stand-ins (the SDK reaches them through the
+    // AWS_ENDPOINT_URL_* variables npm start's worker set in this process)
+    const outputs = { QueueUrl: stack.state.queueUrl, DeadLetterQueueUrl: stack.state.dlqUrl, ConfigTableName: stack.state.configTable, IdempotencyTableName: stack.state.idempotencyTable };
+    const cfn = mockClient(CloudFormationClient);
+    cfn.on(DescribeStacksCommand, { StackName: 'mailrelay-test' }).resolves({
+      Stacks: [{ StackName: 'mailrelay-test', StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })) }],
+    });
+    cfn.on(DescribeStacksCommand, { StackName: 'gone' }).rejects(Object.assign(new Error('Stack with id gone does not exist'), { name: 'ValidationError' }));
+    const cw = mockClient(CloudWatchClient);
+    cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'oldest', Values: [42, 17] }] });
+    const run = async (...args: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(args, { io: { out: (l) => out.push(l), err: (l) => err.push(l) }, env: {} });
+      return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+    };
+
+    try {
+      // Act
+      const queue = await run('--stack', 'mailrelay-test', 'queue', '--json');
+      const list = await run('config', 'list', '--stack', 'mailrelay-test');
+      const missing = await run('--stack', 'gone', 'queue');
+      const both = await run('--stack', 'mailrelay-test', '--local', 'queue');
+
+      // Assess
+      expect(queue.stderr).toBe('');
+      expect(JSON.parse(queue.stdout)).toMatchObject({ queueUrl: stack.state.queueUrl, dlqUrl: stack.state.dlqUrl, oldestAgeSeconds: 42 });
+      const metric = cw.commandCalls(GetMetricDataCommand)[0]!.args[0].input.MetricDataQueries![0]!.MetricStat!;
+      expect(metric.Metric).toEqual({ Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: stack.state.queueUrl.split('/').pop() }] });
+      expect(list.code).toBe(0);
+      expect(list.stdout).toMatch(/^global\b/m);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain('stack gone not found');
+      expect(both.code).toBe(2);
+    } finally {
+      cfn.restore();
+      cw.restore();
+    }
+  });
+});
+
 /** The CLI in this process (same code as bin/mailrelay.js, without the subprocess): for the quick cases. */
 async function cliInProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out: string[] = [];
@@ -457,5 +579,21 @@ describe('npm start -- --once', () => {
     expect(result.stdout).toMatch(/^\[smtp-relay\] 250 from=<billing@acme\.example> to=<bob@example\.net> user=demo auth=PLAIN tls=yes/m);
     expect(result.stdout).toMatch(/^\[worker\] relayed\s+alice@partner\.example via 127\.0\.0\.1:\d+ starttls LOGIN user=partner-user: 250/m);
     expect(result.stdout).toContain('Stopping (--once)');
+  }, 50_000);
+
+  it('--json-logs prints the handler\'s JSON records, cold_start true on the first invocation, and its EMF metrics', async () => {
+    // Act
+    const result = await run('npm', ['start', '--silent', '--', '--once', '--json-logs', '--state-file', join(dir, 'once-json.json')], { timeoutMs: 45_000, detached: true });
+
+    // Assess
+    expect(result.code).toBe(0);
+    const records = result.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const relayed = records.filter((r) => r['message'] === 'relayed');
+    expect(relayed.length).toBe(2);
+    expect(relayed.every((r) => r['cold_start'] === true && r['function_name'] === 'mailrelay-local')).toBe(true);
+    const metrics = records.filter((r) => r['_aws'] !== undefined);
+    expect(metrics.some((m) => m['ColdStart'] === 1)).toBe(true);
+    // Delivered counts messages (the sample is one message with two recipients)
+    expect(metrics.reduce((n, m) => n + (typeof m['Delivered'] === 'number' ? m['Delivered'] : 0), 0)).toBe(1);
   }, 50_000);
 });

@@ -4,8 +4,10 @@ import { Vpc } from 'aws-cdk-lib/aws-ec2';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMailrelayContext } from '../../infra/context.js';
 import type { MailrelayStack } from '../../infra/mailrelayStack.js';
-import { cdkJsonContext, logicalId, nagReport, policyStatements, rolePolicyStatements, synthApp, thrownBy, type SynthesizedApp } from './helpers.js';
+import { resolveMailrelayProps } from '../../infra/mailrelayStackProps.js';
+import { cdkJsonContext, FIXTURE_ENTRY, logicalId, nagReport, policyStatements, rolePolicyStatements, synthApp, thrownBy, type SynthesizedApp } from './helpers.js';
 
 const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
 const SECRET_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef';
@@ -41,6 +43,7 @@ beforeAll(() => {
       dashboardName: 'mailrelay-test',
     },
     ExistingTopic: { alarmTopicArn: TOPIC_ARN },
+    Observed: { tracing: true, tags: { Team: 'mail', CostCenter: '42' }, logLevel: 'WARN' },
   }, { cloudFormationValidation: false });
 });
 
@@ -217,6 +220,75 @@ describe('alarm notifications', () => {
     // Assess
     template.resourceCountIs('AWS::SNS::Topic', 0);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [TOPIC_ARN], OKActions: [TOPIC_ARN] });
+  });
+});
+
+describe('tracing, log format, tags, saved queries', () => {
+  it('tracing: true turns on X-Ray active tracing (off by default), with its IAM statement acknowledged for cdk-nag', () => {
+    // Assess
+    synth.template('Observed').hasResourceProperties('AWS::Lambda::Function', { TracingConfig: { Mode: 'Active' } });
+    const plain = synth.template('Encrypted').findResources('AWS::Lambda::Function');
+    expect(Object.values(plain).map((r) => (r as { Properties: Record<string, unknown> }).Properties['TracingConfig'] ?? { Mode: 'PassThrough' })).toEqual([{ Mode: 'PassThrough' }]);
+    expect(rolePolicyStatements(synth.template('Observed'), stack('Observed')).some((st) => JSON.stringify(st['Action']).includes('xray:PutTraceSegments'))).toBe(true);
+  });
+
+  it('logs in JSON with the application level of logLevel, never above INFO (the EMF metric lines have no level)', () => {
+    // Assess
+    synth.template('Encrypted').hasResourceProperties('AWS::Lambda::Function', { LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'DEBUG', SystemLogLevel: 'INFO' } });
+    synth.template('Observed').hasResourceProperties('AWS::Lambda::Function', { LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'INFO' } });
+    const warnings = stack('Observed').node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === 'aws:cdk:warning').map((m) => String(m.data)));
+    expect(warnings.some((w) => w.includes('logLevel WARN'))).toBe(true);
+  });
+
+  it('puts the stack tags on the function, the queues and the tables', () => {
+    // Assess
+    const template = synth.template('Observed');
+    for (const type of ['AWS::Lambda::Function', 'AWS::SQS::Queue', 'AWS::DynamoDB::Table']) {
+      const resources = Object.values(template.findResources(type)) as { Properties: { Tags?: { Key: string; Value: string }[] } }[];
+      expect(resources.length).toBeGreaterThan(0);
+      for (const r of resources) expect(r.Properties.Tags).toEqual(expect.arrayContaining([{ Key: 'Team', Value: 'mail' }, { Key: 'CostCenter', Value: '42' }]));
+    }
+  });
+
+  it('refuses a reserved or malformed tag, naming it', () => {
+    expect(thrownBy(() => resolveMailrelayProps({ entry: FIXTURE_ENTRY, tags: { 'aws:owner': 'x' } })).message).toMatch(/tags\.aws:owner.*reserved/);
+    expect(thrownBy(() => resolveMailrelayProps({ entry: FIXTURE_ENTRY, tags: { Team: 'x'.repeat(257) } })).message).toMatch(/tags\.Team.*256/);
+    expect(thrownBy(() => resolveMailrelayProps({ entry: FIXTURE_ENTRY, tags: { 'a;b': 'x' } })).message).toMatch(/tags\.a;b/);
+  });
+
+  it('reads tracing and tags from context (cdk deploy -c tracing=true -c tags=Team=mail,CostCenter=42)', () => {
+    // Act
+    const context: Record<string, string> = { tracing: 'true', tags: 'Team=mail, CostCenter=42' };
+    const { props } = readMailrelayContext((key) => context[key]);
+
+    // Assess
+    expect(props).toMatchObject({ tracing: true, tags: { Team: 'mail', CostCenter: '42' } });
+    expect(thrownBy(() => readMailrelayContext((key) => (key === 'tags' ? 'Team' : undefined))).message).toContain('KEY=VALUE');
+    expect(thrownBy(() => readMailrelayContext((key) => (key === 'tracing' ? 'yes' : undefined))).message).toContain('true or false');
+  });
+
+  it('saves the Logs Insights queries on the worker\'s log group, named after the stack', () => {
+    // Prepare
+    const template = synth.template('Observed');
+    const logGroup = logicalId(stack('Observed').relayFunction.logGroup);
+
+    // Assess
+    const queries = Object.values(template.findResources('AWS::Logs::QueryDefinition')) as { Properties: { Name: string; QueryString: string; LogGroupNames: unknown[] } }[];
+    expect(queries.map((q) => q.Properties.Name).sort()).toEqual(['Observed/dead-lettered-by-reason', 'Observed/deferred-by-reason', 'Observed/message-history', 'Observed/relay-suspensions']);
+    for (const q of queries) expect(q.Properties.LogGroupNames).toEqual([{ Ref: logGroup }]);
+    const text = (name: string) => queries.find((q) => q.Properties.Name === `Observed/${name}`)!.Properties.QueryString;
+    expect(text('message-history')).toContain('filter idempotencyKey = "REPLACE-WITH-IDEMPOTENCY-KEY"');
+    expect(text('dead-lettered-by-reason')).toMatch(/filter message = "dead-lettered"\n\| stats count\(\*\) as messages.* by reason/);
+    expect(text('deferred-by-reason')).toContain('by reason, route');
+    expect(text('relay-suspensions')).toContain('relay (suspended|recovered|refused)');
+  });
+
+  it('the dashboard shows in-flight messages and the dead-lettered / deferred tables', () => {
+    // Assess
+    const body = JSON.stringify(synth.template('Observed').findResources('AWS::CloudWatch::Dashboard'));
+    expect(body).toContain('Dead-lettered messages by reason');
+    expect(body).toContain('Deferred recipients by reason and route');
+    expect(body).toContain('ApproximateNumberOfMessagesNotVisible');
   });
 });
 

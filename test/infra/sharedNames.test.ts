@@ -4,7 +4,7 @@
  * metric the dashboard and the alarms read in the worker's namespace is one the worker emits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_METRICS_NAMESPACE, METRIC, WORKER_ENV } from '../../lambda/core/names.js';
+import { DEFAULT_METRICS_NAMESPACE, METRIC, STACK_OUTPUT, WORKER_ENV } from '../../lambda/core/names.js';
 import { readSettings } from '../../lambda/worker/settings.js';
 import { logicalId, synthMailrelay, type SynthesizedMailrelay } from './helpers.js';
 
@@ -22,6 +22,13 @@ function resolved(value: unknown): string {
 }
 
 describe('names shared by the worker and the stack', () => {
+  it('the stack writes the outputs `mailrelay --stack` reads, under the names the CLI looks for', () => {
+    const outputs = Object.keys(synth.template.toJSON().Outputs as Record<string, unknown>);
+    const known: readonly string[] = Object.values(STACK_OUTPUT);
+    expect(outputs.filter((name) => !known.includes(name))).toEqual([]);
+    expect(outputs).toEqual(expect.arrayContaining([STACK_OUTPUT.queueUrl, STACK_OUTPUT.deadLetterQueueUrl, STACK_OUTPUT.configTableName, STACK_OUTPUT.idempotencyTableName]));
+  });
+
   it('the function environment is one the worker reads and accepts', () => {
     const fn = synth.template.toJSON().Resources[logicalId(synth.stack.relayFunction.function)];
     const variables = fn.Properties.Environment.Variables as Record<string, unknown>;

@@ -202,27 +202,8 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore)
   const domains = [...new Set(request.recipients.map((r) => r.domain))];
   const first = await store.getItems([GLOBAL_SCOPE, bindingScope(request.binding), ...domains.map(domainScope)]);
 
-  const shared: SettingLayer[] = [];
-  let sharedError: ConfigValidationError | undefined;
-  const take = (scope: string, raw: unknown): void => {
-    if (raw === undefined || sharedError) return;
-    const item = validateStored(scope, raw);
-    if (item instanceof ConfigValidationError) sharedError = item;
-    else shared.push({ origin: scope, item });
-  };
-
-  take(GLOBAL_SCOPE, first.get(GLOBAL_SCOPE));
-  const rawBinding = first.get(bindingScope(request.binding));
-  const bindingItem = rawBinding === undefined ? undefined : validateStored(bindingScope(request.binding), rawBinding);
-  if (bindingItem instanceof ConfigValidationError) sharedError ??= bindingItem;
-  if (bindingItem && !(bindingItem instanceof ConfigValidationError) && bindingItem.group !== undefined && !sharedError) {
-    const groupScope = bindingGroupScope(bindingItem.group);
-    const second = await store.getItems([groupScope]);
-    take(groupScope, second.get(groupScope));
-  }
-  if (bindingItem && !(bindingItem instanceof ConfigValidationError)) shared.push({ origin: bindingScope(request.binding), item: bindingItem });
-
-  if (sharedError) return { routes: [], failures: [{ recipients: request.recipients, error: sharedError }] };
+  const shared = await bindingLayers(request.binding, store, first);
+  if (shared instanceof ConfigValidationError) return { routes: [], failures: [{ recipients: request.recipients, error: shared }] };
 
   const byKey = new Map<string, { settings: EffectiveSettings; origins: Record<string, SettingOrigin>; recipients: MailAddress[] }>();
   const failuresByScope = new Map<string, { error: ConfigValidationError; recipients: MailAddress[] }>();
@@ -233,7 +214,7 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore)
     const raw = first.get(scope);
     let layers = shared;
     if (raw !== undefined) {
-      const item = validateStored(scope, raw);
+      const item = validateStoredItem(scope, raw);
       if (item instanceof ConfigValidationError) {
         const entry = failuresByScope.get(scope) ?? { error: item, recipients: [] };
         entry.recipients.push(recipient);
@@ -494,7 +475,42 @@ export function relayId(relay: Pick<EffectiveRelay, 'host' | 'port'>): string {
   return `${relay.host.toLowerCase()}:${relay.port}`;
 }
 
-function validateStored(scope: string, raw: unknown): ConfigItem | ConfigValidationError {
+/**
+ * The validated layers every message of a binding shares, lowest first: global < the binding's
+ * group < the binding (docs/design.md §2). The worker (resolveRoutes) and the CLI (`config explain`
+ * without recipients, `dkim dns`) both take them from here. `first` is a read that already holds
+ * global and the binding (resolveRoutes reads the recipients' domains in the same request); the
+ * group is read only when the binding names one. A binding of '' names no item: global only.
+ * @returns the layers, or the first stored item that does not validate
+ */
+export async function bindingLayers(binding: string, store: ConfigStore, first?: ReadonlyMap<string, unknown>): Promise<SettingLayer[] | ConfigValidationError> {
+  const items = first ?? (await store.getItems(binding ? [GLOBAL_SCOPE, bindingScope(binding)] : [GLOBAL_SCOPE]));
+  const layers: SettingLayer[] = [];
+  const rawGlobal = items.get(GLOBAL_SCOPE);
+  const global = rawGlobal === undefined ? undefined : validateStoredItem(GLOBAL_SCOPE, rawGlobal);
+  if (global instanceof ConfigValidationError) return global;
+  if (global) layers.push({ origin: GLOBAL_SCOPE, item: global });
+  if (!binding) return layers;
+  const scope = bindingScope(binding);
+  const rawBinding = items.get(scope);
+  const item = rawBinding === undefined ? undefined : validateStoredItem(scope, rawBinding);
+  if (item instanceof ConfigValidationError) return item;
+  if (item?.group !== undefined) {
+    const groupScope = bindingGroupScope(item.group);
+    const rawGroup = (await store.getItems([groupScope])).get(groupScope);
+    const group = rawGroup === undefined ? undefined : validateStoredItem(groupScope, rawGroup);
+    if (group instanceof ConfigValidationError) return group;
+    if (group) layers.push({ origin: groupScope, item: group });
+  }
+  if (item) layers.push({ origin: scope, item });
+  return layers;
+}
+
+/**
+ * A stored item as the worker accepts it: valid (parseConfigItem) and stored under its own scope.
+ * @returns the item, or the ConfigValidationError that names the scope, each field path and reason
+ */
+export function validateStoredItem(scope: string, raw: unknown): ConfigItem | ConfigValidationError {
   try {
     const item = parseConfigItem(raw);
     if (item.scope !== scope) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeLayers, resolveRoutes, routeKey } from '../../../lambda/core/config/resolve.js';
+import { bindingLayers, mergeLayers, resolveRoutes, routeKey, validateStoredItem } from '../../../lambda/core/config/resolve.js';
 import { ConfigValidationError } from '../../../lambda/core/errors.js';
 import { MemoryConfigStore } from '../../helpers/memoryPorts.js';
 
@@ -152,5 +152,41 @@ describe('precedence between a bearer token and an OAuth2 client', () => {
     );
     if (merged instanceof ConfigValidationError) throw merged;
     expect(merged.settings.auth.oauth2?.clientId).toBe('c');
+  });
+});
+
+describe('bindingLayers (shared by the worker and the CLI)', () => {
+  it('stacks global < the binding\'s group < the binding; no binding means global only', async () => {
+    // Prepare
+    const store = new MemoryConfigStore();
+    store.put({ scope: 'global', relay: { host: 'smtp.global.example' } });
+    store.put({ scope: 'binding-group#tenants', relay: { port: 2525 } });
+    store.put({ scope: 'binding#acme', group: 'tenants', auth: { type: 'NONE' } });
+
+    // Act
+    const layers = await bindingLayers('acme', store);
+    const none = await bindingLayers('', store);
+
+    // Assess
+    expect(layers).not.toBeInstanceOf(ConfigValidationError);
+    expect((layers as { origin: string }[]).map((l) => l.origin)).toEqual(['global', 'binding-group#tenants', 'binding#acme']);
+    expect((none as { origin: string }[]).map((l) => l.origin)).toEqual(['global']);
+  });
+
+  it('returns the error of an invalid group, and of an item stored under another scope', async () => {
+    // Prepare
+    const store = new MemoryConfigStore();
+    store.put({ scope: 'binding#acme', group: 'tenants' });
+    store.put({ scope: 'binding-group#tenants', relay: { port: 'x' } });
+
+    // Act
+    const invalid = await bindingLayers('acme', store);
+    const misplaced = validateStoredItem('binding#other', { scope: 'binding#acme' });
+
+    // Assess
+    expect(invalid).toBeInstanceOf(ConfigValidationError);
+    expect((invalid as ConfigValidationError).message).toContain('binding-group#tenants');
+    expect(misplaced).toBeInstanceOf(ConfigValidationError);
+    expect((misplaced as ConfigValidationError).issues).toEqual([{ path: 'scope', message: 'item stored under binding#other says binding#acme' }]);
   });
 });
