@@ -14,6 +14,8 @@
  * | `--greeting=both`     | BENCH_GREETING       | both (`delay`, `no-delay`) | both |
  * | `--out-dir=DIR`       | BENCH_OUT_DIR        | bench/         | bench/    |
  * | `--build-dir=DIR`     | BENCH_BUILD_DIR      | bench/.build   | bench/.build |
+ * | `--limits-workers=1,2,4` | BENCH_LIMITS_WORKERS | 1,2,4        | 1,2       |
+ * | `--limits-messages=N` | BENCH_LIMITS_MESSAGES| 60             | 15        |
  *
  * `--messages` is per worker phase, `--pooled-messages` per raw pooled phase (fast, so more
  * messages for a stable window), `--naive-messages` per naive-16 phase and
@@ -44,6 +46,9 @@ export const WORKER_SHAPE = {
   maxReceiveCount: 10,
 } as const;
 
+/** The relay of the limits phase (bench/limits.ts): limits.maxConnections and limits.messagesPerSecond. */
+export const LIMITS_SHAPE = { maxConnections: 2, messagesPerSecond: 5 } as const;
+
 /** In-flight sends of the naive concurrent alternative. */
 export const NAIVE_IN_FLIGHT = 16;
 
@@ -61,6 +66,9 @@ export interface BenchOptions {
   readonly greetings: readonly GreetingMode[];
   readonly outDir: string;
   readonly buildDir: string;
+  /** Worker processes of each limits run; empty skips the phase. */
+  readonly limitsWorkers: readonly number[];
+  readonly limitsMessages: number;
 }
 
 export class BenchOptionsError extends Error {
@@ -86,7 +94,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'limits-workers', 'limits-messages'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -105,6 +113,9 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   if (greetingRaw !== 'both' && !GREETING_MODES.includes(greetingRaw as GreetingMode)) {
     throw new BenchOptionsError(`--greeting must be both, delay or no-delay (got "${greetingRaw}")`);
   }
+  const limitsRaw = raw('limits-workers', 'BENCH_LIMITS_WORKERS');
+  const limitsWorkers = limitsRaw === 'none' ? [] : limitsRaw ? limitsRaw.split(',').map((r) => Number(r.trim())) : smoke ? [1, 2] : [1, 2, 4];
+  if (limitsWorkers.some((n) => !Number.isInteger(n) || n < 1 || n > 16)) throw new BenchOptionsError(`--limits-workers must be integers 1-16 or none (got "${limitsRaw}")`);
   const warmupRaw = raw('warmup', 'BENCH_WARMUP');
   return {
     smoke,
@@ -119,5 +130,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     greetings: greetingRaw === 'both' ? GREETING_MODES : [greetingRaw as GreetingMode],
     outDir: raw('out-dir', 'BENCH_OUT_DIR') ?? BENCH_DIR,
     buildDir: raw('build-dir', 'BENCH_BUILD_DIR') ?? join(BENCH_DIR, '.build'),
+    limitsWorkers: [...new Set(limitsWorkers)].sort((a, b) => a - b),
+    limitsMessages: integer('limits-messages', 'BENCH_LIMITS_MESSAGES', smoke ? 15 : 60, 1),
   };
 }

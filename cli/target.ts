@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -25,6 +26,8 @@ export const ENV = {
   dlqUrl: 'MAILRELAY_DLQ_URL',
   secretPrefix: 'MAILRELAY_SECRET_PREFIX',
   relayCaFile: WORKER_ENV.relayCaFile,
+  /** The stack's payload bucket (output PayloadBucketName): `enqueue` offloads large bodies to it. */
+  payloadBucket: 'MAILRELAY_PAYLOAD_BUCKET',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -40,11 +43,14 @@ export interface Target {
   idempotencyTable(): string;
   queueUrl(): string;
   dlqUrl(): string;
+  /** The payload bucket: `--payload-bucket`, else $MAILRELAY_PAYLOAD_BUCKET, else the local stack's. */
+  payloadBucket(flag?: string): string;
   /** The clients are imported on first use: the SDK's packages take a while to load. */
   sqs(): Promise<SQSClient>;
   dynamo(): Promise<DynamoDBDocumentClient>;
   secretsManager(): Promise<SecretsManagerClient>;
   ssm(): Promise<SSMClient>;
+  s3(): Promise<S3Client>;
   /** CloudWatch (metrics SQS publishes, such as the age of the oldest message); AWS only. */
   cloudWatch(): Promise<CloudWatchClient>;
   /** CAs to trust for relays: the public ones plus RELAY_CA_FILE / the local test CA. */
@@ -70,13 +76,14 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       }));
   };
   type Config = Record<string, unknown>;
-  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets') => Config) => {
+  const clients = (config: (service: 'sqs' | 'dynamodb' | 'secrets' | 's3') => Config) => {
     const dynamodb = once(async () => new (await import('@aws-sdk/client-dynamodb')).DynamoDBClient(config('dynamodb')));
     return {
       sqs: once(async () => new (await import('@aws-sdk/client-sqs')).SQSClient(config('sqs'))),
       dynamo: once(async () => (await import('@aws-sdk/lib-dynamodb')).DynamoDBDocumentClient.from(await dynamodb(), { marshallOptions: { removeUndefinedValues: true } })),
       secretsManager: once(async () => new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient(config('secrets'))),
       ssm: once(async () => new (await import('@aws-sdk/client-ssm')).SSMClient(config('secrets'))),
+      s3: once(async () => new (await import('@aws-sdk/client-s3')).S3Client(config('s3'))),
       cloudWatch: once(async () => {
         if (values.local) throw new CliError('CloudWatch is not among the stand-ins of npm start', 1);
         return new (await import('@aws-sdk/client-cloudwatch')).CloudWatchClient(config('sqs'));
@@ -92,7 +99,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       if (error instanceof LocalStateError) throw new CliError(error.message, 1, { cause: error });
       throw error;
     }
-    const endpoint = { sqs: state.endpoints.sqs, dynamodb: state.endpoints.dynamodb, secrets: state.endpoints.secrets };
+    const endpoint = { sqs: state.endpoints.sqs, dynamodb: state.endpoints.dynamodb, secrets: state.endpoints.secrets, s3: state.endpoints.s3 ?? '' };
     return {
       kind: 'local',
       label: `local stand-ins (npm start, pid ${state.pid})`,
@@ -102,7 +109,13 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
       idempotencyTable: () => values['idempotency-table'] ?? state.idempotencyTable,
       queueUrl: () => values['queue-url'] ?? state.queueUrl,
       dlqUrl: () => values['dlq-url'] ?? state.dlqUrl,
-      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1) })),
+      payloadBucket: (flag) => {
+        const found = flag ?? state.payloadBucket;
+        if (!found) throw new UsageError('the running npm start has no payload bucket (started before it existed): restart it, or pass --payload-bucket', command);
+        return found;
+      },
+      // The S3 stand-in is addressed path-style: <endpoint>/<bucket>/<key>.
+      ...clients((service) => ({ ...localAwsClientConfig(endpoint[service], 1), ...(service === 's3' ? { forcePathStyle: true } : {}) })),
       relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
       close: () => made.splice(0).forEach((c) => c.destroy()),
     };
@@ -124,6 +137,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     idempotencyTable: () => required('idempotency-table', ENV.idempotencyTable, values['idempotency-table'], STACK_OUTPUT.idempotencyTableName),
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url'], STACK_OUTPUT.queueUrl),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url'], STACK_OUTPUT.deadLetterQueueUrl),
+    payloadBucket: (flag) => required('payload-bucket', ENV.payloadBucket, flag, STACK_OUTPUT.payloadBucketName),
     ...clients(() => ({ ...clientConfig })),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),

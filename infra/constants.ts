@@ -27,6 +27,8 @@ export {
 export const MAX_MESSAGE_SIZE_BYTES = 1_048_576;
 /** The DLQ keeps entries for SQS's maximum retention, so an operator has two weeks to fix and redrive. */
 export const DEAD_LETTER_RETENTION_DAYS = 14;
+/** Payload objects expire a day after the DLQ would have dropped their pointer (docs/payloads.md). */
+export const PAYLOAD_EXPIRY_DAYS = DEAD_LETTER_RETENTION_DAYS + 1;
 /** AWS's guidance: the queue's visibility timeout is at least six times the function timeout (plus the batching window). */
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 /** Above this batch size, the SQS event source needs a batching window. */

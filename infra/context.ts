@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { MailrelayPropsError } from './errors.js';
+import type { GatewayStackProps } from './gatewayProps.js';
 import type { MailrelayStackProps, RelayLogLevel } from './mailrelayStackProps.js';
 
 /** The stack's construct id / CloudFormation stack name when no `stackName` context is given. */
@@ -52,6 +53,11 @@ export const CONTEXT_KEYS = [
   'eventBusArn',
   'eventBusName',
   'deliveryEventsExampleRule',
+  'gatewayImage',
+  'gatewayTlsCert',
+  'gatewayTlsKey',
+  'gatewayMinCapacity',
+  'gatewayMaxCapacity',
 ] as const;
 
 export type MailrelayContextKey = (typeof CONTEXT_KEYS)[number];
@@ -103,8 +109,21 @@ export function readMailrelayContext(get: (key: MailrelayContextKey) => unknown)
     eventBusArn: reader.string('eventBusArn'),
     eventBusName: reader.string('eventBusName'),
     deliveryEventsExampleRule: reader.boolean('deliveryEventsExampleRule'),
+    gateway: gatewayContext(reader),
   });
   return { stackName: reader.string('stackName') ?? DEFAULT_STACK_NAME, props };
+}
+
+/** The gateway is on when `gatewayImage` is set; its TLS keysources are then required (the props check says so). */
+function gatewayContext(reader: ContextReader): GatewayStackProps | undefined {
+  const image = reader.string('gatewayImage');
+  const tlsCert = reader.string('gatewayTlsCert');
+  const tlsKey = reader.string('gatewayTlsKey');
+  if (image === undefined) {
+    if (tlsCert !== undefined || tlsKey !== undefined) throw new MailrelayPropsError('context "gatewayImage"', 'is required with gatewayTlsCert / gatewayTlsKey');
+    return undefined;
+  }
+  return compact({ image, tlsCert: tlsCert ?? '', tlsKey: tlsKey ?? '', minCapacity: reader.integer('gatewayMinCapacity'), maxCapacity: reader.integer('gatewayMaxCapacity') });
 }
 
 class ContextReader {

@@ -5,6 +5,8 @@ import { Role } from 'aws-cdk-lib/aws-iam';
 import { Key, type IKey } from 'aws-cdk-lib/aws-kms';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { PayloadBucket } from './constructs/payloadBucket.js';
+import { GatewayService } from './constructs/gatewayService.js';
 import { RelayAlarms } from './constructs/relayAlarms.js';
 import { RelayDashboard } from './constructs/relayDashboard.js';
 import { RelayEvents } from './constructs/relayEvents.js';
@@ -33,11 +35,15 @@ export class MailrelayStack extends Stack {
   public readonly settings: ResolvedMailrelayProps;
   public readonly queues: RelayQueues;
   public readonly tables: RelayTables;
+  /** Bodies over the queue's limit, behind S3 pointers (docs/payloads.md). */
+  public readonly payloads: PayloadBucket;
   public readonly relayFunction: RelayFunction;
   public readonly events: RelayEvents;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: RelayDashboard;
   public readonly queries: RelayQueries;
+  /** The SMTP submission gateway, when the `gateway` prop is set. */
+  public readonly gateway?: GatewayService;
 
   public constructor(scope: Construct, id: string, props: MailrelayStackProps = {}) {
     const settings = resolveMailrelayProps(props);
@@ -56,10 +62,11 @@ export class MailrelayStack extends Stack {
       maxReceiveCount: settings.maxReceiveCount,
       ...(encryptionKey ? { encryptionKey } : {}),
     });
-    this.queues.allowProducers([
+    const producerRoles = [
       ...(props.producerRoles ?? []),
       ...settings.producerRoleArns.map((arn, i) => Role.fromRoleArn(this, `ProducerRole${i}`, arn, { mutable: false })),
-    ]);
+    ];
+    this.queues.allowProducers(producerRoles);
     this.tables = new RelayTables(this, 'Tables', {
       ...(encryptionKey ? { encryptionKey } : {}),
       ...(settings.configTableName === undefined ? {} : { configTableName: settings.configTableName }),
@@ -86,9 +93,13 @@ export class MailrelayStack extends Stack {
       ...(settings.maxBatchingWindow ? { maxBatchingWindow: settings.maxBatchingWindow } : {}),
       maxConcurrency: settings.maxConcurrency,
       maxReceiveCount: settings.maxReceiveCount,
+      retentionPeriod: settings.retentionPeriod,
     });
     this.relayFunction.bindSecrets(settings.secretPrefix, settings.secretKmsKeyArns);
 
+    this.payloads = new PayloadBucket(this, 'Payloads', encryptionKey ? { encryptionKey } : {});
+    this.payloads.allowProducers(producerRoles);
+    this.relayFunction.bindPayloadBucket(this.payloads);
     this.queries = new RelayQueries(this, 'Queries', { logGroup: this.relayFunction.logGroup, prefix: this.stackName });
 
     this.events = new RelayEvents(this, 'Events', {
@@ -128,9 +139,28 @@ export class MailrelayStack extends Stack {
     this.output(STACK_OUTPUT.relayStateTableName, this.tables.relayStateTable.tableName, 'Relay suspensions shared by the fleet (mailrelay routes)');
     this.output(STACK_OUTPUT.functionName, this.relayFunction.function.functionName, 'The worker');
     this.output(STACK_OUTPUT.dashboardName, this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard');
+    this.output(STACK_OUTPUT.payloadBucketName, this.payloads.bucket.bucketName, 'Bodies over 256 KiB as SQS Extended Client S3 pointers (mailrelay enqueue --payload-bucket)');
     this.output(STACK_OUTPUT.eventBusArn, this.events.eventBus.eventBusArn, 'Delivery events (source "mailrelay"): add rules here');
     this.output(STACK_OUTPUT.secretPrefix, settings.secretPrefix, 'Secrets and SSM parameters the worker may read start with this');
     if (this.alarms.topic) this.output(STACK_OUTPUT.alarmTopicArn, this.alarms.topic.topicArn, 'Alarm notifications');
+
+    if (settings.gateway) {
+      this.gateway = new GatewayService(this, 'Gateway', {
+        ...settings.gateway,
+        queue: this.queues.queue,
+        configTable: this.tables.configTable,
+        secretKmsKeyArns: settings.secretKmsKeyArns,
+        logRetention: settings.logRetention,
+        metricsNamespace: `${settings.metricsNamespace}/Gateway`,
+        ...(network.vpc ? { vpc: network.vpc } : {}),
+        ...(this.alarms.topic ? { topic: this.alarms.topic } : {}),
+      });
+      new CfnOutput(this, 'GatewayEndpoint', { value: this.gateway.loadBalancer.loadBalancerDnsName, description: 'SMTP submission (mailrelay gateway): STARTTLS on the submission port, implicit TLS on the other' });
+      const taskRole = this.gateway.taskDefinition.taskRole;
+      if (taskRole instanceof Role) {
+        new CfnOutput(this, 'GatewayProducerId', { value: taskRole.roleId, description: "The gateway's producer id (SenderId): list it in a binding's producers to let the gateway send for it" });
+      }
+    }
   }
 
   private output(id: StackOutputKey, value: string, description: string): void {

@@ -18,6 +18,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from './constants.js';
 import { MailrelayPropsError } from './errors.js';
+import { resolveGatewayProps, type GatewayStackProps, type ResolvedGatewayProps } from './gatewayProps.js';
 import { canonicalPrefix, secretPrefixProblem } from '../lambda/core/secretPrefix.js';
 import { deliveryHorizon, MAX_QUEUE_RETENTION_SECONDS, type DeliveryHorizon, type DeliveryHorizonProps } from './retryHorizon.js';
 
@@ -113,7 +114,7 @@ export interface MailrelayStackProps extends StackProps {
 
   /**
    * How long the queue keeps a message; shorter than the DLQ's 14 days, and at
-   * least delivery.maxAgeSeconds + maxRetryIntervalSeconds + 900 s.
+   * least delivery.maxAgeSeconds + maxRetryIntervalSeconds + 1200 s.
    * @default - 4 days, or that minimum plus a day when it is longer
    */
   readonly retentionPeriod?: Duration;
@@ -294,6 +295,13 @@ export interface MailrelayStackProps extends StackProps {
    * @default true
    */
   readonly deliveryEventsExampleRule?: boolean;
+
+  /**
+   * The SMTP submission gateway (`mailrelay gateway`, docs/gateway.md): ECS Fargate behind a
+   * Network Load Balancer on 587 and 465, from a container image you build and push.
+   * @default - no gateway
+   */
+  readonly gateway?: GatewayStackProps;
 }
 
 /** {@link MailrelayStackProps} with defaults applied and every value checked. */
@@ -329,6 +337,7 @@ export interface ResolvedMailrelayProps {
   readonly eventBusArn?: string;
   readonly eventBusName?: string;
   readonly deliveryEventsExampleRule: boolean;
+  readonly gateway?: ResolvedGatewayProps;
 }
 
 /** Defaults of the numeric and duration props (the README table mirrors them). */
@@ -456,7 +465,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     throw new MailrelayPropsError(
       'retentionPeriod',
       `${retentionSeconds} seconds is shorter than delivery.maxAgeSeconds (${delivery.maxAgeSeconds}) + maxRetryIntervalSeconds ` +
-        `(${delivery.maxRetryIntervalSeconds}) + one invocation (900) = ${delivery.minimumRetentionSeconds} seconds: SQS would drop messages the worker still retries`,
+        `(${delivery.maxRetryIntervalSeconds}) + the batching window and one invocation (1200) = ${delivery.minimumRetentionSeconds} seconds: SQS would drop messages the worker still retries`,
     );
   }
   if (retentionSeconds !== undefined && (retentionSeconds < 60 || retentionSeconds >= DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)) {
@@ -547,6 +556,7 @@ export function resolveMailrelayProps(props: MailrelayStackProps = {}): Resolved
     ...(eventBusArn === undefined ? {} : { eventBusArn }),
     ...(eventBusName === undefined ? {} : { eventBusName }),
     deliveryEventsExampleRule: props.deliveryEventsExampleRule ?? true,
+    ...(props.gateway === undefined ? {} : { gateway: resolveGatewayProps(props.gateway, secretPrefix) }),
   };
 }
 

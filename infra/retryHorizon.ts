@@ -6,7 +6,10 @@
  */
 import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_RETRY_INTERVAL_SECONDS, DEFAULT_RETRY_INTERVAL_SECONDS } from '../lambda/core/config/resolve.js';
 import { MAX_RETRY_INTERVAL_SECONDS } from '../lambda/core/config/schema.js';
+import { attemptsWithin, RECEIVES_PER_ATTEMPT, SPARE_RECEIVES } from '../lambda/worker/backoff.js';
 import { MailrelayPropsError } from './errors.js';
+
+export { attemptsWithin } from '../lambda/worker/backoff.js';
 
 /** The retry schedule the stack sizes the queue for. */
 export interface DeliveryHorizonProps {
@@ -42,20 +45,12 @@ const SECONDS_PER_DAY = 86_400;
 export const MAX_QUEUE_RETENTION_SECONDS = 14 * SECONDS_PER_DAY - 1;
 /** SQS's largest maxReceiveCount. */
 export const MAX_RECEIVE_COUNT_LIMIT = 1000;
-/** The longest invocation: the last attempt may start this long before the message is received again. */
-const LONGEST_INVOCATION_SECONDS = 900;
-/** Jitter may shorten an interval by 20 %: count receives at the shortest intervals. */
-const SHORTEST_JITTER = 0.8;
-/**
- * Receives that are not delivery attempts (another invocation held the key, a suspended relay, a
- * fleet limit) can come between attempts: room for as many again, plus a few.
- */
-const RECEIVES_PER_ATTEMPT = 2;
-const SPARE_RECEIVES = 10;
+/** The batching window and the longest invocation: a delay may be set this long after the receive. */
+const LONGEST_INVOCATION_SECONDS = 300 + 900;
 
 /**
  * @example
- * deliveryHorizon({}) // → { maxAgeSeconds: 259200, ..., minimumRetentionSeconds: 262800 + 900, minimumMaxReceiveCount: 204 }
+ * deliveryHorizon({}) // → { maxAgeSeconds: 259200, ..., minimumRetentionSeconds: 262800 + 1200, minimumMaxReceiveCount: 204 }
  */
 export function deliveryHorizon(props: DeliveryHorizonProps = {}): DeliveryHorizon {
   const maxAgeSeconds = integer('delivery.maxAgeSeconds', props.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS, 60, MAX_QUEUE_RETENTION_SECONDS);
@@ -70,7 +65,7 @@ export function deliveryHorizon(props: DeliveryHorizonProps = {}): DeliveryHoriz
   if (minimumRetentionSeconds > MAX_QUEUE_RETENTION_SECONDS) {
     throw new MailrelayPropsError(
       'delivery.maxAgeSeconds',
-      `${maxAgeSeconds} seconds plus delivery.maxRetryIntervalSeconds (${maxRetryIntervalSeconds}) and one invocation (${LONGEST_INVOCATION_SECONDS}) is ` +
+      `${maxAgeSeconds} seconds plus delivery.maxRetryIntervalSeconds (${maxRetryIntervalSeconds}) and the batching window with one invocation (${LONGEST_INVOCATION_SECONDS}) is ` +
         `${minimumRetentionSeconds} seconds, longer than the queue can keep a message (retentionPeriod at most ${MAX_QUEUE_RETENTION_SECONDS} seconds)`,
     );
   }
@@ -84,17 +79,6 @@ export function deliveryHorizon(props: DeliveryHorizonProps = {}): DeliveryHoriz
     );
   }
   return { maxAgeSeconds, retryIntervalSeconds, maxRetryIntervalSeconds, minimumRetentionSeconds, minimumMaxReceiveCount };
-}
-
-/** Delivery attempts in `maxAge` on the worker's schedule (lambda/worker/backoff.ts), at the shortest jitter. */
-export function attemptsWithin(maxAge: number, first: number, cap: number): number {
-  let age = 0;
-  let attempts = 1;
-  while (age < maxAge) {
-    age += Math.max(1, Math.min(cap, first + age) * SHORTEST_JITTER);
-    attempts += 1;
-  }
-  return attempts;
 }
 
 function integer(name: string, value: number, min: number, max: number): number {

@@ -175,6 +175,12 @@ export interface SmtpRelay {
   readonly errors: Error[];
   /** TCP connections accepted so far. */
   readonly connectionCount: number;
+  /** TCP connections open right now. */
+  readonly openConnections: number;
+  /** Sessions in use right now: connected, and neither said QUIT nor closed (a socket may linger a little after QUIT). */
+  readonly openSessions: number;
+  /** The most sessions that were ever in use at once. */
+  readonly peakSessions: number;
   /** Sets (or adds) a user's password, effective for the next AUTH. */
   setPassword(user: string, password: string): void;
   /** Removes a user. */
@@ -287,6 +293,8 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
   const errors: Error[] = [];
   const sockets = new Set<Socket>();
   let connectionCount = 0;
+  const activeSessions = new Set<string>();
+  let peakSessions = 0;
   let waiters: Array<() => void> = [];
 
   const record = (id: string): SmtpSessionRecord => {
@@ -307,6 +315,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
       if (entry.tnx !== 'command' || !entry.cid || !entry.command) return;
       if (entry.command === 'AUTH' && line === '/* secured */') return;
       const verb = entry.command.slice(0, 32);
+      if (verb === 'QUIT') activeSessions.delete(entry.cid);
       record(entry.cid).commands.push(verb);
       commands.push(verb);
     },
@@ -343,6 +352,8 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     logger: logger as unknown as SMTPServerOptions['logger'],
 
     onConnect(session, callback) {
+      activeSessions.add(session.id);
+      peakSessions = Math.max(peakSessions, activeSessions.size);
       const rec = record(session.id);
       rec.secure = session.secure;
       run('onConnect', options.onConnect && (() => options.onConnect?.(hookSession(session))), (reply) =>
@@ -467,6 +478,7 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     },
 
     onClose(session) {
+      activeSessions.delete(session.id);
       const rec = sessionsById.get(session.id);
       if (rec) rec.closed = true;
     },
@@ -505,6 +517,15 @@ export async function startSmtpRelay(options: SmtpRelayOptions = {}): Promise<Sm
     errors,
     get connectionCount() {
       return connectionCount;
+    },
+    get openConnections() {
+      return sockets.size;
+    },
+    get openSessions() {
+      return activeSessions.size;
+    },
+    get peakSessions() {
+      return peakSessions;
     },
     setPassword(user, password) {
       users.set(user, password);

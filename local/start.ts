@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole worker on one machine. Starts, in this process and on 127.0.0.1 only,
  * an SQS emulator (fauxqs) with the queue and its DLQ, a DynamoDB emulator (dynalite) seeded from
- * `local/config.json`, a Secrets Manager / SSM endpoint seeded from `local/secrets.json`, and an
+ * `local/config.json`, a Secrets Manager / SSM endpoint seeded from `local/secrets.json`, an S3
+ * stand-in holding the payload bucket (large messages, docs/payloads.md), and an
  * SMTP relay that demands STARTTLS + AUTH, and an EventBridge PutEvents stand-in that prints each
  * delivery event as it happens (local/eventsEndpoint.ts); then enqueues `local/sample-message.json` and runs the
  * real Lambda handler (lambda/handlers/relay.ts) against the queue until Ctrl-C.
@@ -34,6 +35,7 @@ import { pollForever, type PollResult } from '../lambda/adapters/sqsPoller.js';
 import { idempotencyRecordId } from '../lambda/worker/idempotencyScope.js';
 import { LOCAL_AWS_CREDENTIALS, LOCAL_AWS_REGION, localAwsClientConfig } from './awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createQueues, createRelayStateTable, startDynamo, startSqs, type LocalEmulator } from './emulators.js';
+import { startS3Endpoint, type S3Endpoint } from './s3Endpoint.js';
 import { startEventsEndpoint, type CapturedEvent, type EventsEndpoint } from './eventsEndpoint.js';
 import { startLocalGateway, type LocalGateway } from './gateway.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
@@ -52,6 +54,8 @@ export const LOCAL_QUEUE_NAME = 'mailrelay';
 export const LOCAL_CONFIG_TABLE = 'mailrelay-config';
 export const LOCAL_IDEMPOTENCY_TABLE = 'mailrelay-idempotency';
 export const LOCAL_RELAY_STATE_TABLE = 'mailrelay-relay-state';
+/** The payload bucket on the S3 stand-in: `mailrelay --local enqueue` offloads bodies above 256 KiB to it. */
+export const LOCAL_PAYLOAD_BUCKET = 'mailrelay-payloads';
 export const LOCAL_MAX_RECEIVE_COUNT = 3;
 export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
 export const LOCAL_SECRET_PREFIX = 'mailrelay/';
@@ -94,6 +98,8 @@ export interface LocalStack {
   readonly stateFile: string | undefined;
   readonly relay: SmtpRelay;
   readonly secrets: SecretsEndpoint;
+  /** The S3 stand-in holding the payload bucket. */
+  readonly s3: S3Endpoint;
   /** The EventBridge stand-in: every delivery event the worker published (`events.events`). */
   readonly events: EventsEndpoint;
   readonly sqs: SQSClient;
@@ -180,13 +186,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stoppers.push(() => relay.stop());
     const { items: configItems, submitters } = validateConfigItems(configFile, rawItems, relay);
 
-    const [dynamoEmulator, sqsEmulator, secrets, events] = await Promise.all([
+    const [dynamoEmulator, sqsEmulator, secrets, events, s3] = await Promise.all([
       startDynamo(),
       startSqs(),
       startSecretsEndpoint({ secrets: secretsSeed.secrets, parameters: secretsSeed.parameters, region: LOCAL_AWS_REGION }),
       startEventsEndpoint({ buses: [LOCAL_EVENT_BUS], region: LOCAL_AWS_REGION, onEvent: (event) => print(describeEvent(event)) }),
+      startS3Endpoint({ buckets: [LOCAL_PAYLOAD_BUCKET] }),
     ]);
-    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop(), () => events.stop());
+    stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop(), () => events.stop(), () => s3.stop());
 
     const dynamoClient = new DynamoDBClient(localAwsClientConfig(dynamoEmulator.endpoint));
     const dynamo = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
@@ -214,7 +221,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pid: process.pid,
       startedAt: new Date().toISOString(),
       region: LOCAL_AWS_REGION,
-      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url, events: events.url },
+      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url, events: events.url, s3: s3.url },
       eventBus: LOCAL_EVENT_BUS,
       configTable: LOCAL_CONFIG_TABLE,
       idempotencyTable: LOCAL_IDEMPOTENCY_TABLE,
@@ -226,6 +233,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       relay: { host: relay.host, port: relay.port, tls: relay.tls },
       caFile: LOCAL_CA_FILE,
       secretPrefix: LOCAL_SECRET_PREFIX,
+      payloadBucket: LOCAL_PAYLOAD_BUCKET,
     };
 
     let gateway: LocalGateway | undefined;
@@ -264,6 +272,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stateFile,
       relay,
       secrets,
+      s3,
       events,
       sqs,
       dynamo,
@@ -322,6 +331,8 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     AWS_ENDPOINT_URL_SQS: w.emulators.sqs.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: w.secrets.url,
     AWS_ENDPOINT_URL_SSM: w.secrets.url,
+    AWS_ENDPOINT_URL_S3: w.state.endpoints.s3,
+    PAYLOAD_BUCKET_NAME: w.state.payloadBucket,
     AWS_ENDPOINT_URL_EVENTBRIDGE: w.state.endpoints.events,
     EVENT_BUS_NAME: w.state.eventBus,
     CONFIG_TABLE_NAME: w.state.configTable,
@@ -481,6 +492,7 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
     `  SQS (fauxqs)             ${state.endpoints.sqs}   queue ${LOCAL_QUEUE_NAME}, DLQ ${LOCAL_QUEUE_NAME}-dlq (maxReceiveCount ${LOCAL_MAX_RECEIVE_COUNT})`,
     `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length + stack.submitters.length} items (${[...stack.configItems, ...stack.submitters].map((i) => i.scope).join(', ')})`,
     `  Secrets Manager + SSM    ${state.endpoints.secrets}   ${stack.secretNames.length} secrets (${stack.secretNames.join(', ')})`,
+    `  S3 (local stand-in)      ${state.endpoints.s3 ?? ''}   payload bucket ${state.payloadBucket ?? ''} (bodies over 256 KiB: mailrelay --local enqueue offloads them)`,
     `  EventBridge (PutEvents)  ${state.endpoints.events}   bus ${state.eventBus}: each delivery event is printed as [events] ...`,
     `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
     `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,

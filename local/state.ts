@@ -27,6 +27,8 @@ export interface LocalState {
     readonly dynamodb: string;
     /** Secrets Manager and SSM share one endpoint. */
     readonly secrets: string;
+    /** The S3 stand-in (path-style); absent in state files written before it existed. */
+    readonly s3?: string;
     /** The EventBridge PutEvents stand-in (absent in state files written before it existed). */
     readonly events?: string;
   };
@@ -45,6 +47,8 @@ export interface LocalState {
   /** PEM of the test CA the local relay's certificate is signed with. */
   readonly caFile: string;
   readonly secretPrefix: string;
+  /** The payload bucket on the S3 stand-in (docs/payloads.md). */
+  readonly payloadBucket?: string;
   /** `mailrelay gateway` and its demo submitter (docs/design.md §3.1), when it runs. */
   readonly gateway?: { readonly host: string; readonly port: number; readonly user: string; readonly password: string; readonly from: string };
 }

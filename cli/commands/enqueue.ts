@@ -1,8 +1,15 @@
-/** `mailrelay enqueue FILE...`: validate queue messages as the worker does, send the valid ones. */
+/**
+ * `mailrelay enqueue FILE...`: validate queue messages as the worker does, send the valid ones.
+ * A body above 256 KiB is offloaded to the payload bucket first and sent as an SQS Extended
+ * Client pointer with `ExtendedPayloadSize`, as those libraries do (docs/payloads.md).
+ */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendMessageBatchCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { MessageValidationError, type FieldIssue } from '../../lambda/core/errors.js';
 import { MAX_BODY_BYTES, parseQueueMessage } from '../../lambda/core/message/index.js';
+import { EXTENDED_PAYLOAD_SIZE_ATTRIBUTE, formatPayloadPointer, MAX_PAYLOAD_BYTES, OFFLOAD_THRESHOLD_BYTES } from '../../lambda/core/payloads.js';
 import type { CommandRun } from '../command.js';
 import { UsageError } from '../errors.js';
 import { plural, printJson, table } from '../io.js';
@@ -18,6 +25,17 @@ interface Valid {
   readonly body: string;
   readonly idempotencyKey: string | undefined;
   readonly recipients: number;
+  /** Bytes of the body: above {@link OFFLOAD_THRESHOLD_BYTES} it goes to S3. */
+  readonly bytes: number;
+}
+
+/** What goes on the queue for one file: its body, or a pointer to it in the payload bucket. */
+interface Entry {
+  readonly file: string;
+  readonly body: string;
+  readonly attributes?: Record<string, MessageAttributeValue> | undefined;
+  readonly idempotencyKey: string | undefined;
+  readonly payload?: string | undefined;
 }
 
 export const run: CommandRun = async ({ values, positionals }, ctx) => {
@@ -35,27 +53,52 @@ export const run: CommandRun = async ({ values, positionals }, ctx) => {
       continue;
     }
     try {
-      const message = parseQueueMessage(body, { fallbackIdempotencyKey: SQS_ID });
-      valid.push({ file, body, idempotencyKey: message.idempotencyKey === SQS_ID ? undefined : message.idempotencyKey, recipients: message.envelope.to.length });
+      const message = parseQueueMessage(body, { fallbackIdempotencyKey: SQS_ID, maxBodyBytes: MAX_PAYLOAD_BYTES });
+      const bytes = Buffer.byteLength(body, 'utf8');
+      valid.push({ file, body, bytes, idempotencyKey: message.idempotencyKey === SQS_ID ? undefined : message.idempotencyKey, recipients: message.envelope.to.length });
     } catch (error) {
       if (!(error instanceof MessageValidationError)) throw error;
       invalid.push({ file, issues: error.issues });
     }
   }
 
-  const sent: { file: string; messageId: string; idempotencyKey: string | undefined }[] = [];
+  const sent: { file: string; messageId: string; idempotencyKey: string | undefined; payload?: string | undefined }[] = [];
   const failed: { file: string; code: string; message: string }[] = [];
   let queueUrl: string | undefined;
   if (!dryRun && valid.length > 0) {
     const target = ctx.target();
     queueUrl = target.queueUrl();
-    for (const batch of batches(valid)) {
+    const entries: Entry[] = [];
+    const large = valid.filter((v) => v.bytes > OFFLOAD_THRESHOLD_BYTES);
+    const bucket = large.length > 0 ? target.payloadBucket(values['payload-bucket'] as string | undefined) : '';
+    for (const v of valid) {
+      if (v.bytes <= OFFLOAD_THRESHOLD_BYTES) {
+        entries.push({ file: v.file, body: v.body, idempotencyKey: v.idempotencyKey });
+        continue;
+      }
+      // The extended clients' key: a random UUID, the object the whole JSON body.
+      const key = randomUUID();
+      try {
+        await (await target.s3()).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(v.body, 'utf8'), ContentType: 'application/json' }));
+      } catch (error) {
+        failed.push({ file: v.file, code: (error as Error).name ?? 'Error', message: `offloading to s3://${bucket}: ${(error as Error).message}` });
+        continue;
+      }
+      entries.push({
+        file: v.file,
+        body: formatPayloadPointer({ bucket, key }),
+        attributes: { [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]: { DataType: 'Number', StringValue: String(v.bytes) } },
+        idempotencyKey: v.idempotencyKey,
+        payload: `s3://${bucket}/${key}`,
+      });
+    }
+    for (const batch of batches(entries)) {
       const response = await (await target.sqs()).send(
-        new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((v, i) => ({ Id: String(i), MessageBody: v.body })) }),
+        new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: batch.map((v, i) => ({ Id: String(i), MessageBody: v.body, MessageAttributes: v.attributes })) }),
       );
       for (const ok of response.Successful ?? []) {
         const v = batch[Number(ok.Id)];
-        if (v) sent.push({ file: v.file, messageId: ok.MessageId ?? '', idempotencyKey: v.idempotencyKey });
+        if (v) sent.push({ file: v.file, messageId: ok.MessageId ?? '', idempotencyKey: v.idempotencyKey, ...(v.payload ? { payload: v.payload } : {}) });
       }
       for (const bad of response.Failed ?? []) {
         const v = batch[Number(bad.Id)];
@@ -68,7 +111,7 @@ export const run: CommandRun = async ({ values, positionals }, ctx) => {
   if (ctx.json) {
     printJson(ctx.io, {
       ...(queueUrl ? { queueUrl } : {}),
-      ...(dryRun ? { valid: valid.map((v) => ({ file: v.file, idempotencyKey: v.idempotencyKey, recipients: v.recipients })) } : {}),
+      ...(dryRun ? { valid: valid.map((v) => ({ file: v.file, idempotencyKey: v.idempotencyKey, recipients: v.recipients, bytes: v.bytes, offload: v.bytes > OFFLOAD_THRESHOLD_BYTES })) } : {}),
       sent,
       invalid,
       failed,
@@ -76,8 +119,13 @@ export const run: CommandRun = async ({ values, positionals }, ctx) => {
     return ok ? 0 : 1;
   }
   const rows: string[][] = [];
-  for (const s of sent) rows.push([s.file, 'sent', s.messageId]);
-  if (dryRun) for (const v of valid) rows.push([v.file, 'valid', `${plural(v.recipients, 'recipient')}${v.idempotencyKey ? `, idempotency key ${v.idempotencyKey}` : ''}`]);
+  for (const s of sent) rows.push([s.file, 'sent', `${s.messageId}${s.payload ? ` (body in ${s.payload})` : ''}`]);
+  if (dryRun) {
+    for (const v of valid) {
+      const offload = v.bytes > OFFLOAD_THRESHOLD_BYTES ? `, ${v.bytes.toLocaleString('en-US')} bytes: offloaded to the payload bucket` : '';
+      rows.push([v.file, 'valid', `${plural(v.recipients, 'recipient')}${v.idempotencyKey ? `, idempotency key ${v.idempotencyKey}` : ''}${offload}`]);
+    }
+  }
   for (const f of failed) rows.push([f.file, 'FAILED', `${f.code}: ${f.message}`]);
   for (const i of invalid) {
     i.issues.forEach((issue, n) => rows.push([n === 0 ? i.file : '', n === 0 ? 'INVALID' : '', `${issue.path}: ${issue.message}`]));
@@ -91,8 +139,8 @@ export const run: CommandRun = async ({ values, positionals }, ctx) => {
 };
 
 /** Chunks of at most 10 entries and 1 MiB. */
-function* batches(messages: readonly Valid[]): Generator<Valid[]> {
-  let batch: Valid[] = [];
+function* batches(messages: readonly Entry[]): Generator<Entry[]> {
+  let batch: Entry[] = [];
   let bytes = 0;
   for (const m of messages) {
     const size = Buffer.byteLength(m.body, 'utf8');

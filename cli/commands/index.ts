@@ -7,15 +7,19 @@ import type { Command } from '../command.js';
 const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'validate queue messages (JSON files) and send the valid ones to the queue',
-  help: `Usage: mailrelay enqueue FILE... [--dry-run] [--queue-url URL | --local] [--json]
+  help: `Usage: mailrelay enqueue FILE... [--dry-run] [--queue-url URL | --local] [--payload-bucket NAME] [--json]
 
 Validates each file as the worker will (docs/design.md §1) and sends the valid ones to the queue with
 SendMessageBatch, ten at a time. An invalid file is reported with each field path and reason and
-is not sent. Prints the SQS message id of each message sent.
+is not sent. Prints the SQS message id of each message sent. A body above 256 KiB (up to 40 MiB)
+is first written to the payload bucket and sent as an SQS Extended Client S3 pointer
+(docs/payloads.md).
 
 Options:
-  --dry-run          validate only; send nothing
-  --queue-url URL    the queue (default: $MAILRELAY_QUEUE_URL; with --local: the local queue)
+  --dry-run               validate only; send nothing
+  --queue-url URL         the queue (default: $MAILRELAY_QUEUE_URL; with --local: the local queue)
+  --payload-bucket NAME   the stack's payload bucket (default: output PayloadBucketName with
+                          --stack, else $MAILRELAY_PAYLOAD_BUCKET; with --local: the local one)
 
 Exit status: 0 when every file was sent (or is valid, with --dry-run), 1 otherwise.
 
@@ -27,7 +31,7 @@ Examples (docs/message.md explains each message):
   mailrelay --local enqueue examples/messages/bounce-address.json  # "envelope": { "from" } (VERP)
   mailrelay --local enqueue examples/messages/unsubscribe.json     # "listUnsubscribe" (RFC 8058)
   mailrelay enqueue --dry-run examples/messages/*.json`,
-  options: { 'dry-run': { type: 'boolean' } },
+  options: { 'dry-run': { type: 'boolean' }, 'payload-bucket': { type: 'string' } },
   positionals: true,
   load: async () => (await import('./enqueue.js')).run,
 };
@@ -334,6 +338,34 @@ Options:
   load: async () => (await import('./worker.js')).run,
 };
 
+const routesCommand: Command = {
+  name: 'routes',
+  summary: 'each relay with its limits, connection leases and rate in use across the fleet, throttling and suspension',
+  help: `Usage: mailrelay routes [--relay-state-table NAME] [--config-table NAME | --local] [--json]
+
+Lists every relay the config items name, with the limits each scope sets (maxConnections,
+messagesPerSecond, perUser), and what the whole fleet is doing with it now, read from the
+relay-state table (docs/limits.md):
+  LEASES       open SMTP sessions across every sandbox / maxConnections
+  RATE         how much of messagesPerSecond is in use (the one-second burst spent)
+  THROTTLE     throttle steps after 421 / 4.7.0 / "too many connections": rate halved and one
+               connection fewer per step, one step back per quiet THROTTLE_RECOVERY_SECONDS
+  SUSPENSION   suspended for the fleet after refusing sessions, with the reason; or probing
+
+With perUser limits, each relay and user (host:port#user) has its own row.
+
+Options:
+  --relay-state-table NAME   the relay-state table (default: $MAILRELAY_RELAY_STATE_TABLE;
+                             with --local: the local one)
+  --config-table NAME        the config table (default: $MAILRELAY_CONFIG_TABLE)
+
+Example:
+  mailrelay --local routes`,
+  options: { 'relay-state-table': { type: 'string' } },
+  positionals: false,
+  load: async () => (await import('./routes.js')).run,
+};
+
 const gatewayCommand: Command = {
   name: 'gateway',
   summary: 'run the SMTP submission gateway (AUTH after STARTTLS) in front of the queue',
@@ -392,6 +424,7 @@ export const COMMANDS: readonly Command[] = [
   dlqShowCommand,
   dlqRedriveCommand,
   dlqPurgeCommand,
+  routesCommand,
   dkimDnsCommand,
   workerCommand,
   gatewayCommand,

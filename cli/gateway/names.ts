@@ -25,5 +25,12 @@ export const GATEWAY_METRICS_SERVICE = 'mailrelay-gateway';
 /** The `event` field of the log lines the stack's metric filters count (ports.ts lists them all). */
 export const GATEWAY_EVENT = { authFailed: 'auth-failed', authLockedOut: 'auth-locked-out' } as const;
 
+/**
+ * The SMTP ports inside the stack's container (and the Dockerfile's): unprivileged, so the gateway
+ * runs as a non-root user; the load balancer listens on 587 and 465 and forwards to these.
+ */
+export const CONTAINER_SUBMISSION_PORT = 2587;
+export const CONTAINER_IMPLICIT_TLS_PORT = 2465;
+
 /** `GET` path of the health endpoint. */
 export const HEALTH_PATH = '/health';

@@ -15,6 +15,7 @@ import { ENV, REPO_ROOT } from '../constants.js';
 import { canonicalPrefix } from '../../lambda/core/secretPrefix.js';
 import type { RelayLogLevel } from '../mailrelayStackProps.js';
 import { nagResourceText } from '../nagFinding.js';
+import type { PayloadBucket } from './payloadBucket.js';
 
 /**
  * esbuild emits ESM, but some bundled dependencies are CommonJS and call
@@ -91,6 +92,11 @@ export interface RelayEventSourceOptions {
   readonly maxConcurrency: number;
   /** The queue's redrive maxReceiveCount, which the worker must know (`MAX_RECEIVE_COUNT`). */
   readonly maxReceiveCount: number;
+  /**
+   * The queue's retention (`QUEUE_RETENTION_SECONDS`): the worker expires a message before SQS drops it.
+   * @default - not told (the worker then trusts the config's maxAgeSeconds)
+   */
+  readonly retentionPeriod?: Duration;
 }
 
 /**
@@ -246,6 +252,7 @@ export class RelayFunction extends Construct {
     this.function.addEnvironment(ENV.queueUrl, queue.queueUrl);
     this.function.addEnvironment(ENV.deadLetterQueueUrl, deadLetterQueue.queueUrl);
     this.function.addEnvironment(ENV.maxReceiveCount, String(options.maxReceiveCount));
+    if (options.retentionPeriod) this.function.addEnvironment(ENV.queueRetentionSeconds, String(options.retentionPeriod.toSeconds()));
     this.function.addEventSource(
       new SqsEventSource(queue, {
         batchSize: options.batchSize,
@@ -346,6 +353,19 @@ export class RelayFunction extends Construct {
       resource: 'parameter',
       resourceName: `${canonicalPrefix(secretPrefix)}*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+  }
+
+  /**
+   * Reads pointer bodies from the payload bucket and deletes them once relayed:
+   * `PAYLOAD_BUCKET_NAME`, `s3:GetObject` and `s3:DeleteObject` on its objects only.
+   */
+  public bindPayloadBucket(payloads: PayloadBucket): void {
+    this.function.addEnvironment(ENV.payloadBucketName, payloads.bucket.bucketName);
+    payloads.allowWorker(this.role);
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceText(this, payloads.bucket.arnForObjects('*'))}]`,
+      reason: 'Producers name each payload object (a random key per message), so the worker reads and deletes any object of the payload bucket, and of no other bucket.',
     });
   }
 

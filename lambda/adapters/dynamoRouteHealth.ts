@@ -37,8 +37,11 @@ export const suspensionKey = (relay: string): string => `suspension#${relay}`;
 
 export class DynamoRouteHealth implements RouteHealth {
   private readonly cache = new Map<string, { value: RelaySuspension | undefined; expires: number }>();
-  /** Relays whose probe this sandbox holds: their success must end the suspension whatever the cache says. */
-  private readonly probing = new Set<string>();
+  /**
+   * Relays whose probe this sandbox holds, with the `until` of the suspension it probed: their
+   * success ends exactly that suspension, whatever the cache says (bounded by the read cache's size).
+   */
+  private readonly probing = new Map<string, number>();
   private readonly policy: SuspensionPolicy;
   private readonly ttl: number;
   private readonly maxCached: number;
@@ -59,7 +62,8 @@ export class DynamoRouteHealth implements RouteHealth {
       if (await this.claimProbe(relay, now)) {
         const claimed = { ...suspension!, probeUntil: now + this.policy.probeMs };
         this.remember(relay, claimed, now);
-        this.probing.add(relay);
+        if (this.probing.size >= this.maxCached) this.probing.delete(this.probing.keys().next().value!);
+        this.probing.set(relay, claimed.until);
         return { state: 'probe', suspension: claimed };
       }
       // Someone else probes, or the relay recovered meanwhile: read what is true now.
@@ -71,7 +75,7 @@ export class DynamoRouteHealth implements RouteHealth {
     return { state: 'suspended', until, suspension };
   }
 
-  public async refused(relay: string, failure: RefusalReport): Promise<{ suspension: RelaySuspension; started: boolean }> {
+  public async refused(relay: string, failure: RefusalReport, attempt = 0): Promise<{ suspension: RelaySuspension; started: boolean }> {
     const now = this.now();
     this.probing.delete(relay);
     const previous = await this.read(relay, now, true);
@@ -91,7 +95,10 @@ export class DynamoRouteHealth implements RouteHealth {
     } catch (error) {
       if (!isConditionFailure(error)) throw classifyAwsError(error, `suspending ${relay} in ${this.options.tableName}`);
       const current = await this.read(relay, now, true);
-      return { suspension: current ?? suspension, started: false };
+      if (current) return { suspension: current, started: false };
+      // The state this sandbox read was deleted meanwhile (a probe elsewhere succeeded): the relay
+      // just refused again, so start afresh rather than report a suspension nobody stored.
+      return attempt > 0 ? { suspension, started: false } : this.refused(relay, failure, attempt + 1);
     }
     this.remember(relay, suspension, now);
     return { suspension, started: true };
@@ -99,14 +106,25 @@ export class DynamoRouteHealth implements RouteHealth {
 
   public async recovered(relay: string): Promise<void> {
     const now = this.now();
-    const known = this.cache.get(relay);
-    // A healthy relay costs nothing: only a suspension this sandbox knows of is deleted.
-    if (!known?.value && !this.probing.has(relay)) return;
+    // A healthy relay costs nothing: only a suspension this sandbox knows of is deleted, and only
+    // that one — a newer suspension another sandbox started meanwhile stays.
+    const seen = this.probing.get(relay) ?? this.cache.get(relay)?.value?.until;
+    if (seen === undefined) return;
     this.probing.delete(relay);
     try {
-      await this.options.client.send(new DeleteCommand({ TableName: this.options.tableName, Key: { pk: suspensionKey(relay) } }));
+      await this.options.client.send(
+        new DeleteCommand({
+          TableName: this.options.tableName,
+          Key: { pk: suspensionKey(relay) },
+          ConditionExpression: '#until = :seen',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: { ':seen': seen },
+        }),
+      );
     } catch (error) {
-      throw classifyAwsError(error, `ending the suspension of ${relay} in ${this.options.tableName}`);
+      if (!isConditionFailure(error)) throw classifyAwsError(error, `ending the suspension of ${relay} in ${this.options.tableName}`);
+      this.cache.delete(relay);
+      return;
     }
     this.remember(relay, undefined, now);
   }

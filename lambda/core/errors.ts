@@ -49,6 +49,8 @@ export type FailureReason =
   | 'secret-unavailable'
   /** The DKIM key cannot be read or parsed (docs/design.md §2 `dkim`): a configuration error. */
   | 'dkim-key-invalid'
+  /** The S3 object a pointer body names does not exist (or may not be read): docs/design.md §1. */
+  | 'payload-missing'
   | 'tls-required'
   | 'auth-mechanism-unavailable'
   | 'auth-failed'
@@ -76,7 +78,13 @@ export type FailureReason =
   | 'relay-throttled'
   | 'relay-unavailable'
   // The route is suspended fleet-wide after its relay refused sessions: deferred without connecting.
-  | 'route-suspended';
+  | 'route-suspended'
+  // Over a fleet-wide limit of the relay (limits.maxConnections, limits.messagesPerSecond): deferred, not a failed attempt.
+  | 'connection-limit'
+  | 'rate-limit';
+
+/** Deferrals that wait for a relay's limit: not failed attempts (lambda/worker/disposition.ts). */
+export const LIMIT_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['connection-limit', 'rate-limit']);
 
 /** Authentication failures that earn one forced re-read of the credentials (credentials rotate). */
 export const AUTH_FAILURE_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['auth-failed', 'auth-unsuccessful']);

@@ -7,8 +7,10 @@
  * recipients are deferred until the earliest suspension ends.
  */
 import { relayId, routeKey, routeLabel, type EffectiveRelay, type RouteGroup } from './config/resolve.js';
+import { describeKeysource } from './keysources.js';
 import type { RelaySuspension, RouteHealth } from './routeHealth.js';
 import { attemptRelay, type AttemptDependencies } from './relayAttempt.js';
+import { LimitDeferral } from './relayLimits.js';
 import type { RecipientResult, RouteAttempt } from './relay.js';
 
 export interface FailoverDependencies extends AttemptDependencies {
@@ -21,7 +23,11 @@ export type RelayNotice =
   | { readonly kind: 'suspended'; readonly relay: string; readonly suspension: RelaySuspension }
   | { readonly kind: 'recovered'; readonly relay: string }
   | { readonly kind: 'failover'; readonly relay: string; readonly next: string; readonly reason: string }
-  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string };
+  | { readonly kind: 'state-unavailable'; readonly relay: string; readonly detail: string }
+  /** The relay throttled us: its limits are lowered to this throttle level for a while. */
+  | { readonly kind: 'throttled'; readonly relay: string; readonly level: number }
+  /** Recipients deferred because the relay's fleet-wide limit was reached. */
+  | { readonly kind: 'limited'; readonly relay: string; readonly reason: 'connection-limit' | 'rate-limit'; readonly retryAfterSeconds: number };
 
 export interface RouteOutcome {
   readonly recipients: RecipientResult[];
@@ -35,32 +41,68 @@ export async function deliverRoute(route: RouteGroup, from: string, raw: Buffer,
   // Suspensions met on the way (skipped, or started by this attempt): what the recipients wait for.
   const suspensions: RelaySuspension[] = [];
   const relays = route.settings.relays;
+  // The last relay's own failure, when it failed over without a suspension (tls-required, ...).
+  let unusable: RecipientResult[] | undefined;
 
   for (const [index, relay] of relays.entries()) {
     const id = relayId(relay);
+    // A relay is suspended for everyone (it refused the session), or for one account on it (it
+    // throttled that account's logins: `454 4.7.0 Too many login attempts` is per mailbox).
+    const account = accountKey(id, route);
     const health = await checkRelay(id, deps, notices);
-    if (health.state === 'suspended') {
-      suspensions.push({ ...health.suspension, until: health.until });
+    const accountHealth = health.state === 'suspended' || !account ? health : await checkRelay(account, deps, notices);
+    if (health.state === 'suspended' || accountHealth.state === 'suspended') {
+      const held = health.state === 'suspended' ? health : (accountHealth as Extract<typeof accountHealth, { state: 'suspended' }>);
+      suspensions.push({ ...held.suspension, until: held.until });
       continue;
     }
+    const probing = health.state === 'probe' || accountHealth.state === 'probe';
     const view = relayRoute(route, relay, index);
     const result = await attemptRelay(view, from, raw, deps, mayStart);
-    attempts.push({ route: view.label, mechanism: route.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: health.state === 'probe' });
+    attempts.push({ route: view.label, mechanism: route.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: probing });
 
     const failure = result.failure;
+    if (result.throttleLevel !== undefined) notices.push({ kind: 'throttled', relay: id, level: result.throttleLevel });
+    if (failure instanceof LimitDeferral) notices.push({ kind: 'limited', relay: id, reason: failure.reason as 'connection-limit' | 'rate-limit', retryAfterSeconds: failure.retryAfterSeconds });
     const refusal = failure?.sessionRefused ? { reason: failure.reason, detail: failure.message } : result.relayRefusal;
     if (!refusal) {
-      if (result.sessionOpened) await reportRecovery(id, health.state === 'probe', deps, notices);
+      // A probe that did not meet a refusal releases the suspension whatever else happened (an
+      // authentication failure is the route's credentials, not the relay): the fleet must not wait
+      // a whole probe interval for it.
+      if (result.sessionOpened || probing) {
+        await reportRecovery(id, health.state === 'probe', deps, notices);
+        if (account) await reportRecovery(account, accountHealth.state === 'probe', deps, notices);
+      }
+      const next = relays[index + 1];
+      if (next && failsOverWithoutSuspending(result)) {
+        notices.push({ kind: 'failover', relay: id, next: relayId(next), reason: result.failure!.reason });
+        unusable = result.recipients;
+        continue;
+      }
       return { recipients: result.recipients, attempts, notices };
     }
-    const suspension = await reportRefusal(id, refusal, deps, notices);
+    const atLogin = failure?.command?.startsWith('AUTH') === true && account !== undefined;
+    const suspension = await reportRefusal(atLogin ? account : id, refusal, deps, notices);
     if (suspension) suspensions.push(suspension);
     // Only a refused session fails over; a reply inside the transaction is the message's.
     const next = relays[index + 1];
     if (result.sessionOpened || !next) return { recipients: waitFor(result.recipients, suspension), attempts, notices };
     notices.push({ kind: 'failover', relay: id, next: relayId(next), reason: refusal.reason });
   }
+  if (suspensions.length === 0 && unusable) return { recipients: unusable, attempts, notices };
   return { recipients: suspendedRecipients(route, suspensions, attempts), attempts, notices };
+}
+
+/**
+ * A relay that cannot serve this route at all — no STARTTLS where TLS is required, not offering the
+ * configured mechanism, a 5xx greeting — is skipped for the next relay of the list. It is not
+ * suspended: it is not down, it is configured or set up wrong, and the DLQ names it if no relay works.
+ */
+function failsOverWithoutSuspending(result: { readonly failure?: { readonly reason: string; readonly responseCode?: number | undefined; readonly command?: string | undefined; readonly sessionRefused: boolean } | undefined; readonly sessionOpened: boolean }): boolean {
+  const failure = result.failure;
+  if (!failure || result.sessionOpened || failure.sessionRefused) return false;
+  if (failure.reason === 'tls-required' || failure.reason === 'auth-mechanism-unavailable') return true;
+  return failure.responseCode !== undefined && failure.responseCode >= 500 && (failure.command === 'CONN' || failure.command === 'EHLO' || failure.command === 'HELO');
 }
 
 /** Deferred recipients of a suspended relay come back no sooner than the suspension ends. */
@@ -68,6 +110,17 @@ function waitFor(recipients: RecipientResult[], suspension: RelaySuspension | un
   if (!suspension) return recipients;
   const retryAfterSeconds = Math.max(1, Math.ceil((suspension.until - Date.now()) / 1000));
   return recipients.map((r) => (r.status === 'deferred' ? { ...r, retryAfterSeconds } : r));
+}
+
+/**
+ * The key of the route's account on a relay (`host:port#user`), for throttles that answer a login:
+ * the user as configured, or the keysource it is read from — never a secret. None without AUTH.
+ */
+export function accountKey(relay: string, route: RouteGroup): string | undefined {
+  const { auth } = route.settings;
+  if (auth.type === 'NONE') return undefined;
+  const who = auth.user ?? (auth.pass ? describeKeysource(auth.pass) : auth.oauth2?.clientId);
+  return who === undefined ? undefined : `${relay}#${who}`;
 }
 
 /** The route as seen through one of its relays: its own pool key and label. */

@@ -19,6 +19,8 @@ export const WORKER_ENV = {
   minRemainingTimeMs: 'MIN_REMAINING_TIME_MS',
   batchConcurrency: 'BATCH_CONCURRENCY',
   relayCaFile: 'RELAY_CA_FILE',
+  /** The queue's retention: the worker expires a message before SQS would drop it (docs/outage.md). */
+  queueRetentionSeconds: 'QUEUE_RETENTION_SECONDS',
   /** The relay-state table: fleet-wide suspensions (absent: each sandbox keeps its own). */
   relayStateTableName: 'RELAY_STATE_TABLE_NAME',
   /** A relay that refuses sessions is suspended this long at first, doubling up to the max. */
@@ -27,6 +29,18 @@ export const WORKER_ENV = {
   /** How long one probe of a suspended relay may take before another sandbox may probe. */
   routeProbeSeconds: 'ROUTE_PROBE_SECONDS',
   relayStateCacheSeconds: 'RELAY_STATE_CACHE_SECONDS',
+  /** The stack's payload bucket: S3 pointer bodies are read from it only (docs/design.md §1). */
+  payloadBucketName: 'PAYLOAD_BUCKET_NAME',
+  /** The longest a message waits within an invocation for a relay's connection or rate limit before it is deferred. */
+  limitWaitSeconds: 'LIMIT_WAIT_SECONDS',
+  /** A connection lease lapses this long after it was last renewed (a frozen or crashed sandbox's slot comes back). */
+  connectionLeaseSeconds: 'CONNECTION_LEASE_SECONDS',
+  /** A throttled relay gets one step of its allowance back per this many quiet seconds. */
+  throttleRecoverySeconds: 'THROTTLE_RECOVERY_SECONDS',
+  /** Idle SMTP sessions are closed after this many seconds. */
+  sessionIdleSeconds: 'SESSION_IDLE_SECONDS',
+  /** Open SMTP sessions per sandbox, all relays together. */
+  maxOpenSessions: 'MAX_OPEN_SESSIONS',
   /** The EventBridge bus delivery events go to (docs/design.md §3; absent: no events are published). */
   eventBusName: 'EVENT_BUS_NAME',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
@@ -51,6 +65,12 @@ export const METRIC = {
   routeSuspended: 'RouteSuspended',
   /** Sessions refused by a relay and tried on the route's next relay. */
   routeFailover: 'RouteFailover',
+  /** Recipients deferred because the relay's fleet-wide maxConnections were all in use. */
+  connectionLimited: 'ConnectionLimited',
+  /** Recipients deferred because the fleet was at the relay's messagesPerSecond. */
+  rateLimited: 'RateLimited',
+  /** Throttle steps taken after a relay answered 421 / 4.7.0 / "too many connections". */
+  relayThrottled: 'RelayThrottled',
   /** Delivery events EventBridge accepted (per batch of records). */
   eventsPublished: 'EventsPublished',
   /** Delivery events that could not be published after one retry: logged, never changing a message's fate. */
@@ -65,7 +85,10 @@ export const IDEMPOTENCY_TABLE_PARTITION_KEY = 'id';
 /** Idempotency table TTL attribute (epoch seconds). */
 export const IDEMPOTENCY_TABLE_TTL_ATTRIBUTE = 'expiresAt';
 
-/** Relay-state table partition key (`suspension#<host:port>`) and TTL attribute (epoch seconds). */
+/**
+ * Relay-state table partition key and TTL attribute (epoch seconds). Items: `suspension#<host:port>`,
+ * `lease#<host:port>[#user]#<slot>` (connection leases), `rate#<host:port>[#user]` (rate and throttle).
+ */
 export const RELAY_STATE_TABLE_PARTITION_KEY = 'pk';
 export const RELAY_STATE_TABLE_TTL_ATTRIBUTE = 'expiresAt';
 
@@ -89,6 +112,8 @@ export const STACK_OUTPUT = {
   functionName: 'FunctionName',
   dashboardName: 'DashboardName',
   eventBusArn: 'EventBusArn',
+  /** The payload bucket (docs/payloads.md): `mailrelay enqueue` offloads large bodies to it. */
+  payloadBucketName: 'PayloadBucketName',
   secretPrefix: 'SecretPrefix',
   alarmTopicArn: 'AlarmTopicArn',
 } as const;

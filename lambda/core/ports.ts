@@ -104,6 +104,23 @@ export interface DeadLetterQueue {
   send(body: string, reason: DeadLetterReason): Promise<boolean>;
 }
 
+/** What {@link PayloadStore.read} found: the payload, or only its size when it is over the limit. */
+export type PayloadRead = { readonly kind: 'found'; readonly body: string } | { readonly kind: 'too-large'; readonly bytes: number };
+
+/**
+ * The stack's payload bucket (docs/design.md §1 "Large messages"): where bodies above the queue's
+ * limit wait behind an S3 pointer (lambda/core/payloads.ts).
+ */
+export interface PayloadStore {
+  /**
+   * The object's body as UTF-8, or `too-large` (nothing read) when it has more than `maxBytes`.
+   * @throws PermanentDeliveryError (`payload-missing`) when the object does not exist;
+   *   TransientDeliveryError for throttling, 5xx and network failures.
+   */
+  read(bucket: string, key: string, maxBytes: number): Promise<PayloadRead>;
+  /** Deletes the object; deleting one that is already gone succeeds. */
+  delete(bucket: string, key: string): Promise<void>;
+}
 /**
  * One delivery event (docs/design.md §3): a recipient's fate, as producers subscribe to it on
  * the event bus. `source` is always `mailrelay` (lambda/core/names.ts EVENT_SOURCE).

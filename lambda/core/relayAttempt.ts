@@ -9,6 +9,7 @@ import type { RouteGroup } from './config/resolve.js';
 import { buildCredentials, type CredentialSources } from './credentials.js';
 import { AUTH_FAILURE_REASONS, isDeliveryError, TransientDeliveryError, type DeliveryError } from './errors.js';
 import { classifySmtpError, isTransientReply } from './smtp/classify.js';
+import { LimitDeferral, type RelayLimits } from './relayLimits.js';
 import { matchProviderReply } from './smtp/providerReplies.js';
 import type { SmtpPool } from './smtp/pool.js';
 import type { SessionCredentials, SmtpSession, TransactionResult } from './smtp/session.js';
@@ -28,6 +29,8 @@ export interface RelayAttemptResult {
   readonly sessionOpened: boolean;
   /** A reply in this transaction said the relay is refusing (a 421 to RCPT, a throttle): suspend, do not fail over. */
   readonly relayRefusal?: { readonly reason: string; readonly detail: string } | undefined;
+  /** The relay throttled us: the throttle level now in force for its limits. */
+  readonly throttleLevel?: number | undefined;
 }
 
 export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer, deps: AttemptDependencies, mayStart?: () => boolean): Promise<RelayAttemptResult> {
@@ -45,19 +48,38 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
   const credentials = async (forceRefresh: boolean): Promise<SessionCredentials> => {
     const creds = await buildCredentials(route.settings.auth, deps, forceRefresh);
     if (creds.mechanism !== 'XOAUTH2') return creds;
-    return { ...creds, getToken: (renew) => ((tokenRenewed ||= renew), creds.getToken(renew)) };
+    // Fetch (or renew) the token before connecting: fetched inside the AUTH exchange, a slow token
+    // endpoint would idle the SMTP socket into a timeout that looks like the relay refusing the
+    // session, and suspend a healthy relay for the fleet. The exchange then reads the cached token.
+    // The first token the exchange asks for is this one; a renewal (the relay's 334 challenge) fetches anew.
+    let prefetched: string | undefined = await creds.getToken(false);
+    return {
+      ...creds,
+      getToken: (renew) => {
+        tokenRenewed ||= renew;
+        const token = renew ? undefined : prefetched;
+        prefetched = undefined;
+        return token !== undefined ? Promise.resolve(token) : creds.getToken(renew);
+      },
+    };
   };
   const attemptOnce = async (forceRefresh: boolean): Promise<TransactionResult> => {
     const sent = await deps.pool.withSession(
       route,
       () => credentials(forceRefresh),
-      (session, reused) => {
+      async (session, reused) => {
         sessionOpened = true;
         reusedSession = reused;
         // Waiting for a pooled connection may have used the invocation's time up.
-        return mayStart && !mayStart() ? Promise.resolve(undefined) : sendInChunks(session, from, to, raw, mayStart);
+        if (mayStart && !mayStart()) return undefined;
+        // The relay's rate, right before MAIL FROM: a message over it waits briefly, then is
+        // deferred (the session stays pooled: the deferral is not the session's fault).
+        const limited = await admit(route, deps);
+        if (limited) return limited;
+        return mayStart && !mayStart() ? undefined : sendInChunks(session, from, to, raw, mayStart);
       },
     );
+    if (sent instanceof LimitDeferral) throw sent;
     if (!sent) throw new TransientDeliveryError('not enough time left to start the SMTP transaction', { reason: 'out-of-time' });
     return sent;
   };
@@ -77,12 +99,16 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
       sessionOpened = false;
       result = await attemptOnce(authRetried);
     }
-    return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal: refusalIn(result) };
+    const relayRefusal = refusalIn(result);
+    const throttleLevel = relayRefusal && isThrottle(relayRefusal.reason, undefined, relayRefusal.detail) ? await limitsOf(deps)?.throttled(route.settings) : undefined;
+    return { recipients: recipientsOf(result, to, tag), durationMs: Date.now() - started, authRetried, sessionOpened: true, relayRefusal, throttleLevel };
   } catch (error) {
     const failure: DeliveryError = isDeliveryError(error)
       ? error
       : new TransientDeliveryError(`delivery failed: ${(error as Error).message ?? String(error)}`, { reason: 'connection' }, { cause: error });
-    return { recipients: failedRecipients(failure, to, tag), durationMs: Date.now() - started, authRetried, failure, sessionOpened };
+    // A relay that says it is overloaded gets less of us for a while (docs/design.md §2 `limits`).
+    const throttleLevel = isThrottle(failure.reason, failure.responseCode, failure.response) ? await limitsOf(deps)?.throttled(route.settings) : undefined;
+    return { recipients: failedRecipients(failure, to, tag), durationMs: Date.now() - started, authRetried, failure, sessionOpened, throttleLevel };
   }
 }
 
@@ -123,7 +149,8 @@ function failedRecipients(failure: DeliveryError, to: readonly string[], tag: Ta
   return to.map((address): RecipientResult => {
     const reply = refused.get(address);
     if (reply) return refusedAtRcpt(address, reply, tag);
-    return { address, status, ...tag, reason: failure.reason, responseCode: failure.responseCode, response: failure.response, detail: failure.message };
+    const retryAfterSeconds = failure instanceof LimitDeferral ? failure.retryAfterSeconds : undefined;
+    return { address, status, ...tag, reason: failure.reason, responseCode: failure.responseCode, response: failure.response, detail: failure.message, retryAfterSeconds };
   });
 }
 
@@ -173,6 +200,27 @@ async function sendInChunks(session: SmtpSession, from: string, to: readonly str
   const reported = new Set([...accepted, ...settled.map((r) => r.address)]);
   const unsent = to.filter((a) => !reported.has(a)).map((address) => ({ address, responseCode: 452, response: '452 4.5.3 too many recipients (continued later)' }));
   return { accepted, rejected: [...settled, ...unsent], response };
+}
+
+/** The pool's limits; a stand-in pool (tests) may have none. */
+function limitsOf(deps: AttemptDependencies): RelayLimits | undefined {
+  return (deps.pool as { limits?: RelayLimits }).limits;
+}
+
+/** A message's share of the relay's rate; a deferral when it would wait too long. */
+async function admit(route: RouteGroup, deps: AttemptDependencies): Promise<LimitDeferral | undefined> {
+  try {
+    await limitsOf(deps)?.admit(route.settings);
+    return undefined;
+  } catch (error) {
+    if (error instanceof LimitDeferral) return error;
+    throw error;
+  }
+}
+
+/** A reply that says the relay is overloaded by us: 421 / `4.7.0` throttles, "too many connections". */
+export function isThrottle(reason: string | undefined, code: number | undefined, response: string | undefined): boolean {
+  return reason === 'relay-throttled' || (code !== undefined && code >= 400 && code < 500 && /too many (connections|sessions|messages)/i.test(response ?? ''));
 }
 
 function isAuthFailure(error: unknown): boolean {

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -14,12 +15,16 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsSecretSource } from '../adapters/awsSecretSource.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
+import { DynamoRelayLimiter } from '../adapters/dynamoRelayLimiter.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
+import { S3PayloadStore } from '../adapters/s3PayloadStore.js';
 import { EventBridgePublisher } from '../adapters/eventBridgePublisher.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
 import { resolveKeysource } from '../core/keysources.js';
 import { createOAuth2TokenProvider } from '../core/oauth/index.js';
+import { DEFAULT_LIMITER_POLICY, MemoryRelayLimiter } from '../core/relayLimiter.js';
+import { RelayLimits } from '../core/relayLimits.js';
 import { MemoryRouteHealth } from '../core/routeHealth.js';
 import { SmtpPool } from '../core/smtp/pool.js';
 import type { WorkerDependencies } from '../worker/processRecord.js';
@@ -49,6 +54,15 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     onInlineValue: (where) => logger.warn(`config uses ${where}: plaintext secrets in config are meant for local use`),
   });
   const policy = { baseMs: settings.suspensionBaseMs, maxMs: settings.suspensionMaxMs, probeMs: settings.suspensionProbeMs };
+  // Fleet-wide limits on the relay-state table; without it, each sandbox keeps them for itself.
+  const limiterPolicy = { ...DEFAULT_LIMITER_POLICY, leaseTtlMs: settings.connectionLeaseMs, recoveryStepMs: settings.throttleRecoveryMs };
+  const limiter = settings.relayStateTableName
+    ? new DynamoRelayLimiter({ client: dynamo, tableName: settings.relayStateTableName, policy: limiterPolicy })
+    : new MemoryRelayLimiter(limiterPolicy);
+  const limits = new RelayLimits(limiter, {
+    maxWaitMs: settings.limitWaitMs,
+    onStateError: (key, error) => logger.warn('relay limits unavailable: limits hold per sandbox only', { relay: key, detail: error.message }),
+  });
   return {
     settings,
     logger,
@@ -59,11 +73,22 @@ export function createWorker({ settings, logger, metrics, clientConfig = {} }: C
     config: new DynamoConfigStore({ client: dynamo, tableName: settings.configTableName, cacheTtlMs: settings.configCacheTtlMs }),
     secrets,
     tokens: createOAuth2TokenProvider({ resolveSecret: async (ref, options) => (await resolveKeysource(ref, secrets, options)).secret }),
-    pool: new SmtpPool({ ca: settings.relayCaFile ? readFileSync(settings.relayCaFile) : undefined }),
+    pool: new SmtpPool({
+      ca: settings.relayCaFile ? readFileSync(settings.relayCaFile) : undefined,
+      limits,
+      idleTimeoutMs: settings.sessionIdleMs,
+      maxOpenSessions: settings.maxOpenSessions,
+    }),
     idempotency: new DynamoIdempotencyStore({ client: dynamo, tableName: settings.idempotencyTableName }),
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
+    // Pointer bodies (docs/design.md §1). An endpoint override (AWS_ENDPOINT_URL_S3: the local
+    // stand-in) is addressed path-style: `<endpoint>/<bucket>/<key>`, no bucket host names.
+    payloads: settings.payloadBucketName
+      ? { bucket: settings.payloadBucketName, store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }) }
+      : undefined,
+    queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
   };
 }

@@ -6,9 +6,10 @@
  * it, retry it after a delay, or dead-letter it with its reason. Pure: no I/O, no clock of its own.
  */
 import { DEFAULT_DELIVERY, type EffectiveDelivery } from '../core/config/resolve.js';
+import { LIMIT_REASONS } from '../core/errors.js';
 import type { DeadLetterReason, DeliveryRecord, RecordedFailure } from '../core/ports.js';
 import type { RecipientResult } from '../core/relay.js';
-import { isExpired, nextAttemptDelaySeconds } from './backoff.js';
+import { isExpired, nextAttemptDelaySeconds, shortDelaySeconds } from './backoff.js';
 
 /** What happened to one recipient in this attempt (KumoMTA's log disposition). */
 export type DispositionStatus = 'delivered' | 'deferred' | 'bounced' | 'dead-lettered' | 'expired' | 'duplicate';
@@ -86,7 +87,9 @@ export function decideFate(input: FateInput): Plan {
     const exhausted = input.receiveCount >= input.maxReceiveCount;
     if (!expired && !exhausted) {
       const waitAtLeast = Math.max(0, ...deferred.map((r) => r.retryAfterSeconds ?? 0));
-      const delaySeconds = nextAttemptDelaySeconds(input.ageSeconds, policy ?? DEFAULT_DELIVERY, waitAtLeast, input.random);
+      const delaySeconds = onlyWaitingForLimits(deferred, input)
+        ? Math.min(shortDelaySeconds(waitAtLeast, input.random), nextAttemptDelaySeconds(input.ageSeconds, policy ?? DEFAULT_DELIVERY, waitAtLeast, input.random))
+        : nextAttemptDelaySeconds(input.ageSeconds, policy ?? DEFAULT_DELIVERY, waitAtLeast, input.random);
       return { dispositions: dispositionsOf(input, () => 'deferred'), action: { kind: 'retry', delaySeconds }, record: record('pending') };
     }
     const last = deferred[0]!;
@@ -120,6 +123,17 @@ export function decideFate(input: FateInput): Plan {
     },
     record: record('dead-lettered'),
   };
+}
+
+/**
+ * Every deferral waits for a relay's fleet-wide limit (docs/design.md §2 `limits`): not a failed
+ * attempt, so the message comes back when the limiter says, not after the age-based backoff. Only
+ * in the first half of the queue's receives: waits for limits count as receives, and the
+ * maxReceiveCount backstop (derived from the backoff schedule) must stay out of reach — past
+ * that, limit waits take the backoff too. The age rule decides expiry either way.
+ */
+function onlyWaitingForLimits(deferred: readonly RecipientResult[], input: FateInput): boolean {
+  return deferred.every((r) => r.reason !== undefined && LIMIT_REASONS.has(r.reason)) && input.receiveCount * 2 < input.maxReceiveCount;
 }
 
 /** A refusal the relay answered with 5xx is a bounce; any other permanent failure (config, message) is a dead-letter. */

@@ -5,20 +5,22 @@
  * Never drops a message, never sends a delivered recipient twice. Knows no AWS: the queue, the
  * DLQ and the tables are ports.
  */
-import { isDeliveryError, MessageValidationError, TransientDeliveryError } from '../core/errors.js';
+import { isDeliveryError, MessageValidationError, TransientDeliveryError, type DeliveryError } from '../core/errors.js';
 import { parseQueueMessage } from '../core/message/index.js';
 import type { QueueMessage } from '../core/message/types.js';
 import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, EventPublisher, IdempotencyStore } from '../core/ports.js';
 import { relayMessage, type RelayDependencies, type RelayResult } from '../core/relay.js';
-import { shortDelaySeconds } from './backoff.js';
+import { DEFAULT_DELIVERY } from '../core/config/resolve.js';
+import { fitToQueue, shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
 import type { EventBatch } from './events.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
+import { releasePayload, resolveBody, type PayloadDependencies, type ResolvedBody } from './payload.js';
 import { producerRefusal } from './producers.js';
 import { logNotices, recordDispositions } from './report.js';
 import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
-export interface WorkerDependencies extends RelayDependencies {
+export interface WorkerDependencies extends RelayDependencies, PayloadDependencies {
   readonly idempotency: IdempotencyStore;
   readonly deadLetters: DeadLetterQueue;
   readonly retries?: RetryScheduler | undefined;
@@ -26,6 +28,8 @@ export interface WorkerDependencies extends RelayDependencies {
   readonly metrics: WorkerMetrics;
   /** The queue's redrive maxReceiveCount: a backstop; a message's age decides when it expires. */
   readonly maxReceiveCount: number;
+  /** The queue's retention (QUEUE_RETENTION_SECONDS), when known: the age rule is fitted to it. */
+  readonly queueRetentionSeconds?: number | undefined;
   /** How long an idempotency claim is held: at least the longest a delivery can take. */
   readonly claimLeaseMs: number;
   /** False once too little time is left to start an SMTP transaction (the handler's MIN_REMAINING_TIME_MS). */
@@ -47,13 +51,31 @@ const BUSY_RETRY_SECONDS = 30;
  */
 export async function processRecord(record: QueueRecord, deps: WorkerDependencies): Promise<RecordOutcome> {
   let message: QueueMessage;
+  let body: ResolvedBody;
   try {
-    message = parseQueueMessage(record.body, { fallbackIdempotencyKey: fallbackIdempotencyKey(record) });
+    body = await resolveBody(record, deps);
+    message = parseQueueMessage(body.text, { fallbackIdempotencyKey: fallbackIdempotencyKey(record), maxBodyBytes: body.maxBytes });
   } catch (error) {
+    if (isDeliveryError(error)) return payloadUnreadable(record, deps, error);
     if (!(error instanceof MessageValidationError)) throw error;
     return rejectInvalid(record, deps, error);
   }
-  return processMessage(record, message, receiveCountOf(record), deps);
+  const outcome = await processMessage(record, message, receiveCountOf(record), deps);
+  await releasePayload(body.pointer, outcome, { sqsMessageId: record.messageId, idempotencyKey: message.idempotencyKey }, deps);
+  return outcome;
+}
+
+/** The S3 object of a pointer body could not be read: a missing one is dead-lettered, else retried. */
+function payloadUnreadable(record: QueueRecord, deps: WorkerDependencies, error: DeliveryError): Promise<RecordOutcome> | RecordOutcome {
+  const receiveCount = receiveCountOf(record);
+  if (error instanceof TransientDeliveryError) {
+    if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, undefined, error.reason, error.message);
+    deps.logger.warn('payload not readable; will retry', { sqsMessageId: record.messageId, receiveCount, outcome: 'deferred', reason: error.reason, detail: error.message });
+    deps.metrics.addMetric('Deferred', 'Count', 1);
+    return 'retry';
+  }
+  deps.metrics.addMetric('Failed', 'Count', 1);
+  return deadLetter(record, deps, { reason: error.reason, detail: error.message, recipients: [], idempotencyKey: fallbackIdempotencyKey(record), sourceMessageId: record.messageId, receiveCount, failedAt: new Date().toISOString() });
 }
 
 async function processMessage(record: QueueRecord, message: QueueMessage, receiveCount: number, deps: WorkerDependencies): Promise<RecordOutcome> {
@@ -101,7 +123,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     receiveCount,
     maxReceiveCount: deps.maxReceiveCount,
     ageSeconds: ageSecondsOf(record, deps.now ?? Date.now),
-    delivery: relayed.delivery,
+    // The config's policy (or the default when the config could not be read), fitted to what the
+    // queue holds, so SQS never drops or moves a message before the worker decides its fate.
+    delivery: fitToQueue(relayed.delivery ?? DEFAULT_DELIVERY, { retentionSeconds: deps.queueRetentionSeconds, maxReceiveCount: deps.maxReceiveCount }),
   });
   return carryOut(plan, record, message, context, deps);
 }

@@ -79,6 +79,14 @@ export function logNotices(notices: readonly RelayNotice[], context: Record<stri
       case 'state-unavailable':
         reporter.logger.error('relay state table unavailable; delivering without fleet suspension', { ...context, relay: notice.relay, detail: notice.detail });
         break;
+      case 'throttled':
+        reporter.metrics.addMetric('RelayThrottled', 'Count', 1);
+        reporter.logger.warn('relay throttled us: its rate and connections are lowered for a while', { ...context, relay: notice.relay, throttleLevel: notice.level });
+        break;
+      case 'limited':
+        reporter.metrics.addMetric(notice.reason === 'connection-limit' ? 'ConnectionLimited' : 'RateLimited', 'Count', 1);
+        reporter.logger.info('relay at its fleet-wide limit; deferred', { ...context, relay: notice.relay, reason: notice.reason, retryAfterSeconds: notice.retryAfterSeconds });
+        break;
     }
   }
 }

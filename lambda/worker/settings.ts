@@ -17,6 +17,8 @@ export interface WorkerSettings {
   readonly secretCacheTtlMs: number;
   /** Must equal the queue's redrive maxReceiveCount. */
   readonly maxReceiveCount: number;
+  /** The queue's retention, when the stack says it: messages expire before SQS could drop them. */
+  readonly queueRetentionSeconds?: number | undefined;
   /** No new delivery starts with less time left than this. */
   readonly minRemainingTimeMs: number;
   readonly batchConcurrency: number;
@@ -34,6 +36,18 @@ export interface WorkerSettings {
   readonly suspensionProbeMs: number;
   /** How long a sandbox trusts what it read of a relay's state. @default 5 s */
   readonly relayStateCacheMs: number;
+  /** The payload bucket: pointer bodies naming it are read; without it every pointer is refused. */
+  readonly payloadBucketName?: string | undefined;
+  /** The longest a message waits for a relay's limit within an invocation. @default 2 s */
+  readonly limitWaitMs: number;
+  /** Connection leases lapse this long after their last renewal. @default 30 s */
+  readonly connectionLeaseMs: number;
+  /** A throttled relay gets one step back per this long without a throttle. @default 30 s */
+  readonly throttleRecoveryMs: number;
+  /** Idle SMTP sessions close after this long (and give their connection lease back). @default 10 s */
+  readonly sessionIdleMs: number;
+  /** Open SMTP sessions per sandbox. @default 32 */
+  readonly maxOpenSessions: number;
   /** The EventBridge bus for delivery events (docs/design.md §3). Absent: no events are published. */
   readonly eventBusName?: string | undefined;
 }
@@ -81,11 +95,18 @@ export function readSettings(env: Env): WorkerSettings {
     batchConcurrency: number(WORKER_ENV.batchConcurrency, 10, 1, 100),
     relayCaFile: env[WORKER_ENV.relayCaFile]?.trim() || undefined,
     relayStateTableName: env[WORKER_ENV.relayStateTableName]?.trim() || undefined,
+    queueRetentionSeconds: env[WORKER_ENV.queueRetentionSeconds]?.trim() ? number(WORKER_ENV.queueRetentionSeconds, 345_600, 60, 1_209_600) : undefined,
     // Fractions of a second are allowed so tests can compress the clock.
     suspensionBaseMs: number(WORKER_ENV.routeSuspensionSeconds, 30, 0.001, 3_600) * 1000,
     suspensionMaxMs: number(WORKER_ENV.routeSuspensionMaxSeconds, 900, 0.001, 43_200) * 1000,
     suspensionProbeMs: number(WORKER_ENV.routeProbeSeconds, 60, 0.001, 900) * 1000,
     relayStateCacheMs: number(WORKER_ENV.relayStateCacheSeconds, 5, 0, 300) * 1000,
+    payloadBucketName: env[WORKER_ENV.payloadBucketName]?.trim() || undefined,
+    limitWaitMs: number(WORKER_ENV.limitWaitSeconds, 2, 0, 60) * 1000,
+    connectionLeaseMs: number(WORKER_ENV.connectionLeaseSeconds, 30, 1, 900) * 1000,
+    throttleRecoveryMs: number(WORKER_ENV.throttleRecoverySeconds, 30, 0.1, 3_600) * 1000,
+    sessionIdleMs: number(WORKER_ENV.sessionIdleSeconds, 10, 0.05, 3_600) * 1000,
+    maxOpenSessions: number(WORKER_ENV.maxOpenSessions, 32, 1, 1_000),
     eventBusName: env[WORKER_ENV.eventBusName]?.trim() || undefined,
   };
   if (settings.suspensionMaxMs < settings.suspensionBaseMs) problems.push(`${WORKER_ENV.routeSuspensionMaxSeconds} must be at least ${WORKER_ENV.routeSuspensionSeconds}`);

@@ -11,9 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigurationResult, CostEstimate } from '../../bench/analyze.js';
 import type { ColdInitResult } from '../../bench/coldInit.js';
+import type { LimitsRun } from '../../bench/limits.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const RUN_TIMEOUT_MS = 150_000;
+// Generous: on a loaded machine (CI neighbours, parallel work) the smoke run takes minutes, not seconds.
+const RUN_TIMEOUT_MS = 400_000;
 
 interface Results {
   mode: string;
@@ -23,6 +25,7 @@ interface Results {
   coldInit: ColdInitResult[];
   configurations: ConfigurationResult[];
   cost: { prices: { sesPerMessage: number }; estimates: CostEstimate[] };
+  limits: LimitsRun[];
 }
 
 let dir: string;
@@ -144,5 +147,16 @@ describe('npm run bench -- --smoke', () => {
     expect(svg).toContain('mailrelay worker · 10 routes');
     expect(svg).toContain('naive, 16 in flight');
     expect(svg).toContain('SMOKE RUN');
+  });
+  it('runs the limits phase: never more than L sessions nor R + one second of burst in any second; each message once', () => {
+    expect(results.limits.map((r) => r.workers)).toEqual([1, 2]);
+    for (const run of results.limits) {
+      expect(run.delivered).toBe(run.messages);
+      expect(run.duplicates).toBe(0);
+      expect(run.peakSessions).toBeLessThanOrEqual(run.maxConnections);
+      expect(run.peakInOneSecond).toBeLessThanOrEqual(2 * run.messagesPerSecond + 1);
+      expect(run.limiterCallsPerMessage).toBeGreaterThan(0);
+    }
+    expect(stdout).toContain('Fleet-wide limits');
   });
 });

@@ -10,11 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveDeadLetters, release, type DeadLetter } from '../../cli/dlq/deadLetters.js';
 import { main } from '../../cli/main.js';
+import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { startLocalStack, type LocalStack } from '../../local/start.js';
 import { killAll, mailrelay, run, waitFor } from './helpers.js';
 
@@ -70,6 +73,32 @@ describe('enqueue', () => {
     expect(relayed[0]!.raw.toString()).toContain('Subject: Hello from mailrelay');
     expect(printed.some((line) => /^\[smtp-relay\] 250 from=<billing@acme\.example> to=<bob@example\.net> user=demo auth=PLAIN tls=yes/.test(line))).toBe(true);
   });
+
+  it('offloads a 5 MiB file to the payload bucket, sends the S3 pointer, and the worker relays it and deletes the object', async () => {
+    // Prepare: two 2 MB attachments, 5.2 MiB of JSON
+    const bucket = stack.state.payloadBucket!;
+    const big = file('big.json', {
+      from: 'Acme Billing <billing@acme.example>',
+      to: ['bob@example.net'],
+      subject: 'Scans attached',
+      text: 'Two scans.',
+      attachments: [1, 2].map((n) => ({ filename: `scan-${n}.bin`, contentType: 'application/octet-stream', content: Buffer.alloc(2_000_000, n).toString('base64') })),
+    });
+    const before = stack.relay.messages.length;
+
+    // Act
+    const result = await cli('enqueue', big);
+
+    // Assess
+    expect(result.code).toBe(0);
+    const key = new RegExp(`big\\.json\\s+sent\\s+[0-9a-f-]{36} \\(body in s3://${bucket}/([0-9a-f-]{36})\\)`).exec(result.stdout)?.[1];
+    expect(key).toBeDefined();
+    const [relayed] = (await stack.relay.waitForMessages(before + 1, 30_000)).slice(before);
+    expect(relayed!.raw.toString()).toContain('Subject: Scans attached');
+    expect(relayed!.raw.length).toBeGreaterThan(5 * 1_048_576);
+    await waitFor('the object deleted', () => (stack.s3.keys(bucket).includes(key!) ? undefined : true), 10_000);
+    expect(stack.s3.requests.filter((r) => r.key === key).map((r) => r.operation)).toEqual(['PutObject', 'GetObject', 'DeleteObject']);
+  }, 60_000);
 
   it('the examples of docs/message.md are valid, and the worker relays each', async () => {
     // Prepare
@@ -596,4 +625,40 @@ describe('npm start -- --once', () => {
     // Delivered counts messages (the sample is one message with two recipients)
     expect(metrics.reduce((n, m) => n + (typeof m['Delivered'] === 'number' ? m['Delivered'] : 0), 0)).toBe(1);
   }, 50_000);
+});
+
+describe('routes', () => {
+  it('lists each relay with its limits, the fleet’s leases and rate in use, throttling and suspension', async () => {
+    // Prepare: a relay with fleet limits, and what two sandboxes would have written about it.
+    const documents = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(stack.state.endpoints.dynamodb, 1)));
+    const table = stack.state.relayStateTable!;
+    const now = Date.now();
+    expect((await cliInProcess('config', 'put', file('limited.json', { scope: 'binding#limited', relay: { host: 'smtp.limited.example', port: 587 }, limits: { maxConnections: 3, messagesPerSecond: 2 } }))).code).toBe(0);
+    const items = [
+      { pk: 'lease#smtp.limited.example:587#0', holder: 'a/1', leaseExpiresAt: now + 30_000 },
+      { pk: 'lease#smtp.limited.example:587#2', holder: 'b/1', leaseExpiresAt: now + 30_000 },
+      { pk: 'lease#smtp.limited.example:587#1', holder: 'c/1', leaseExpiresAt: now - 1 },
+      { pk: 'rate#smtp.limited.example:587', tat: now + 30_000, throttleLevel: 1, throttledAt: now - 5_000 },
+      { pk: 'suspension#smtp.limited.example:587', until: now + 60_000, intervalMs: 60_000, reason: 'relay-throttled', detail: '421 4.7.0 too many connections', since: now - 1_000 },
+    ];
+    for (const Item of items) await documents.send(new PutCommand({ TableName: table, Item }));
+
+    // Act
+    const text = await cliInProcess('routes');
+    const json = await cliInProcess('--json', 'routes');
+    documents.destroy();
+
+    // Assess: the lapsed lease does not count; the rate shows the burst spent; the throttle and the suspension are named.
+    expect(text.code).toBe(0);
+    const line = text.stdout.split('\n').find((l) => l.startsWith('smtp.limited.example:587'))!;
+    expect(line).toContain('3 conns, 2 msg/s (binding#limited)');
+    expect(line).toContain('2/3');
+    expect(line).toMatch(/busy: \d+ sent/);
+    expect(line).toContain('level 1 (rate ×1/2, 1 conn fewer)');
+    expect(line).toMatch(/suspended for \d+ s \(relay-throttled: 421 4\.7\.0 too many connections\)/);
+    const relay = (JSON.parse(json.stdout) as { relays: { relay: string; leasesInUse: number; maxConnections: number; throttleLevel: number }[] }).relays.find((r) => r.relay === 'smtp.limited.example:587');
+    expect(relay).toMatchObject({ leasesInUse: 2, maxConnections: 3, throttleLevel: 1 });
+    // The local relay of npm start is listed too, from the seeded config.
+    expect(text.stdout).toMatch(/127\.0\.0\.1:\d+/);
+  });
 });

@@ -9,12 +9,18 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { fileURLToPath } from 'node:url';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { createConfigTable, createIdempotencyTable, createRelayStateTable, createQueues, startDynamo, startSqs, type CreatedQueues, type LocalEmulator } from '../../local/emulators.js';
+import { startS3Endpoint, type S3Endpoint } from '../../local/s3Endpoint.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../../local/secretsEndpoint.js';
+
+/** The payload bucket of the local world (PAYLOAD_BUCKET_NAME): pointer bodies are read from it only. */
+export const PAYLOAD_BUCKET = 'mailrelay-payloads';
 
 export interface LocalWorld {
   readonly dynamo: LocalEmulator;
   readonly sqsEmulator: LocalEmulator;
   readonly secrets: SecretsEndpoint;
+  /** The S3 stand-in holding {@link PAYLOAD_BUCKET}. */
+  readonly s3: S3Endpoint;
   readonly sqs: SQSClient;
   readonly documents: DynamoDBDocumentClient;
   readonly queues: CreatedQueues;
@@ -32,6 +38,7 @@ export async function startLocalWorld(options: { secrets?: Record<string, string
   const dynamo = await startDynamo();
   const sqsEmulator = await startSqs();
   const secrets = await startSecretsEndpoint({ secrets: options.secrets ?? {} });
+  const s3 = await startS3Endpoint({ buckets: [PAYLOAD_BUCKET] });
   const dynamoClient = new DynamoDBClient(localAwsClientConfig(dynamo.endpoint, 1));
   const documents = DynamoDBDocumentClient.from(dynamoClient);
   const sqs = new SQSClient(localAwsClientConfig(sqsEmulator.endpoint, 1));
@@ -53,6 +60,8 @@ export async function startLocalWorld(options: { secrets?: Record<string, string
     AWS_ENDPOINT_URL_SQS: sqsEmulator.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
     AWS_ENDPOINT_URL_SSM: secrets.url,
+    AWS_ENDPOINT_URL_S3: s3.url,
+    PAYLOAD_BUCKET_NAME: PAYLOAD_BUCKET,
     CONFIG_TABLE_NAME: configTable,
     IDEMPOTENCY_TABLE_NAME: idempotencyTable,
     RELAY_STATE_TABLE_NAME: relayStateTable,
@@ -77,6 +86,7 @@ export async function startLocalWorld(options: { secrets?: Record<string, string
     dynamo,
     sqsEmulator,
     secrets,
+    s3,
     sqs,
     documents,
     queues,
@@ -110,7 +120,7 @@ export async function startLocalWorld(options: { secrets?: Record<string, string
     async stop() {
       sqs.destroy();
       dynamoClient.destroy();
-      await Promise.all([dynamo.stop(), sqsEmulator.stop(), secrets.stop()]);
+      await Promise.all([dynamo.stop(), sqsEmulator.stop(), secrets.stop(), s3.stop()]);
     },
   };
 }

@@ -150,6 +150,7 @@ describe('function', () => {
       QUEUE_URL: { Ref: queueId },
       DEAD_LETTER_QUEUE_URL: { Ref: deadLetterQueueId },
       MAX_RECEIVE_COUNT: '204',
+      QUEUE_RETENTION_SECONDS: '345600',
       SECRET_PREFIX: 'mailrelay/',
       EVENT_BUS_NAME: { 'Fn::GetAtt': [logicalId(synth.stack.events.eventBus), 'Arn'] },
       CONFIG_CACHE_TTL_SECONDS: '60',
@@ -158,6 +159,7 @@ describe('function', () => {
       POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_OPTIONS: '--enable-source-maps',
+      PAYLOAD_BUCKET_NAME: { Ref: logicalId(synth.stack.payloads.bucket) },
     });
     synth.template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
@@ -229,6 +231,12 @@ describe('IAM', () => {
         Effect: 'Allow',
         Action: 'ssm:GetParameter',
         Resource: partitionArn('ssm', ':parameter/mailrelay/*'),
+      },
+      {
+        Sid: 'ReadAndDeletePayloads',
+        Effect: 'Allow',
+        Action: ['s3:DeleteObject', 's3:GetObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(synth.stack.payloads.bucket), 'Arn'] }, '/*']] },
       },
       {
         Sid: 'PutDeliveryEvents',
@@ -332,6 +340,7 @@ describe('outputs', () => {
       'EventBusArn',
       'FunctionName',
       'IdempotencyTableName',
+      'PayloadBucketName',
       'QueueUrl',
       'RelayStateTableName',
       'SecretPrefix',
@@ -403,6 +412,8 @@ describe('cdk-nag', () => {
 
     // Assess
     expect(Object.keys(rules).sort()).toEqual([
+      'Mailrelay/Payloads/Bucket AwsSolutions-S1',
+      'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::<PayloadsBucket1715615A.Arn>/*]',
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:mailrelay/*]',
       'Mailrelay/Relay/Role AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/mailrelay/*]',
       'Mailrelay/Tables/IdempotencyTable AwsSolutions-DDB3',

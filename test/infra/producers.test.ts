@@ -38,9 +38,10 @@ describe('producer principals', () => {
     expect(producer).toEqual([
       { Sid: 'ProducersSendMessage', Effect: 'Allow', Principal: { AWS: ROLE_ARN }, Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [queueId, 'Arn'] } },
     ]);
-    // Nothing written on the role itself, and the worker's role keeps its one policy.
+    // Nothing written on the role itself, and the worker's role keeps its one policy: the ARN
+    // appears in the queue policy and in the payload bucket's (s3:PutObject, payloadBucket.test.ts).
     template.resourceCountIs('AWS::IAM::Policy', 1);
-    expect(JSON.stringify(template.toJSON()).split(ROLE_ARN).length - 1).toBe(1);
+    expect(JSON.stringify(template.toJSON()).split(ROLE_ARN).length - 1).toBe(2);
   });
 
   it('takes roles of the same app as well', () => {

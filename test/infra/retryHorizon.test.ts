@@ -12,7 +12,7 @@ describe('deliveryHorizon', () => {
   it('the defaults (3 days, 60 s doubling to 1 h) need about a hundred attempts; the queue gets twice that plus spare', () => {
     const horizon = deliveryHorizon();
     expect(attemptsWithin(259_200, 60, 3600)).toBe(97);
-    expect(horizon).toEqual({ maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600, minimumRetentionSeconds: 263_700, minimumMaxReceiveCount: 204 });
+    expect(horizon).toEqual({ maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600, minimumRetentionSeconds: 264_000, minimumMaxReceiveCount: 204 });
   });
 
   it('an age the queue cannot hold is an error naming both values', () => {
@@ -29,9 +29,9 @@ describe('deliveryHorizon', () => {
 });
 
 describe('the stack sizes the queue from delivery', () => {
-  it('a seven-day age gets a retention of the age + the longest interval + an invocation + a day', () => {
+  it('a seven-day age gets a retention of the age + the longest interval + batching window and invocation + a day', () => {
     const settings = resolveMailrelayProps({ entry: FIXTURE_ENTRY, delivery: { maxAgeSeconds: 7 * 86_400 } });
-    expect(settings.retentionPeriod.toSeconds()).toBe(7 * 86_400 + 3600 + 900 + 86_400);
+    expect(settings.retentionPeriod.toSeconds()).toBe(7 * 86_400 + 3600 + 1200 + 86_400);
     expect(settings.maxReceiveCount).toBe(settings.delivery.minimumMaxReceiveCount);
   });
 

@@ -46,6 +46,11 @@ export interface EffectiveAuth {
 export interface EffectiveLimits {
   readonly maxConnections: number;
   readonly maxMessagesPerConnection: number;
+  /** Fleet-wide messages per second to the relay; undefined = no rate limit. */
+  readonly messagesPerSecond?: number | undefined;
+  readonly maxConnectionAgeSeconds: number;
+  /** Limits count per authenticated user at the relay (`host:port#user`), not per relay. */
+  readonly perUser: boolean;
 }
 
 /** The retry policy of a message (docs/design.md §2, `delivery`): same for all its routes. */
@@ -143,6 +148,8 @@ export const DEFAULT_PORTS: Readonly<Record<TlsMode, number>> = { starttls: 587,
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 export const DEFAULT_MAX_CONNECTIONS = 4;
 export const DEFAULT_MAX_MESSAGES_PER_CONNECTION = 100;
+/** Retire sessions well before relays do (many drop a session after 5-10 minutes). */
+export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300;
 /** An MTA keeps mail for days (Postfix 5, KumoMTA 7): three days unless a scope says otherwise. */
 export const DEFAULT_MAX_AGE_SECONDS = 259_200;
 export const DEFAULT_RETRY_INTERVAL_SECONDS = 60;
@@ -175,6 +182,9 @@ export const SETTING_FIELDS = [
   'auth.messageKeysources',
   'limits.maxConnections',
   'limits.maxMessagesPerConnection',
+  'limits.messagesPerSecond',
+  'limits.maxConnectionAgeSeconds',
+  'limits.perUser',
   'delivery.maxAgeSeconds',
   'delivery.retryIntervalSeconds',
   'delivery.maxRetryIntervalSeconds',
@@ -292,6 +302,9 @@ export function mergeLayers(
   const limits: EffectiveLimits = {
     maxConnections: pick('limits.maxConnections', (i) => i.limits?.maxConnections, DEFAULT_MAX_CONNECTIONS)!,
     maxMessagesPerConnection: pick('limits.maxMessagesPerConnection', (i) => i.limits?.maxMessagesPerConnection, DEFAULT_MAX_MESSAGES_PER_CONNECTION)!,
+    messagesPerSecond: pick('limits.messagesPerSecond', (i) => i.limits?.messagesPerSecond),
+    maxConnectionAgeSeconds: pick('limits.maxConnectionAgeSeconds', (i) => i.limits?.maxConnectionAgeSeconds, DEFAULT_MAX_CONNECTION_AGE_SECONDS)!,
+    perUser: pick('limits.perUser', (i) => i.limits?.perUser, false)!,
   };
   const delivery = mergeDelivery(layers, origins);
   const dkim = mergeDkim(layers, origins);
@@ -320,13 +333,17 @@ export function mergeLayers(
 }
 
 type RelayFieldName = keyof RelaySettings;
+/** Fields a relay list's entries own: lower scopes never fill them (docs/outage.md, failover). */
+const LIST_OWNED_FIELDS: ReadonlySet<RelayFieldName> = new Set<RelayFieldName>(['port', 'tls', 'allowInsecureAuth', 'verifyCertificate']);
 
 /**
  * The failover list of a route. The relays come from the highest scope whose `relay` names hosts
  * (a list, or a block with `host`): a list replaces a list whole. Each of its relays then takes
  * its other fields by precedence: a relay block *above* that scope without `host` (a domain item
  * saying only `"tls": "implicit"`) overrides the field for every relay of the list; the list
- * entry's own value comes next; blocks below fill what is still missing; then the defaults.
+ * entry's own value comes next; blocks below fill what is still missing (`timeoutSeconds`,
+ * `ehloName`), but never how a listed relay is connected to (`port`, `tls`, `allowInsecureAuth`,
+ * `verifyCertificate`): those come from the entry, a block above, or the default.
  * Origins are recorded as `relay.<field>` for the first relay and `relay[i].<field>` for the rest.
  */
 export function mergeRelays(layers: readonly SettingLayer[], senderDomain: string, origins: Record<string, SettingOrigin>): EffectiveRelay[] {
@@ -355,8 +372,11 @@ export function mergeRelays(layers: readonly SettingLayer[], senderDomain: strin
         }
         return undefined;
       };
-      // Above the list's scope, then the entry itself (at the list's scope), then below it.
-      const value = found(layers.length - 1, Math.max(base, 0)) ?? (base > 0 ? found(base - 1, 0) : undefined);
+      // Above the list's scope, then the entry itself (at the list's scope), then below it — except
+      // how a listed relay is connected to (port, TLS, insecure AUTH, certificate checks): a block
+      // below a list describes another relay, and its `tls: none` must never reach these.
+      const fillFromBelow = base > 0 && !(Array.isArray(baseRelay) && LIST_OWNED_FIELDS.has(name));
+      const value = found(layers.length - 1, Math.max(base, 0)) ?? (fillFromBelow ? found(base - 1, 0) : undefined);
       if (value !== undefined) return value;
       if (fallback !== undefined) origins[prefix + name] = 'default';
       return fallback;

@@ -209,6 +209,12 @@ export type DkimSettings = z.infer<typeof dkimSchema>;
 export const limitsSchema = z.strictObject({
   maxConnections: z.int('must be an integer').min(1, 'must be 1-100').max(100, 'must be 1-100').optional(),
   maxMessagesPerConnection: z.int('must be an integer').min(1, 'must be 1-100000').max(100_000, 'must be 1-100000').optional(),
+  /** Messages per second to the relay across the fleet, smooth (0.5 = 30 a minute). Absent: no rate limit. */
+  messagesPerSecond: z.number('must be a number').positive('must be more than 0').max(10_000, 'must be at most 10000').optional(),
+  /** A session older than this is retired before its next message (relays cap a session's age). */
+  maxConnectionAgeSeconds: z.int('must be an integer').min(10, 'must be 10-86400').max(86_400, 'must be 10-86400').optional(),
+  /** Count the limits per authenticated user at the relay, not per relay (Microsoft 365 limits per mailbox). */
+  perUser: z.boolean('must be true or false').optional(),
 });
 export type LimitSettings = z.infer<typeof limitsSchema>;
 

@@ -8,10 +8,10 @@ export type JsonBodyResult = { readonly ok: true; readonly value: Record<string,
  * Parse the body, or say at `$` why it is not a JSON object. Parse errors give a position, never
  * an excerpt: the body may hold anything, and the reason ends up in logs and DLQ attributes.
  */
-export function readJsonBody(body: unknown): JsonBodyResult {
+export function readJsonBody(body: unknown, maxBytes: number = MAX_BODY_BYTES): JsonBodyResult {
   if (typeof body !== 'string') return fail('must be a string of UTF-8 JSON');
   const bytes = Buffer.byteLength(body, 'utf8');
-  if (bytes > MAX_BODY_BYTES) return fail(`must be at most 1 MiB (${MAX_BODY_BYTES.toLocaleString('en-US')} bytes); it has ${bytes.toLocaleString('en-US')}`);
+  if (bytes > maxBytes) return fail(`must be at most ${maxBytes / 1_048_576} MiB (${maxBytes.toLocaleString('en-US')} bytes); it has ${bytes.toLocaleString('en-US')}`);
   if (body.trim() === '') return fail('is empty: must be a JSON object');
   let value: unknown;
   try {

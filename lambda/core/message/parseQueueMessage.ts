@@ -15,6 +15,8 @@ import type { MailAddress, QueueMessage, RawContent, StructuredContent } from '.
 export interface ParseQueueMessageOptions {
   /** The idempotency key when the body has none: the SQS message id, stable across redeliveries. */
   readonly fallbackIdempotencyKey: string;
+  /** The largest body accepted: the queue's 1 MiB, or 40 MiB for a body read from S3 (lambda/core/payloads.ts). @default MAX_BODY_BYTES */
+  readonly maxBodyBytes?: number | undefined;
 }
 
 /** What the content, structured or raw, contributes to the message. */
@@ -48,7 +50,7 @@ interface ContentParts {
  * message.envelope.to;    // [{ name: '', address: 'bob@example.net', domain: 'example.net' }]
  */
 export function parseQueueMessage(body: string, options: ParseQueueMessageOptions): QueueMessage {
-  const json = readJsonBody(body);
+  const json = readJsonBody(body, options.maxBodyBytes);
   if (!json.ok) throw invalid([json.issue]);
   const treeIssues = jsonTreeIssues(json.value);
   // Too deep to walk safely: nothing else can be checked.

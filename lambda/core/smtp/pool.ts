@@ -1,22 +1,37 @@
 /**
- * Pooled SMTP sessions per route. Records of a batch that share a route share connections, with
- * at most `limits.maxConnections` open per route and at most `limits.maxMessagesPerConnection`
- * transactions per connection. The pool lives at module scope in the handler, so it survives
- * warm invocations; a connection the relay closed while idle is replaced, never used.
+ * Pooled SMTP sessions, bounded whatever the messages say (docs/design.md §3, bounded caches and
+ * pools). Sessions are keyed by what the relay sees — host, port, TLS mode, mechanism, user and the
+ * credential's reference — never by values a message chooses (the EHLO name, which defaults to the
+ * sender's domain; `auth.key`), so sixty sender domains share the route's sessions. Per relay, at
+ * most `limits.maxConnections` sessions are open (fleet-wide when the {@link RelayLimits} share
+ * their state: each session holds a lease, renewed while it is open and released when it closes);
+ * per sandbox, at most `maxOpenSessions` in all. A timer (unref'd: it never keeps a sandbox or a
+ * test alive) closes idle sessions after `idleTimeoutMs` even when their route is not used again,
+ * and retires sessions older than `limits.maxConnectionAgeSeconds`. A session the relay closed
+ * while idle is replaced, never used.
  */
-import type { RouteGroup } from '../config/resolve.js';
+import type { EffectiveSettings, RouteGroup } from '../config/resolve.js';
+import type { ConnectionLease } from '../relayLimiter.js';
+import { RelayLimits } from '../relayLimits.js';
+import { MemoryRelayLimiter } from '../relayLimiter.js';
 import { SmtpSession, type SessionCredentials } from './session.js';
 
 export interface SmtpPoolOptions {
   /** Extra trusted CAs for the TLS handshake (local stand-ins, private relays). */
   readonly ca?: string | Buffer | readonly (string | Buffer)[] | undefined;
-  /** Idle sessions older than this are closed rather than reused. @default 60_000 */
+  /** Idle sessions are closed after this long, by the timer or before reuse (their lease goes back to the fleet). @default 10_000 */
   readonly idleTimeoutMs?: number;
   /**
    * A session idle longer than this is probed with RSET before reuse: a relay (or a NAT on the
    * way) may have dropped it while the Lambda sandbox was frozen. @default 2_000
    */
   readonly probeAfterIdleMs?: number;
+  /** Open sessions in this sandbox, all relays together. @default 32 */
+  readonly maxOpenSessions?: number;
+  /** The relays' connection and rate limits. @default per-process limits (a {@link MemoryRelayLimiter}) */
+  readonly limits?: RelayLimits;
+  /** How often the timer closes idle and old sessions and renews leases. @default 1_000 */
+  readonly sweepIntervalMs?: number;
 }
 
 export interface PoolStats {
@@ -24,108 +39,223 @@ export interface PoolStats {
   readonly connectionsOpened: number;
   /** Successful AUTH exchanges. */
   readonly authentications: number;
-  /** Sessions open right now, per route key. */
+  /** Sessions open right now, per pool key. */
   readonly open: Readonly<Record<string, number>>;
+  /** Sessions open right now in all. */
+  readonly total: number;
+  /** Sessions closed by the timer (idle, too old, or the relay had closed them). */
+  readonly retired: number;
 }
 
-interface RouteState {
-  idle: SmtpSession[];
+interface PooledSession {
+  readonly session: SmtpSession;
+  lease: ConnectionLease | undefined;
+  /** The lease lapsed and another holder took the slot: close at the next chance. */
+  leaseLost: boolean;
+}
+
+interface KeyState {
+  readonly limitKey: string;
+  idle: PooledSession[];
   /** Sessions handed out or being opened. */
   busy: number;
-  waiters: (() => void)[];
+  /** The last settings seen for the key: what the timer checks ages against. */
+  settings: EffectiveSettings;
 }
 
 /** Opens a session for a route; the pool calls it when it needs a new connection. */
 export type SessionOpener = () => Promise<SessionCredentials>;
 
+/**
+ * The identity of a session as the relay sees it. Holds keysource references, never secrets: two
+ * routes with the same user but different password references do not share a session, so a
+ * message can never ride on a session authenticated with someone else's credential.
+ */
+export function sessionKey(settings: Pick<EffectiveSettings, 'relay' | 'auth'>): string {
+  const { relay, auth } = settings;
+  return JSON.stringify([
+    relay.host.toLowerCase(),
+    relay.port,
+    relay.tls,
+    relay.verifyCertificate,
+    relay.allowInsecureAuth,
+    auth.type,
+    auth.type === 'NONE' ? null : (auth.user ?? null),
+    auth.type === 'NONE' ? null : (auth.pass ?? null),
+    auth.type === 'XOAUTH2' ? (auth.oauth2 ?? null) : null,
+  ]);
+}
+
 export class SmtpPool {
-  private readonly routes = new Map<string, RouteState>();
+  private readonly keys = new Map<string, KeyState>();
+  private readonly pooled = new Map<SmtpSession, PooledSession>();
   private readonly idleTimeoutMs: number;
   private readonly probeAfterIdleMs: number;
+  private readonly maxOpen: number;
+  private readonly sweepMs: number;
+  public readonly limits: RelayLimits;
+  private waiters: (() => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
   private opened = 0;
   private authenticated = 0;
+  private retired = 0;
+  /** Sessions being opened (counted in their key's `busy` and here). */
+  private opening = 0;
 
   public constructor(private readonly options: SmtpPoolOptions = {}) {
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
     this.probeAfterIdleMs = options.probeAfterIdleMs ?? 2_000;
+    this.maxOpen = options.maxOpenSessions ?? 32;
+    this.sweepMs = options.sweepIntervalMs ?? 1_000;
+    this.limits = options.limits ?? new RelayLimits(new MemoryRelayLimiter());
   }
 
   /**
    * Run `use` with a session of `route`, opening one (with `credentials()`) when none is idle and
-   * the route has room, else waiting for one. A session whose use threw is closed, not reused.
+   * the relay has room, else waiting for one. A session whose use threw is closed, not reused.
+   * @throws LimitDeferral (reason `connection-limit`) when the relay's connections are all in use
+   *   across the fleet for longer than the limits' wait
    */
   public async withSession<T>(
     route: RouteGroup,
     credentials: SessionOpener,
     use: (session: SmtpSession, reused: boolean) => Promise<T>,
   ): Promise<T> {
-    const { session, reused } = await this.acquire(route, credentials);
+    const { entry, reused } = await this.acquire(route, credentials);
     let healthy = false;
     try {
-      const result = await use(session, reused);
+      const result = await use(entry.session, reused);
       healthy = true;
       return result;
     } finally {
-      this.release(route, session, healthy);
+      this.release(route, entry, healthy);
     }
   }
 
   public stats(): PoolStats {
     const open: Record<string, number> = {};
-    for (const [key, state] of this.routes) open[key] = state.busy + state.idle.length;
-    return { connectionsOpened: this.opened, authentications: this.authenticated, open };
+    let total = 0;
+    for (const [key, state] of this.keys) {
+      const count = state.busy + state.idle.length;
+      if (count > 0) open[key] = count;
+      total += count;
+    }
+    return { connectionsOpened: this.opened, authentications: this.authenticated, open, total, retired: this.retired };
   }
 
-  /** QUIT every idle session (end of a local run, tests). Busy sessions close when released. */
+  /** Close every idle session (end of a local run, tests). Busy sessions close when released. */
   public closeIdle(): void {
-    for (const state of this.routes.values()) {
-      for (const session of state.idle.splice(0)) session.close();
+    for (const state of this.keys.values()) {
+      for (const entry of state.idle.splice(0)) this.close(entry);
     }
+    this.notify();
+    this.stopTimerIfEmpty();
   }
 
-  private state(route: RouteGroup): RouteState {
-    let state = this.routes.get(route.key);
+  private state(route: RouteGroup, key: string): KeyState {
+    let state = this.keys.get(key);
     if (!state) {
-      state = { idle: [], busy: 0, waiters: [] };
-      this.routes.set(route.key, state);
+      state = { limitKey: this.limits.key(route.settings), idle: [], busy: 0, settings: route.settings };
+      this.keys.set(key, state);
     }
+    state.settings = route.settings;
     return state;
   }
 
-  private async acquire(route: RouteGroup, credentials: SessionOpener): Promise<{ session: SmtpSession; reused: boolean }> {
-    const state = this.state(route);
+  private total(): number {
+    let total = 0;
+    for (const state of this.keys.values()) total += state.busy + state.idle.length;
+    return total;
+  }
+
+  /** Sessions of one relay (limit key) open in this sandbox. */
+  private openFor(limitKey: string): number {
+    let count = 0;
+    for (const state of this.keys.values()) if (state.limitKey === limitKey) count += state.busy + state.idle.length;
+    return count;
+  }
+
+  private async acquire(route: RouteGroup, credentials: SessionOpener): Promise<{ entry: PooledSession; reused: boolean }> {
+    const key = sessionKey(route.settings);
+    const state = this.state(route, key);
     for (;;) {
       const idle = state.idle.pop();
       if (idle) {
         state.busy += 1;
-        if (await this.stillGood(idle, route)) return { session: idle, reused: true };
-        idle.close();
+        if (await this.stillGood(idle, route)) return { entry: idle, reused: true };
         state.busy -= 1;
+        this.close(idle);
         continue;
       }
-      if (state.busy < route.settings.limits.maxConnections) {
-        state.busy += 1;
-        try {
-          const creds = await credentials();
-          const session = await SmtpSession.open({ relay: route.settings.relay, credentials: creds, ca: this.options.ca });
-          this.opened += 1;
-          if (creds.mechanism !== 'NONE') this.authenticated += 1;
-          return { session, reused: false };
-        } catch (error) {
-          state.busy -= 1;
-          this.wakeOne(state);
-          throw error;
-        }
+      const max = this.limits.allowance(route.settings).maxConnections;
+      // An idle session of the same relay under other credentials gives way before anyone waits.
+      if (this.openFor(state.limitKey) >= max && this.closeLeastRecentIdle((other) => other !== state && other.limitKey === state.limitKey)) continue;
+      if (this.openFor(state.limitKey) >= max || !this.roomForOne()) {
+        await this.waitForChange();
+        continue;
       }
-      await new Promise<void>((resolve) => state.waiters.push(resolve));
+      state.busy += 1;
+      this.opening += 1;
+      let lease: ConnectionLease | 'session-free';
+      try {
+        // Waits (bounded) while every slot of the relay is held elsewhere in the fleet.
+        lease = await this.limits.lease(route.settings, (ms) => this.waitForChange(ms, () => state.idle.length > 0));
+      } catch (error) {
+        state.busy -= 1;
+        this.opening -= 1;
+        this.notify();
+        throw error;
+      }
+      if (lease === 'session-free') {
+        state.busy -= 1;
+        this.opening -= 1;
+        continue;
+      }
+      try {
+        const creds = await credentials();
+        const session = await SmtpSession.open({ relay: route.settings.relay, credentials: creds, ca: this.options.ca });
+        this.opened += 1;
+        if (creds.mechanism !== 'NONE') this.authenticated += 1;
+        const entry: PooledSession = { session, lease, leaseLost: false };
+        this.pooled.set(session, entry);
+        this.startTimer();
+        return { entry, reused: false };
+      } catch (error) {
+        state.busy -= 1;
+        void this.limits.release(lease);
+        this.notify();
+        throw error;
+      } finally {
+        this.opening -= 1;
+      }
     }
   }
 
-  private async stillGood(session: SmtpSession, route: RouteGroup): Promise<boolean> {
-    if (!session.usable) return false;
+  /** Room for one more session in the sandbox, closing the least recently used idle session of another key if needed. */
+  private roomForOne(): boolean {
+    return this.total() < this.maxOpen || this.closeLeastRecentIdle(() => true);
+  }
+
+  /** Close the least recently used idle session among the keys `which` accepts; false when there is none. */
+  private closeLeastRecentIdle(which: (state: KeyState) => boolean): boolean {
+    let oldest: { state: KeyState; entry: PooledSession } | undefined;
+    for (const state of this.keys.values()) {
+      const entry = state.idle[0];
+      if (entry && which(state) && (!oldest || entry.session.lastUsedAt < oldest.entry.session.lastUsedAt)) oldest = { state, entry };
+    }
+    if (!oldest) return false;
+    oldest.state.idle.shift();
+    this.close(oldest.entry);
+    return true;
+  }
+
+  private async stillGood(entry: PooledSession, route: RouteGroup): Promise<boolean> {
+    const { session } = entry;
+    if (!session.usable || entry.leaseLost || this.tooOld(session, route.settings)) return false;
     if (session.messagesSent >= route.settings.limits.maxMessagesPerConnection) return false;
     const idleFor = Date.now() - session.lastUsedAt;
     if (idleFor > this.idleTimeoutMs) return false;
+    if (entry.lease && entry.lease.expiresAt - Date.now() <= entry.lease.ttlMs / 2 && !(await this.limits.renew(entry.lease))) return false;
     if (idleFor > this.probeAfterIdleMs) {
       try {
         await session.reset();
@@ -136,18 +266,97 @@ export class SmtpPool {
     return true;
   }
 
-  private release(route: RouteGroup, session: SmtpSession, healthy: boolean): void {
-    const state = this.state(route);
-    state.busy -= 1;
-    if (healthy && session.usable && session.messagesSent < route.settings.limits.maxMessagesPerConnection) {
-      state.idle.push(session);
-    } else {
-      session.close();
-    }
-    this.wakeOne(state);
+  private tooOld(session: SmtpSession, settings: EffectiveSettings): boolean {
+    return Date.now() - session.openedAt >= settings.limits.maxConnectionAgeSeconds * 1000;
   }
 
-  private wakeOne(state: RouteState): void {
-    state.waiters.shift()?.();
+  private release(route: RouteGroup, entry: PooledSession, healthy: boolean): void {
+    const state = this.state(route, sessionKey(route.settings));
+    state.busy -= 1;
+    const { session } = entry;
+    const keep =
+      healthy &&
+      session.usable &&
+      !entry.leaseLost &&
+      !this.tooOld(session, route.settings) &&
+      session.messagesSent < route.settings.limits.maxMessagesPerConnection &&
+      // A throttled relay gets fewer connections: the one over its allowance is dropped.
+      this.openFor(state.limitKey) < this.limits.allowance(route.settings).maxConnections;
+    if (keep) state.idle.push(entry);
+    else this.close(entry);
+    this.notify();
+  }
+
+  private close(entry: PooledSession): void {
+    entry.session.close();
+    this.pooled.delete(entry.session);
+    if (entry.lease) void this.limits.release(entry.lease);
+    entry.lease = undefined;
+    this.stopTimerIfEmpty();
+  }
+
+  /** Wait until a session is released or closed (or `ms` pass, or `done()` already holds). */
+  private waitForChange(ms?: number, done?: () => boolean): Promise<'session-free' | 'timeout'> {
+    if (done?.()) return Promise.resolve('session-free');
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        if (timer) clearTimeout(timer);
+        resolve(done ? (done() ? 'session-free' : 'timeout') : 'session-free');
+      };
+      if (ms !== undefined) {
+        timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== wake);
+          resolve('timeout');
+        }, ms);
+      }
+      this.waiters.push(wake);
+    });
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private startTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.sweep(), this.sweepMs);
+    this.timer.unref();
+  }
+
+  private stopTimerIfEmpty(): void {
+    if (this.timer && this.pooled.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Close idle sessions that timed out, grew too old or were closed by the relay; renew the leases of the others. */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    let changed = false;
+    for (const state of this.keys.values()) {
+      for (const entry of [...state.idle]) {
+        const { session } = entry;
+        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleTimeoutMs || this.tooOld(session, state.settings)) {
+          state.idle.splice(state.idle.indexOf(entry), 1);
+          this.close(entry);
+          this.retired += 1;
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.notify();
+    await Promise.all(
+      [...this.pooled.values()].map(async (entry) => {
+        const lease = entry.lease;
+        if (!lease || lease.slot < 0) return;
+        // Renewed once less than half of it is left.
+        if (lease.expiresAt - now > lease.ttlMs / 2) return;
+        if (!(await this.limits.renew(lease))) entry.leaseLost = true;
+      }),
+    );
   }
 }

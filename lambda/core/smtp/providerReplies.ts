@@ -135,6 +135,14 @@ export const PROVIDER_REPLIES: readonly ProviderReply[] = [
     meaning: 'the relay is throttling this sender (too many connections, messages or login attempts)',
   },
   {
+    codes: [421, 450, 451, 454],
+    text: /too many (connections|sessions|concurrent)/i,
+    reason: 'relay-throttled',
+    transient: true,
+    refusesSession: true,
+    meaning: 'the relay has too many connections from this sender (lower limits.maxConnections)',
+  },
+  {
     codes: [421],
     reason: 'relay-unavailable',
     transient: true,

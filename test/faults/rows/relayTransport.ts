@@ -145,12 +145,13 @@ export function relayTransportRows(kit: RowKit): void {
     });
 
     it('a pooled connection the relay closed while idle is replaced: the next message does not fail', async () => {
-      // Prepare: smtp-server closes idle connections after 300 ms (421 + close).
-      const relay = await kit.smtp({ socketTimeoutMs: 300 });
+      // Prepare: smtp-server closes idle connections after 1.5 s (421 + close) — long enough that
+      // TLS setup on a loaded machine never trips it, short enough to wait for.
+      const relay = await kit.smtp({ socketTimeoutMs: 1_500 });
       await kit.route('t-idle-close', relay.port);
       await kit.h.world.enqueue([mail('idle-close-1', { to: ['bob@example.net'], binding: 't-idle-close' })]);
       const first = await kit.h.drive();
-      for (let i = 0; i < 50 && !relay.sessions[0]?.closed; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 200 && !relay.sessions[0]?.closed; i++) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(relay.sessions[0]?.closed).toBe(true);
       const mark = kit.h.mark();
       await kit.h.world.enqueue([mail('idle-close-2', { to: ['bob@example.net'], binding: 't-idle-close' })]);

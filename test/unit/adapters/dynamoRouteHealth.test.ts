@@ -84,3 +84,20 @@ describe.each([
     expect((await a.refused('r:25', { reason: 'connection' })).suspension.intervalMs).toBe(30_000);
   });
 });
+
+describe('DynamoRouteHealth races', () => {
+  it('a probe that succeeds after another sandbox started a newer suspension does not erase it', async () => {
+    const [a, b] = await fleet();
+    await a.refused('r:25', { reason: 'connection' });
+    now += 30_000;
+    expect((await a.check('r:25')).state).toBe('probe');
+    // Meanwhile B (its probe lapsed from B's view) starts the next, doubled suspension.
+    now += policy.probeMs;
+    expect((await b.check('r:25')).state).toBe('probe');
+    await b.refused('r:25', { reason: 'connection' });
+    // A's late success must not delete B's suspension.
+    await a.recovered('r:25');
+    now += 5_001; // past B's read cache, within its 60 s suspension
+    expect(await b.check('r:25')).toMatchObject({ state: 'suspended' });
+  });
+});

@@ -38,6 +38,21 @@ describe('relay lists', () => {
     });
   });
 
+  it('a lower block’s connection settings never reach a list’s relays (a stand-in’s tls none stays with it)', () => {
+    const merged = mergeLayers(
+      [
+        { origin: 'global', item: { relay: { host: 'local-g.example', port: 2525, tls: 'none', allowInsecureAuth: true, verifyCertificate: false, timeoutSeconds: 9 } } },
+        { origin: 'binding#acme', item: { relay: [{ host: 'a.example' }, { host: 'b.example', tls: 'implicit' }] } },
+      ],
+      'acme.example',
+    );
+    if (merged instanceof ConfigValidationError) throw merged;
+    expect(merged.settings.relays.map((r) => [r.host, r.port, r.tls, r.allowInsecureAuth, r.verifyCertificate, r.timeoutSeconds])).toEqual([
+      ['a.example', 587, 'starttls', false, true, 9],
+      ['b.example', 465, 'implicit', false, true, 9],
+    ]);
+  });
+
   it('a block with a host in a higher scope replaces a lower list with that one relay', () => {
     const merged = mergeLayers(
       [

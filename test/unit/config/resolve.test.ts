@@ -29,7 +29,7 @@ describe('resolveRoutes', () => {
       relay,
       relays: [relay],
       auth: { type: 'LOGIN', user: 'acme-user', pass: { secret: 'mailrelay/g' }, key: 'from-message', oauth2: undefined, messageKeysources: [] },
-      limits: { maxConnections: 4, maxMessagesPerConnection: 100 },
+      limits: { maxConnections: 4, maxMessagesPerConnection: 100, messagesPerSecond: undefined, maxConnectionAgeSeconds: 300, perUser: false },
       delivery: { maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 },
     });
     expect(route!.origins).toMatchObject({

@@ -1,6 +1,6 @@
 /** The retry schedule (docs/design.md §2 `delivery`, §3): doubling by age, capped, jittered, ending at maxAgeSeconds. */
 import { describe, expect, it } from 'vitest';
-import { isExpired, MAX_RETRY_DELAY_SECONDS, nextAttemptDelaySeconds, retryDelaySeconds } from '../../../lambda/worker/backoff.js';
+import { fitToQueue, isExpired, MAX_RETRY_DELAY_SECONDS, nextAttemptDelaySeconds, receivesNeeded, retryDelaySeconds } from '../../../lambda/worker/backoff.js';
 
 const policy = { maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 };
 const middle = () => 0.5;
@@ -39,5 +39,27 @@ describe('isExpired', () => {
   it('a message is expired from maxAgeSeconds on', () => {
     expect(isExpired(policy.maxAgeSeconds - 1, policy)).toBe(false);
     expect(isExpired(policy.maxAgeSeconds, policy)).toBe(true);
+  });
+});
+
+describe('fitToQueue: the config’s policy fitted to the queue the stack sized', () => {
+  it('an age the queue would not keep is shortened, so the message expires (DLQ) before SQS could drop it', () => {
+    const fitted = fitToQueue({ maxAgeSeconds: 604_800, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 }, { retentionSeconds: 345_600, maxReceiveCount: 204 });
+    expect(fitted.maxAgeSeconds).toBe(345_600 - fitted.maxRetryIntervalSeconds - 1200);
+    expect(isExpired(fitted.maxAgeSeconds, fitted)).toBe(true);
+  });
+
+  it('a schedule that would use up maxReceiveCount before its age gets a longer maximum interval', () => {
+    const fast = { maxAgeSeconds: 259_200, retryIntervalSeconds: 5, maxRetryIntervalSeconds: 5 };
+    expect(receivesNeeded(fast)).toBeGreaterThan(204);
+    const fitted = fitToQueue(fast, { maxReceiveCount: 204 });
+    expect(receivesNeeded(fitted)).toBeLessThanOrEqual(204);
+    expect(fitted.retryIntervalSeconds).toBe(5);
+    expect(fitted.maxAgeSeconds).toBe(259_200);
+  });
+
+  it('a policy that fits is unchanged', () => {
+    const policy = { maxAgeSeconds: 259_200, retryIntervalSeconds: 60, maxRetryIntervalSeconds: 3600 };
+    expect(fitToQueue(policy, { retentionSeconds: 345_600, maxReceiveCount: 204 })).toEqual(policy);
   });
 });

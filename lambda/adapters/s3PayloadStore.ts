@@ -1,0 +1,60 @@
+/**
+ * PayloadStore on S3: reads and deletes the objects behind SQS Extended Client pointers
+ * (docs/design.md §1 "Large messages"). The function may only GetObject and DeleteObject on the
+ * payload bucket, so S3 answers a missing key with 403 AccessDenied rather than 404 NoSuchKey
+ * (it hides what a caller without s3:ListBucket may not see): both are `payload-missing`.
+ */
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PermanentDeliveryError, TransientDeliveryError } from '../core/errors.js';
+import type { PayloadRead, PayloadStore } from '../core/ports.js';
+import { awsErrorName, classifyAwsError } from './awsErrors.js';
+
+/** S3's throttling replies (503 SlowDown) besides the SDK's generic names. */
+const S3_THROTTLING = new Set(['SlowDown', 'RequestTimeTooSkewed']);
+
+export class S3PayloadStore implements PayloadStore {
+  public constructor(private readonly options: { readonly client: Pick<S3Client, 'send'> }) {}
+
+  public async read(bucket: string, key: string, maxBytes: number): Promise<PayloadRead> {
+    const where = `reading the payload s3://${bucket}/${key}`;
+    try {
+      const response = await this.options.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      const body = response.Body;
+      if (!body) throw new TransientDeliveryError(`${where}: S3 returned no body`, { reason: 'aws-error' });
+      if (response.ContentLength !== undefined && response.ContentLength > maxBytes) {
+        // Not read: the connection is dropped rather than 40 MiB and more downloaded for nothing.
+        (body as { destroy?: () => void }).destroy?.();
+        return { kind: 'too-large', bytes: response.ContentLength };
+      }
+      const bytes = await body.transformToByteArray();
+      if (bytes.byteLength > maxBytes) return { kind: 'too-large', bytes: bytes.byteLength };
+      return { kind: 'found', body: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8') };
+    } catch (error) {
+      throw classifyS3Error(error, where);
+    }
+  }
+
+  public async delete(bucket: string, key: string): Promise<void> {
+    try {
+      await this.options.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (error) {
+      throw classifyS3Error(error, `deleting the payload s3://${bucket}/${key}`);
+    }
+  }
+}
+
+/** NoSuchKey/AccessDenied → permanent `payload-missing`; throttling, 5xx and network → transient. */
+export function classifyS3Error(error: unknown, what: string): PermanentDeliveryError | TransientDeliveryError {
+  if (error instanceof PermanentDeliveryError || error instanceof TransientDeliveryError) return error;
+  const name = awsErrorName(error);
+  const message = `${what}: ${name}: ${(error as Error)?.message ?? String(error)}`;
+  if (name === 'NoSuchKey' || name === 'NotFound') {
+    return new PermanentDeliveryError(`${message} (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`, { reason: 'payload-missing' }, { cause: error });
+  }
+  if (name === 'AccessDenied' || name === 'AccessDeniedException') {
+    return new PermanentDeliveryError(`${message} (S3 says AccessDenied for a missing object to a reader that may not list the bucket; else the bucket policy or its KMS key refuses the read)`, { reason: 'payload-missing' }, { cause: error });
+  }
+  if (name === 'NoSuchBucket') return new PermanentDeliveryError(message, { reason: 'config-error' }, { cause: error });
+  if (S3_THROTTLING.has(name)) return new TransientDeliveryError(message, { reason: 'aws-throttled' }, { cause: error });
+  return classifyAwsError(error, what);
+}

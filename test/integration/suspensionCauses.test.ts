@@ -1,0 +1,109 @@
+/**
+ * What may suspend a relay for the fleet, and what may not (docs/outage.md), against real
+ * smtp-server relays on 127.0.0.1: a slow token endpoint is not the relay's fault; one account's
+ * login throttle suspends that account, not every tenant on the relay; a relay that cannot serve
+ * the route (no STARTTLS) is skipped for the next relay of the list without being suspended.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OAuth2Client } from '../../lambda/core/config/schema.js';
+import type { ReadOptions, TokenProvider } from '../../lambda/core/ports.js';
+import { relayMessage, type RelayDependencies } from '../../lambda/core/relay.js';
+import { MemoryRouteHealth } from '../../lambda/core/routeHealth.js';
+import { SmtpPool } from '../../lambda/core/smtp/pool.js';
+import { testCerts } from '../../local/certs.js';
+import { startSmtpRelay, type SmtpRelay, type SmtpRelayOptions } from '../../local/smtpRelay.js';
+import { MemoryConfigStore, MemorySecretSource } from '../helpers/memoryPorts.js';
+import { structuredMessage } from '../helpers/messages.js';
+
+const relays: SmtpRelay[] = [];
+const pools: SmtpPool[] = [];
+afterEach(async () => {
+  for (const pool of pools.splice(0)) pool.closeIdle();
+  await Promise.all(relays.splice(0).map((r) => r.stop()));
+});
+async function relay(options: SmtpRelayOptions): Promise<SmtpRelay> {
+  const r = await startSmtpRelay(options);
+  relays.push(r);
+  return r;
+}
+function deps(config: MemoryConfigStore, extra: Partial<RelayDependencies> & { routeHealth?: MemoryRouteHealth } = {}): RelayDependencies & { routeHealth: MemoryRouteHealth } {
+  const pool = new SmtpPool({ ca: testCerts.ca });
+  pools.push(pool);
+  return { config, secrets: new MemorySecretSource(), pool, routeHealth: new MemoryRouteHealth(), ...extra };
+}
+
+describe('what suspends a relay', () => {
+  it('a token endpoint slower than the relay timeout does not suspend the relay: the token is fetched before connecting', async () => {
+    const r = await relay({ authMethods: ['XOAUTH2'], users: { 'box@acme.example': 'tok-1' } });
+    // A slow endpoint behind a cache, as the real provider (lambda/core/oauth) has one: the first
+    // request takes longer than the relay's timeout, later ones are served from the cache.
+    let cached: string | undefined;
+    const slowTokens: TokenProvider = {
+      getAccessToken: async (_client: OAuth2Client, _user: string, options?: ReadOptions) => {
+        if (cached && !options?.forceRefresh) return cached;
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        return (cached = 'tok-1');
+      },
+    };
+    const config = new MemoryConfigStore({
+      global: {
+        scope: 'global',
+        relay: { host: '127.0.0.1', port: r.port, timeoutSeconds: 1 },
+        auth: { type: 'XOAUTH2', user: 'box@acme.example', oauth2: { tokenUrl: 'https://login.example/token', clientId: 'c', clientSecret: { value: 's' }, scope: 's' } },
+      },
+    });
+    const d = deps(config, { tokens: slowTokens });
+    const result = await relayMessage(structuredMessage({ to: ['a@example.net'] }), d);
+    expect(result.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect(result.notices.filter((n) => n.kind === 'suspended')).toEqual([]);
+    expect(d.routeHealth.list()).toEqual([]);
+  });
+
+  it('one account’s login throttle (454 4.7.0 at AUTH) suspends that account on the relay, not the other tenants', async () => {
+    const r = await relay({
+      users: { 'tenant-a': 'pa', 'tenant-b': 'pb' },
+      onAuth: ({ username }) => (username === 'tenant-a' ? { code: 454, message: '4.7.0 Too many login attempts, please try again later' } : undefined),
+    });
+    const config = new MemoryConfigStore({
+      global: { scope: 'global', relay: { host: '127.0.0.1', port: r.port, timeoutSeconds: 5 } },
+      'binding#a': { scope: 'binding#a', auth: { user: 'tenant-a', pass: { value: 'pa' } } },
+      'binding#b': { scope: 'binding#b', auth: { user: 'tenant-b', pass: { value: 'pb' } } },
+    });
+    const d = deps(config);
+    const a = await relayMessage(structuredMessage({ to: ['x@example.net'], binding: 'a' }), d);
+    const b = await relayMessage(structuredMessage({ to: ['y@example.net'], binding: 'b' }), d);
+    expect(a.recipients[0]).toMatchObject({ status: 'deferred', reason: 'relay-throttled' });
+    expect(b.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect(d.routeHealth.list().map((s) => s.relay)).toEqual([`127.0.0.1:${r.port}#tenant-a`]);
+    // Tenant A's next message waits without connecting; tenant B's still goes.
+    const again = await relayMessage(structuredMessage({ to: ['z@example.net'], binding: 'a' }), d);
+    expect(again.recipients[0]).toMatchObject({ status: 'deferred', reason: 'route-suspended' });
+  });
+
+  it('a relay without STARTTLS where TLS is required is skipped for the next relay of the list, and not suspended', async () => {
+    const noTls = await relay({ tls: 'none', users: { u: 'p' } });
+    const good = await relay({ users: { u: 'p' } });
+    const config = new MemoryConfigStore({
+      global: { scope: 'global', relay: [{ host: '127.0.0.1', port: noTls.port, timeoutSeconds: 5 }, { host: '127.0.0.1', port: good.port, timeoutSeconds: 5 }], auth: { user: 'u', pass: { value: 'p' } } },
+    });
+    const d = deps(config);
+    const result = await relayMessage(structuredMessage({ to: ['a@example.net'] }), d);
+    expect(result.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect(result.notices).toContainEqual(expect.objectContaining({ kind: 'failover', reason: 'tls-required' }));
+    expect(d.routeHealth.list()).toEqual([]);
+    expect(good.messages).toHaveLength(1);
+  });
+
+  it('a probe that meets an authentication failure releases the suspension (the relay answered): no wait for the probe interval', async () => {
+    const r = await relay({ users: { u: 'right' } });
+    const config = new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: r.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'wrong' } } } });
+    let now = 1_000_000;
+    const health = new MemoryRouteHealth({ baseMs: 1_000, maxMs: 4_000, probeMs: 60_000 }, () => now);
+    const d = deps(config, { routeHealth: health });
+    await health.refused(`127.0.0.1:${r.port}`, { reason: 'connection' });
+    now += 1_001;
+    const result = await relayMessage(structuredMessage({ to: ['a@example.net'] }), d);
+    expect(result.recipients[0]).toMatchObject({ status: 'deferred', reason: 'auth-failed' });
+    expect(health.list()).toEqual([]);
+  });
+});
