@@ -1,5 +1,6 @@
 /**
- * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint),
+ * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint,
+ * the EventBridge PutEvents stand-in for delivery events),
  * so the emulators' CPU is not the client's, and the AWS API call counter. Calls are counted as
  * the emulators receive them (the `http.server.request.start` diagnostics channel, by server and
  * `X-Amz-Target`), which needs nothing injected into the bundle under test.
@@ -7,6 +8,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, Server } from 'node:http';
 import { startDynamo, startSqs, type LocalEmulator } from '../local/emulators.js';
+import { startEventsEndpoint, type EventsEndpoint } from '../local/eventsEndpoint.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../local/secretsEndpoint.js';
 import { startDelayProxy, type DelayProxy } from './delayProxy.js';
 import { serve } from './ipc.js';
@@ -15,9 +17,11 @@ export interface AwsEndpoints {
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
   readonly secretsUrl: string;
+  readonly eventsUrl: string;
   /** What the function under test calls: behind a delay proxy when the bench models the network. */
   readonly functionDynamoEndpoint: string;
   readonly functionSecretsUrl: string;
+  readonly functionEventsUrl: string;
 }
 
 /** `node awsChild.ts <aws rtt ms>` */
@@ -37,7 +41,7 @@ export interface AwsCounters {
   readonly dynamoWriteItems: number;
 }
 
-const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
+const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets' | 'EventBridge'>();
 let counts: Record<string, number> = {};
 let dynamoWriteItems = 0;
 const SINGLE_WRITES = new Set(['UpdateItem', 'PutItem', 'DeleteItem']);
@@ -65,16 +69,19 @@ subscribe('http.server.request.start', (message) => {
 let dynamo: LocalEmulator | undefined;
 let sqs: LocalEmulator | undefined;
 let secrets: SecretsEndpoint | undefined;
+let events: EventsEndpoint | undefined;
 
 serve(
   {
-    async start(payload: { secrets: Record<string, string> }): Promise<AwsEndpoints> {
+    async start(payload: { secrets: Record<string, string>; eventBus: string }): Promise<AwsEndpoints> {
       dynamo = await startDynamo();
       sqs = await startSqs();
       secrets = await startSecretsEndpoint({ secrets: payload.secrets });
+      events = await startEventsEndpoint({ buses: [payload.eventBus] });
       services.set(dynamo.port, 'DynamoDB');
       services.set(sqs.port, 'SQS');
       services.set(secrets.port, 'Secrets');
+      services.set(events.port, 'EventBridge');
       const behind = async (url: string): Promise<string> => {
         if (rttMs <= 0) return url;
         const parsed = new URL(url);
@@ -87,8 +94,10 @@ serve(
         dynamoEndpoint: dynamo.endpoint,
         sqsEndpoint: sqs.endpoint,
         secretsUrl: secrets.url,
+        eventsUrl: events.url,
         functionDynamoEndpoint: await behind(dynamo.endpoint),
         functionSecretsUrl: await behind(secrets.url),
+        functionEventsUrl: await behind(events.url),
       };
     },
     counters(): AwsCounters {
@@ -96,10 +105,11 @@ serve(
       counts = {};
       dynamoWriteItems = 0;
       secrets?.clearRequests();
+      events?.clear();
       return snapshot;
     },
   },
   async () => {
-    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), ...proxies.map((p) => p.stop())]);
+    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), events?.stop(), ...proxies.map((p) => p.stop())]);
   },
 );

@@ -37,6 +37,8 @@ import { queueBody, recipientOf, routeDomain, routePassword, routeSecretId, rout
 const CA_FILE = join(REPO_ROOT, 'local/certs/ca.pem');
 const CONFIG_TABLE = 'mailrelay-bench-config';
 const IDEMPOTENCY_TABLE = 'mailrelay-bench-idempotency';
+/** The bus the bench's worker puts delivery events on (the PutEvents stand-in in the AWS child). */
+const BENCH_EVENT_BUS = 'mailrelay-bench-events';
 const QUEUE_VISIBILITY_SECONDS = 60;
 /** A phase step that takes longer than this is a hung bench, not a slow one. */
 const STEP_TIMEOUT_MS = 10 * 60_000;
@@ -132,7 +134,7 @@ async function startWorld(options: BenchOptions): Promise<World> {
   const aws = tsxChild('awsChild.ts', 'aws', [String(options.awsRttMs)]);
   const relays = new Map<GreetingMode, { child: BenchChild; start: RelayStart }>();
   const [endpoints] = await Promise.all([
-    aws.request<AwsEndpoints>('start', { secrets }),
+    aws.request<AwsEndpoints>('start', { secrets, eventBus: BENCH_EVENT_BUS }),
     ...options.greetings.map(async (greeting) => {
       const child = tsxChild('relayChild.ts', `relay-${greeting}`, [greeting, String(options.smtpRttMs)]);
       relays.set(greeting, { child, start: await child.request<RelayStart>('start', { users }) });
@@ -184,6 +186,9 @@ function workerEnv(world: World, config?: BenchConfiguration): NodeJS.ProcessEnv
     AWS_ENDPOINT_URL_SQS: world.endpoints.sqsEndpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: world.endpoints.functionSecretsUrl,
     AWS_ENDPOINT_URL_SSM: world.endpoints.functionSecretsUrl,
+    // Delivery events (docs/events.md): counted like the other calls, as EventBridge.PutEvents.
+    AWS_ENDPOINT_URL_EVENTBRIDGE: world.endpoints.functionEventsUrl,
+    EVENT_BUS_NAME: BENCH_EVENT_BUS,
     CONFIG_TABLE_NAME: CONFIG_TABLE,
     IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
     QUEUE_URL: world.queues.queueUrl,

@@ -111,6 +111,9 @@ describe('npm run bench -- --smoke', () => {
     expect(worker.writeUnitsPer100?.median).toBe(200);
     expect(worker.awsCallsPer100['SQS.ReceiveMessage']?.median).toBeGreaterThan(0);
     expect(worker.awsCallsPer100['SQS.DeleteMessageBatch']?.median).toBeGreaterThan(0);
+    // Delivery events: one PutEvents per batch of up to 10 single-recipient messages (docs/events.md).
+    expect(worker.awsCallsPer100['EventBridge.PutEvents']?.median).toBeGreaterThan(0);
+    expect(worker.awsCallsPer100['EventBridge.PutEvents']?.median).toBeLessThanOrEqual(worker.awsCallsPer100['SQS.ReceiveMessage']!.median);
     expect(worker.messagesPerBatch?.median).toBeGreaterThan(0);
     expect(worker.handlerMsPerBatch?.median).toBeGreaterThan(0);
     expect(worker.logBytesPerMsg.median).toBeGreaterThan(0);
@@ -138,6 +141,7 @@ describe('npm run bench -- --smoke', () => {
     for (const e of results.cost.estimates) {
       expect(e.perMillion.total).toBeGreaterThan(0);
       expect(e.perMillion.ses).toBeCloseTo(100, 6);
+      expect(e.perMillion.eventBridge).toBeCloseTo(1, 6);
     }
   });
 
