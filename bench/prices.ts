@@ -25,6 +25,12 @@ export const PRICES = {
   cloudWatchLogsPerGb: 0.5,
   /** https://aws.amazon.com/eventbridge/pricing/ — custom events, $1.00 per 1M (each 64 KB chunk of an event is one). */
   eventBridgePerEvent: 1 / 1_000_000,
+  /** https://aws.amazon.com/s3/pricing/ — S3 Standard requests: PUT, COPY, POST, LIST $0.005 per 1,000 (the producer's offload). */
+  s3PerPutRequest: 0.005 / 1_000,
+  /** https://aws.amazon.com/s3/pricing/ — S3 Standard requests: GET, SELECT and all other requests $0.0004 per 1,000. */
+  s3PerGetRequest: 0.0004 / 1_000,
+  /** https://aws.amazon.com/s3/pricing/ — DELETE and CANCEL requests are free. Storage for the minutes an object lives is negligible. */
+  s3PerDeleteRequest: 0,
   /** https://aws.amazon.com/ses/pricing/ — outbound email, $0.10 per 1,000 messages (attachments' data extra). */
   sesPerMessage: 0.1 / 1_000,
 } as const;
