@@ -173,8 +173,8 @@ function payloadsTable(report: BenchReport): Table {
   const bytes = (n: number): string => (n === 0 ? '0' : n >= 1_048_576 ? `${(n / 1_048_576).toFixed(2)} MiB` : kb(n));
   return {
     title: 'Delivery events and S3 payloads: extra calls per message (bench/payloads.ts; the bundled worker, events on)',
-    headers: ['message', 'body', 'msgs', 'msg/s', 'client CPU ms/msg', 'S3 PUT/msg (producer)', 'S3 GET/msg', 'S3 DELETE/msg', 'PutEvents/msg', 'entries/PutEvents', 'S3 bytes in / out per msg', 'SMTP bytes/msg', 'added $ per 1M msgs'],
-    align: ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    headers: ['message', 'body', 'msgs', 'msg/s', 'client CPU ms/msg', 'S3 PUT/msg (producer)', 'S3 GET/msg', 'S3 DELETE/msg', 'PutEvents/msg', 'entries/PutEvents', 'S3 bytes in / out per msg', 'SMTP bytes/msg', 'peak RSS MB', 'added $ per 1M msgs'],
+    align: ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows: (report.payloads ?? []).map((p) => [
       p.label,
       `${bytes(p.bodyBytes)}${p.offloaded ? ', S3 pointer' : ', inline'}`,
@@ -188,11 +188,13 @@ function payloadsTable(report: BenchReport): Table {
       num(p.entriesPerPutEvents),
       `${bytes(p.s3BytesInPerMsg)} / ${bytes(p.s3BytesOutPerMsg)}`,
       bytes(p.smtpBytesPerMsg),
+      num(p.peakRssMb),
       dollars(p.addedCostPerMillion.total),
     ]),
     notes: [
       'Counted at the stand-ins: PUT by the producer while enqueueing (offloads above 256 KiB, as `mailrelay enqueue`), GET / DELETE / PutEvents by the function in the timed window.',
       'Added $ = S3 PUT ($0.005/1k) + GET ($0.0004/1k) + DELETE (free) + one EventBridge event per recipient ($1.00/1M), bench/prices.ts; storage for the minutes an object lives is negligible.',
+      'peak RSS: the client process (handler + poller) with a batch of 10 in flight: every record holds its body, parsed JSON and MIME message at once; compare with the function\'s memory (512 MB).',
       'Not in it: the Lambda time a large message takes (client CPU ms/msg shows it), SQS (a pointer body is one 64 KiB chunk; an inline body over 64 KiB is billed as several).',
     ],
   };
