@@ -96,7 +96,7 @@ class Timings {
 const stageTimings = new Timings();
 const awsTimings = new Timings();
 /** `X-Amz-Target` prefixes → the service names the AWS table uses. */
-const SERVICES: Readonly<Record<string, string>> = { DynamoDB_20120810: 'DynamoDB', AmazonSQS: 'SQS', secretsmanager: 'SecretsManager', AmazonSSM: 'SSM' };
+const SERVICES: Readonly<Record<string, string>> = { DynamoDB_20120810: 'DynamoDB', AmazonSQS: 'SQS', secretsmanager: 'SecretsManager', AmazonSSM: 'SSM', AWSEvents: 'EventBridge' };
 
 /** The bundle's stages and every AWS call of this process, on diagnostics channels: nothing injected into the bundle. */
 function listen(): void {
