@@ -115,6 +115,7 @@ function stageTable(report: BenchReport): Table {
     headers: [
       'greeting delay',
       'routes',
+      'records/invocation',
       'invocation ms',
       ...RECORD_STAGES.map((s) => `${s} /record`),
       ...BATCH_STAGES.map((s) => `${s} /batch`),
@@ -122,11 +123,12 @@ function stageTable(report: BenchReport): Table {
       'DynamoDB ms/call: client / emulator',
       `invocation ms, DynamoDB at ${model ?? '?'} ms`,
     ],
-    align: ['l', 'r', 'r', ...RECORD_STAGES.map(() => 'r' as const), ...BATCH_STAGES.map(() => 'r' as const), 'r', 'r', 'r'],
+    align: ['l', 'r', 'r', 'r', ...RECORD_STAGES.map(() => 'r' as const), ...BATCH_STAGES.map(() => 'r' as const), 'r', 'r', 'r'],
     rows: workers.map((c) => {
       return [
         GREETING_LABEL[c.greeting],
         String(c.routes),
+        `${num(c.messagesPerBatch?.median ?? 0)} (${c.inFlight} in flight)`,
         c.handlerMsPerBatch ? num(c.handlerMsPerBatch.median) : '',
         ...RECORD_STAGES.map((s) => ms(c.stageMs?.[s])),
         ...BATCH_STAGES.map((s) => ms(c.stageMs?.[s])),
