@@ -20,6 +20,8 @@
  * | `--smtp-rtt=MS`       | BENCH_SMTP_RTT_MS    | 0 (loopback)   | 0         |
  * | `--batch-sizes=10,100`| BENCH_BATCH_SIZES    | 10             | 10        |
  * | `--in-flight=10,50`   | BENCH_IN_FLIGHT      | 10             | 10        |
+ * | `--auth-hook-tenants=N` | BENCH_AUTH_HOOK_TENANTS | 20 (`none` skips) | 4   |
+ * | `--auth-hook-messages=N`| BENCH_AUTH_HOOK_MESSAGES | 400          | 24        |
  *
  * The network model (bench/delayProxy.ts): `--aws-rtt` puts a round trip on every DynamoDB and
  * Secrets Manager call of the function (the poller standing in for Lambda's event source mapping
@@ -86,6 +88,9 @@ export interface BenchOptions {
   /** Worker processes of each limits run; empty skips the phase. */
   readonly limitsWorkers: readonly number[];
   readonly limitsMessages: number;
+  /** Auth hook phase (bench/authHook.ts): tenants (`auth.key` values, at most the largest `routes`; 0 skips) and timed messages per variant. */
+  readonly authHookTenants: number;
+  readonly authHookMessages: number;
 }
 
 export class BenchOptionsError extends Error {
@@ -111,7 +116,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages', 'auth-hook-tenants', 'auth-hook-messages'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -140,6 +145,11 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (parsed.some((v) => !Number.isInteger(v) || v < 1 || v > max)) throw new BenchOptionsError(`--${flag} / ${variable} must be integers 1-${max} (got "${value}")`);
     return [...new Set(parsed)].sort((a, b) => a - b);
   };
+  // Auth hook phase: its tenants reuse the routes' relay users and secrets (bench/authHook.ts).
+  const authHookTenants = raw('auth-hook-tenants', 'BENCH_AUTH_HOOK_TENANTS') === 'none' ? 0 : integer('auth-hook-tenants', 'BENCH_AUTH_HOOK_TENANTS', smoke ? 4 : 20, 1);
+  if (authHookTenants > Math.max(...routes)) {
+    throw new BenchOptionsError(`--auth-hook-tenants must be at most the largest --routes (${Math.max(...routes)}): the tenants reuse the routes' users and secrets (got ${authHookTenants})`);
+  }
   return {
     smoke,
     rounds: integer('rounds', 'BENCH_ROUNDS', smoke ? 1 : 3, 1),
@@ -159,5 +169,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     inFlights: list('in-flight', 'BENCH_IN_FLIGHT', [WORKER_SHAPE.batchConcurrency], 1_000),
     limitsWorkers: [...new Set(limitsWorkers)].sort((a, b) => a - b),
     limitsMessages: integer('limits-messages', 'BENCH_LIMITS_MESSAGES', smoke ? 15 : 60, 1),
+    authHookTenants,
+    authHookMessages: integer('auth-hook-messages', 'BENCH_AUTH_HOOK_MESSAGES', smoke ? 24 : 400, 1),
   };
 }

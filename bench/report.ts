@@ -5,6 +5,7 @@ import type { BundleInfo } from './build.js';
 import type { ColdInitResult } from './coldInit.js';
 import type { ConfigurationResult, CostEstimate, Stat } from './analyze.js';
 import type { RelayStart } from './relayChild.js';
+import type { AuthHookRun } from './authHook.js';
 
 export interface BenchReport {
   readonly configurations: readonly ConfigurationResult[];
@@ -12,6 +13,8 @@ export interface BenchReport {
   readonly bundles: { readonly handler: BundleInfo; readonly bare: BundleInfo };
   readonly costs: readonly CostEstimate[];
   readonly relays: readonly RelayStart[];
+  /** The auth hook phase (bench/authHook.ts); absent when skipped. */
+  readonly authHook?: AuthHookRun | undefined;
 }
 
 interface Table {
@@ -188,9 +191,43 @@ function render(table: Table, format: 'text' | 'markdown'): string {
   ].join('\n');
 }
 
+// --- auth hook phase (bench/authHook.ts) ---
+const ms = (value: number | undefined): string => (value === undefined ? '' : value < 1 ? '<1' : num(value));
+
+function authHookTable(report: BenchReport): Table | undefined {
+  const run = report.authHook;
+  if (!run) return undefined;
+  return {
+    title: `Auth hook (module hook bundled as #auth-hook; ${run.tenants} tenants on one relay; ${run.warmup} warm-up + ${run.messages} timed messages per variant, one run each)`,
+    headers: ['variant', 'msg/s', '× no hook', 'client CPU ms/msg', 'CPU × no hook', 'hook calls / msgs', 'cache hit ratio', 'hook ms p50', 'hook ms p95', 'sessions per tenant', 'wrong user', 'delivered'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: run.variants.map((v) => [
+      v.label,
+      num(v.msgPerSec),
+      times(v.msgPerSecRatio),
+      num(v.cpuMsPerMsg),
+      times(v.cpuRatio),
+      v.hookCalls + v.cacheHits > 0 ? `${v.hookCalls} / ${v.totalMessages}` : '',
+      v.hookCalls + v.cacheHits > 0 ? `${(v.cacheHitRatio * 100).toFixed(1)} %` : '',
+      ms(v.hookMsP50),
+      ms(v.hookMsP95),
+      v.sessionsPerTenant.min === v.sessionsPerTenant.max ? String(v.sessionsPerTenant.min) : `${v.sessionsPerTenant.min}–${v.sessionsPerTenant.max}`,
+      String(v.wrongUser),
+      `${v.delivered}/${v.totalMessages}`,
+    ]),
+    notes: [
+      'msg/s and client CPU over the timed window; hook calls, cache hits, sessions and deliveries over the whole variant (warm-up + window), counted at the relay.',
+      'hook ms = one hook call as the worker times it (lambda/core/authHook/runner.ts stats), ms resolution; the answer cache holds per (auth.key, route) for 60 s unless "cache off".',
+      'no hook = the same tenants as config items with a Secrets Manager secret each; sessions per tenant = successful AUTHs by that tenant\'s user (a session never carries another tenant\'s message).',
+    ],
+  };
+}
+// --- end auth hook phase ---
+
 /** Every table of the report, in the given format, separated by blank lines. */
 export function renderReport(report: BenchReport, format: 'text' | 'markdown'): string {
   const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms${r.rttMs ? ` (${r.rttMs} ms SMTP round trip added)` : ''}`).join('; ');
   const intro = format === 'markdown' ? `Relay greeting latency measured at start: ${relays}.` : `Relay greeting latency measured at start: ${relays}`;
-  return [intro, ...[throughputTable, workerTable, awsTable, costTable, coldInitTable, bundleTable].map((t) => render(t(report), format))].join('\n\n');
+  const tables = [throughputTable, workerTable, awsTable, costTable, coldInitTable, bundleTable, authHookTable].map((t) => t(report)).filter((t) => t !== undefined);
+  return [intro, ...tables.map((t) => render(t, format))].join('\n\n');
 }

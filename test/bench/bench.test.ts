@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigurationResult, CostEstimate } from '../../bench/analyze.js';
 import type { ColdInitResult } from '../../bench/coldInit.js';
 import type { LimitsRun } from '../../bench/limits.js';
+import type { AuthHookRun } from '../../bench/authHook.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Generous: on a loaded machine (CI neighbours, parallel work) the smoke run takes minutes, not seconds.
@@ -26,6 +27,7 @@ interface Results {
   configurations: ConfigurationResult[];
   cost: { prices: { sesPerMessage: number }; estimates: CostEstimate[] };
   limits: LimitsRun[];
+  authHook?: AuthHookRun;
 }
 
 let dir: string;
@@ -158,5 +160,35 @@ describe('npm run bench -- --smoke', () => {
       expect(run.limiterCallsPerMessage).toBeGreaterThan(0);
     }
     expect(stdout).toContain('Fleet-wide limits');
+  });
+
+  it('runs the auth hook phase: each message through its own tenant\'s user, hook calls within tenants × cache windows, every tenant on a session of its own', () => {
+    const run = results.authHook;
+    expect(run).toBeDefined();
+    expect(run!.variants.map((v) => v.id)).toEqual(['no-hook', 'hook', 'hook-slow', 'hook-slow-no-cache']);
+    for (const v of run!.variants) {
+      expect(v.delivered, v.id).toBe(v.totalMessages);
+      expect(v.wrongUser, v.id).toBe(0);
+      expect(v.duplicates, v.id).toBe(0);
+      expect(v.failed, v.id).toBe(0);
+      expect(v.sessionsPerTenant.min, v.id).toBeGreaterThanOrEqual(1);
+      expect(v.msgPerSec, v.id).toBeGreaterThan(0);
+      expect(v.cpuMsPerMsg, v.id).toBeGreaterThan(0);
+    }
+    const [noHook, hook, slow, noCache] = run!.variants;
+    expect(noHook!.hookCalls).toBe(0);
+    for (const v of [hook!, slow!]) {
+      // Every tenant was asked; then the cache answered, one call per tenant per TTL at most.
+      expect(v.hookCalls, v.id).toBeGreaterThanOrEqual(run!.tenants);
+      expect(v.hookCalls, v.id).toBeLessThanOrEqual(v.maxExpectedHookCalls);
+      expect(v.hookCalls + v.cacheHits, v.id).toBe(v.totalMessages);
+      expect(v.hookFailures, v.id).toBe(0);
+      expect(v.msgPerSecRatio, v.id).toBeGreaterThan(0);
+    }
+    expect(noCache!.hookCalls).toBe(noCache!.totalMessages);
+    expect(noCache!.cacheHits).toBe(0);
+    // The slow hook really waited (a lower bound of its deliberate sleep, not a speed claim).
+    expect(slow!.hookMsP50).toBeGreaterThanOrEqual(run!.slowHookMs - 1);
+    expect(stdout).toContain('Auth hook (module hook');
   });
 });

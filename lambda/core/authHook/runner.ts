@@ -56,7 +56,12 @@ export interface AuthHookStats {
   readonly cacheHits: number;
   readonly failures: number;
   readonly totalCallMs: number;
+  /** How long each of the last {@link RECENT_CALLS} calls that ended took, oldest first (ms): for percentiles. */
+  readonly recentCallMs: readonly number[];
 }
+
+/** Call durations kept for {@link AuthHookStats.recentCallMs}. */
+export const RECENT_CALLS = 1_024;
 
 type Which = { readonly kind: 'module' } | { readonly kind: 'function'; readonly name: string };
 
@@ -65,6 +70,9 @@ export class AuthHookRunner {
   private readonly timeoutMs: number;
   private readonly now: () => number;
   private counters = { calls: 0, cacheHits: 0, failures: 0, totalCallMs: 0 };
+  /** A ring of the last RECENT_CALLS call durations, in the order they ended; `ended` counts them. */
+  private readonly callMs: number[] = [];
+  private ended = 0;
 
   public constructor(private readonly options: AuthHookRunnerOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_HOOK_TIMEOUT_MS;
@@ -77,8 +85,11 @@ export class AuthHookRunner {
     return this.options.module !== undefined;
   }
 
+  /** Counters since the worker started (no credentials, only counts and timings). */
   public stats(): AuthHookStats {
-    return { ...this.counters };
+    const next = this.ended % RECENT_CALLS;
+    const recentCallMs = this.callMs.length < RECENT_CALLS ? [...this.callMs] : [...this.callMs.slice(next), ...this.callMs.slice(0, next)];
+    return { ...this.counters, recentCallMs };
   }
 
   /**
@@ -167,7 +178,10 @@ export class AuthHookRunner {
       throw new TransientDeliveryError(`${name} failed: ${describe(error)}`, { reason: 'auth-hook-failed' }, { cause: error });
     } finally {
       clearTimeout(timer);
-      this.counters.totalCallMs += this.now() - started;
+      const ms = this.now() - started;
+      this.counters.totalCallMs += ms;
+      this.callMs[this.ended % RECENT_CALLS] = ms;
+      this.ended += 1;
     }
   }
 
