@@ -91,6 +91,40 @@ describe('check --auth-hook', () => {
 });
 
 describe('mailrelay worker --auth-hook', () => {
+  it('loads the hook module and authenticates each message as it says for its auth.key', async () => {
+    // A stack of its own without a worker: `mailrelay worker` (a subprocess) is the only consumer.
+    const own = await startLocalStack({ stateFile: false, worker: false, gateway: false, workerLogs: 'silent', print: () => undefined });
+    try {
+      const { state } = own;
+      const env = {
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        AWS_PROFILE: '',
+        AWS_ENDPOINT_URL_DYNAMODB: state.endpoints.dynamodb,
+        AWS_ENDPOINT_URL_SQS: state.endpoints.sqs,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: state.endpoints.secrets,
+        CONFIG_TABLE_NAME: state.configTable,
+        IDEMPOTENCY_TABLE_NAME: state.idempotencyTable,
+        DEAD_LETTER_QUEUE_URL: state.dlqUrl,
+        SECRET_PREFIX: state.secretPrefix,
+        RELAY_CA_FILE: state.caFile,
+        POWERTOOLS_METRICS_DISABLED: 'true',
+      };
+      const worker = mailrelay(['worker', '--queue-url', state.queueUrl, '--wait-time', '1', '--auth-hook', HOOK], env);
+      await own.enqueue(JSON.stringify({ idempotencyKey: 'worker-hook-1', from: 'billing@acme.example', to: ['bob@example.net'], subject: 'hook', text: 'x', auth: { key: 'partner-tenant' } }));
+      const [relayed] = await own.relay.waitForMessages(1, 15_000);
+      killAll();
+      const result = await worker;
+
+      expect([relayed!.user, relayed!.authMethod]).toEqual(['partner-user', 'LOGIN']);
+      expect(result.stderr).toContain(`mailrelay worker: auth hook ${HOOK}`);
+      expectNoSecrets(result.stdout + result.stderr);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('refuses a hook file that does not exist before polling', async () => {
     const env = { CONFIG_TABLE_NAME: 'c', IDEMPOTENCY_TABLE_NAME: 'i', DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/dlq', AWS_REGION: 'us-east-1' };
     const result = await mailrelay(['worker', '--queue-url', 'http://127.0.0.1:9/q', '--auth-hook', join(dir, 'missing.mjs')], env);

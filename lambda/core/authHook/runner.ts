@@ -69,6 +69,8 @@ export class AuthHookRunner {
   private readonly cache: TtlLruCache<Promise<HookAuth | undefined>>;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  /** Times hook calls: `now` when the caller gives one (tests), else the sub-millisecond clock. */
+  private readonly clock: () => number;
   private counters = { calls: 0, cacheHits: 0, failures: 0, totalCallMs: 0 };
   /** A ring of the last RECENT_CALLS call durations, in the order they ended; `ended` counts them. */
   private readonly callMs: number[] = [];
@@ -77,6 +79,7 @@ export class AuthHookRunner {
   public constructor(private readonly options: AuthHookRunnerOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_HOOK_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
+    this.clock = options.now ?? (() => performance.now());
     this.cache = new TtlLruCache(options.cacheSize ?? DEFAULT_AUTH_HOOK_CACHE_SIZE, options.cacheTtlMs ?? DEFAULT_AUTH_HOOK_CACHE_TTL_MS, this.now);
   }
 
@@ -152,7 +155,7 @@ export class AuthHookRunner {
   }
 
   private async call(which: Which, context: AuthHookContext): Promise<HookAuth | undefined> {
-    const started = this.now();
+    const started = this.clock();
     this.counters.calls += 1;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -178,7 +181,7 @@ export class AuthHookRunner {
       throw new TransientDeliveryError(`${name} failed: ${describe(error)}`, { reason: 'auth-hook-failed' }, { cause: error });
     } finally {
       clearTimeout(timer);
-      const ms = this.now() - started;
+      const ms = this.clock() - started;
       this.counters.totalCallMs += ms;
       this.callMs[this.ended % RECENT_CALLS] = ms;
       this.ended += 1;
