@@ -217,7 +217,7 @@ function authHookTable(report: BenchReport): Table | undefined {
     ]),
     notes: [
       'msg/s and client CPU over the timed window; hook calls, cache hits, sessions and deliveries over the whole variant (warm-up + window), counted at the relay.',
-      'hook ms = one hook call as the worker times it (lambda/core/authHook/runner.ts stats: the call and the answer's validation); the answer cache holds per (auth.key, route) for 60 s unless "cache off".',
+      'hook ms = one hook call as the worker times it (lambda/core/authHook/runner.ts stats: the call and validating its answer); the answer cache holds per (auth.key, route) for 60 s unless "cache off".',
       'no hook = the same tenants as config items with a Secrets Manager secret each; sessions per tenant = successful AUTHs by that tenant\'s user (a session never carries another tenant\'s message).',
     ],
   };
