@@ -11,6 +11,9 @@
  * - `hook-slow-no-cache`: the same with the answer cache off (AUTH_HOOK_CACHE_TTL_SECONDS=0): what
  *   the cache saves.
  *
+ * The variants run `rounds` times in a rotating order; the ratios to `no-hook` are the median of
+ * each round's ratio (paired, so load that drifts over the run cancels out).
+ *
  * Measured: msg/s and client CPU ms/msg over the timed window (bench/client.ts), hook calls and
  * cache hits over the whole run, the hook's call time as the worker sees it (p50/p95 of its recent
  * calls, lambda/core/authHook/runner.ts), and at the relay: every message arrived once, logged in
@@ -28,6 +31,7 @@ import type { AuthHookStats } from '../lambda/core/authHook/runner.js';
 import { DEPLOYED, REPO_ROOT } from './build.js';
 import type { PhaseMeasurement, WorkerPhaseSpec } from './client.js';
 import { startChild } from './ipc.js';
+import { stat, type Stat } from './analyze.js';
 import { WORKER_SHAPE } from './options.js';
 import { queueBody, routePassword, routeSecretId, routeUser } from './workload.js';
 
@@ -75,14 +79,13 @@ export interface AuthHookPhaseOptions {
   /** Timed messages per variant, after `warmup` untimed ones. */
   readonly messages: number;
   readonly warmup: number;
+  /** Runs of every variant, in a rotating order. */
+  readonly rounds: number;
 }
 
+/** One run of one variant (a fresh client process). */
 export interface AuthHookVariantRun {
-  readonly id: Variant['id'];
-  readonly label: string;
-  readonly hookDelayMs: number;
-  /** The answer cache's TTL in the worker; 0 = off. */
-  readonly cacheTtlSeconds: number;
+  readonly round: number;
   /** Warm-up + timed messages enqueued. */
   readonly totalMessages: number;
   /** Messages the relay accepted once, from the session of their own tenant's user. */
@@ -95,9 +98,8 @@ export interface AuthHookVariantRun {
   /** Timed window (bench/client.ts). */
   readonly msgPerSec: number;
   readonly cpuMsPerMsg: number;
-  /** This variant against `no-hook` of the same run. */
-  readonly msgPerSecRatio?: number | undefined;
-  readonly cpuRatio?: number | undefined;
+  /** Wall time of one handler invocation (a batch), ms: what Lambda bills. */
+  readonly invocationMs: number;
   /** Whole run (warm-up + window): hook calls, cache hits, and the calls the cache allows. */
   readonly hookCalls: number;
   readonly hookCallsInWindow: number;
@@ -115,12 +117,32 @@ export interface AuthHookVariantRun {
   readonly seconds: number;
 }
 
+export interface AuthHookVariantResult {
+  readonly id: Variant['id'];
+  readonly label: string;
+  readonly hookDelayMs: number;
+  /** The answer cache's TTL in the worker; 0 = off. */
+  readonly cacheTtlSeconds: number;
+  readonly runs: readonly AuthHookVariantRun[];
+  readonly msgPerSec: Stat;
+  readonly cpuMsPerMsg: Stat;
+  readonly invocationMs: Stat;
+  /** Median over rounds of (this variant ÷ `no-hook` of the same round); undefined for `no-hook`. */
+  readonly msgPerSecRatio?: number | undefined;
+  readonly cpuRatio?: number | undefined;
+  readonly invocationMsRatio?: number | undefined;
+  /** Medians over the runs of each run's hook p50 / p95 (ms). */
+  readonly hookMsP50?: number | undefined;
+  readonly hookMsP95?: number | undefined;
+}
+
 export interface AuthHookRun {
   readonly tenants: number;
   readonly warmup: number;
   readonly messages: number;
+  readonly rounds: number;
   readonly slowHookMs: number;
-  readonly variants: readonly AuthHookVariantRun[];
+  readonly variants: readonly AuthHookVariantResult[];
 }
 
 /** The handler bundled with bench/authHookModule.ts as its `#auth-hook`, as the stack bundles `authHook.entry`. */
@@ -143,18 +165,22 @@ export async function runAuthHookPhase(world: AuthHookWorld, options: AuthHookPh
   const queues = await createQueues(world.sqs, { name: `mailrelay-bench-authhook-${world.runId}`, maxReceiveCount: WORKER_SHAPE.maxReceiveCount, visibilityTimeout: 60 });
   try {
     await writeConfig(world, options.tenants, relay.port);
-    const variants: AuthHookVariantRun[] = [];
-    for (const variant of AUTH_HOOK_VARIANTS) {
-      const run = await runVariant(world, options, variant, variant.hooked ? hookedBundle : world.handlerBundle, relay, queues);
-      const base = variants.find((v) => v.id === 'no-hook');
-      const withRatios = base ? { ...run, msgPerSecRatio: run.msgPerSec / base.msgPerSec, cpuRatio: run.cpuMsPerMsg / base.cpuMsPerMsg } : run;
-      world.log(
-        `[auth hook] ${variant.id.padEnd(18)} ${run.delivered}/${run.totalMessages} delivered, ${run.msgPerSec.toFixed(1)} msg/s, ${run.cpuMsPerMsg.toFixed(2)} CPU ms/msg, ` +
-          `${run.hookCalls} hook calls, ${run.cacheHits} cache hits, p50 ${run.hookMsP50?.toFixed(1) ?? '–'} ms, sessions/tenant ${run.sessionsPerTenant.min}–${run.sessionsPerTenant.max} (${run.seconds.toFixed(1)} s)`,
-      );
-      variants.push(withRatios);
+    const runs = new Map<Variant['id'], AuthHookVariantRun[]>(AUTH_HOOK_VARIANTS.map((v) => [v.id, []]));
+    for (let round = 1; round <= options.rounds; round++) {
+      for (let i = 0; i < AUTH_HOOK_VARIANTS.length; i++) {
+        const variant = AUTH_HOOK_VARIANTS[(i + round - 1) % AUTH_HOOK_VARIANTS.length]!;
+        const run = await runVariant(world, options, variant, variant.hooked ? hookedBundle : world.handlerBundle, relay, queues, round);
+        world.log(
+          `[auth hook ${round}/${options.rounds}] ${variant.id.padEnd(18)} ${run.delivered}/${run.totalMessages} delivered, ${run.msgPerSec.toFixed(1)} msg/s, ${run.cpuMsPerMsg.toFixed(2)} CPU ms/msg, ` +
+            `${run.invocationMs.toFixed(0)} ms/invocation, ${run.hookCalls} hook calls, ${run.cacheHits} cache hits, p50 ${run.hookMsP50?.toFixed(1) ?? '–'} ms, ` +
+            `sessions/tenant ${run.sessionsPerTenant.min}–${run.sessionsPerTenant.max} (${run.seconds.toFixed(1)} s)`,
+        );
+        runs.get(variant.id)!.push(run);
+      }
     }
-    return { tenants: options.tenants, warmup: options.warmup, messages: options.messages, slowHookMs: SLOW_HOOK_MS, variants };
+    const base = runs.get('no-hook')!;
+    const variants = AUTH_HOOK_VARIANTS.map((variant) => summarize(variant, runs.get(variant.id)!, variant.id === 'no-hook' ? undefined : base));
+    return { tenants: options.tenants, warmup: options.warmup, messages: options.messages, rounds: options.rounds, slowHookMs: SLOW_HOOK_MS, variants };
   } finally {
     await relay.stop();
     await Promise.all([queues.queueUrl, queues.dlqUrl].map((QueueUrl) => world.sqs.send(new DeleteQueueCommand({ QueueUrl })).catch(() => undefined)));
@@ -174,12 +200,12 @@ async function writeConfig(world: AuthHookWorld, tenants: number, port: number):
   }
 }
 
-async function enqueue(world: AuthHookWorld, queueUrl: string, variant: Variant, tenants: number, total: number): Promise<void> {
+async function enqueue(world: AuthHookWorld, queueUrl: string, variant: Variant, round: number, tenants: number, total: number): Promise<void> {
   for (let i = 0; i < total; i += 10) {
     const entries = [];
     for (let j = i; j < Math.min(i + 10, total); j++) {
       const tenant = j % tenants;
-      const body = JSON.parse(queueBody(`bench-ah-${world.runId}-${variant.id}-${j}`, `reader${j}@${tenantDomain(tenant)}`)) as Record<string, unknown>;
+      const body = JSON.parse(queueBody(`bench-ah-${world.runId}-${variant.id}-${round}-${j}`, `reader${j}@${tenantDomain(tenant)}`)) as Record<string, unknown>;
       body['binding'] = variant.hooked ? HOOK_BINDING : tenantBinding(tenant);
       body['auth'] = { key: `tenant-${tenant}` };
       entries.push({ Id: String(j - i), MessageBody: JSON.stringify(body) });
@@ -189,11 +215,50 @@ async function enqueue(world: AuthHookWorld, queueUrl: string, variant: Variant,
   }
 }
 
-async function runVariant(world: AuthHookWorld, options: AuthHookPhaseOptions, variant: Variant, bundle: string, relay: SmtpRelay, queues: CreatedQueues): Promise<AuthHookVariantRun> {
+function summarize(variant: Variant, runs: readonly AuthHookVariantRun[], base: readonly AuthHookVariantRun[] | undefined): AuthHookVariantResult {
+  // Paired: each run against the no-hook run of its round.
+  const ratio = (pick: (r: AuthHookVariantRun) => number): number | undefined => {
+    if (!base) return undefined;
+    const values = runs.flatMap((r) => {
+      const b = base.find((x) => x.round === r.round);
+      return b && pick(b) > 0 ? [pick(r) / pick(b)] : [];
+    });
+    return values.length ? stat(values).median : undefined;
+  };
+  const latency = (pick: (r: AuthHookVariantRun) => number | undefined): number | undefined => {
+    const values = runs.map(pick).filter((v) => v !== undefined);
+    return values.length ? stat(values).median : undefined;
+  };
+  return {
+    id: variant.id,
+    label: variant.label,
+    hookDelayMs: variant.hookDelayMs,
+    cacheTtlSeconds: variant.cacheTtlSeconds,
+    runs,
+    msgPerSec: stat(runs.map((r) => r.msgPerSec)),
+    cpuMsPerMsg: stat(runs.map((r) => r.cpuMsPerMsg)),
+    invocationMs: stat(runs.map((r) => r.invocationMs)),
+    msgPerSecRatio: ratio((r) => r.msgPerSec),
+    cpuRatio: ratio((r) => r.cpuMsPerMsg),
+    invocationMsRatio: ratio((r) => r.invocationMs),
+    hookMsP50: latency((r) => r.hookMsP50),
+    hookMsP95: latency((r) => r.hookMsP95),
+  };
+}
+
+async function runVariant(
+  world: AuthHookWorld,
+  options: AuthHookPhaseOptions,
+  variant: Variant,
+  bundle: string,
+  relay: SmtpRelay,
+  queues: CreatedQueues,
+  round: number,
+): Promise<AuthHookVariantRun> {
   const total = options.warmup + options.messages;
   relay.clear();
   await Promise.all([queues.queueUrl, queues.dlqUrl].map((QueueUrl) => world.sqs.send(new PurgeQueueCommand({ QueueUrl }))));
-  await enqueue(world, queues.queueUrl, variant, options.tenants, total);
+  await enqueue(world, queues.queueUrl, variant, round, options.tenants, total);
 
   let stderrTail = '';
   const client = startChild(world.client, {
@@ -253,10 +318,7 @@ async function runVariant(world: AuthHookWorld, options: AuthHookPhaseOptions, v
   const windows = variant.cacheTtlSeconds > 0 ? Math.floor(seconds / variant.cacheTtlSeconds) + 1 : 0;
   const recent = [...atEnd.recentCallMs].sort((a, b) => a - b);
   return {
-    id: variant.id,
-    label: variant.label,
-    hookDelayMs: variant.hookDelayMs,
-    cacheTtlSeconds: variant.cacheTtlSeconds,
+    round,
     totalMessages: total,
     delivered: rightUser.size,
     wrongUser,
@@ -264,6 +326,7 @@ async function runVariant(world: AuthHookWorld, options: AuthHookPhaseOptions, v
     failed: measurement.failed,
     msgPerSec: (measurement.delivered * 1000) / measurement.wallMs,
     cpuMsPerMsg: measurement.cpuMs / Math.max(1, measurement.delivered),
+    invocationMs: (measurement.handlerMs ?? 0) / Math.max(1, measurement.invocations ?? 0),
     hookCalls: atEnd.calls,
     hookCallsInWindow: atEnd.calls - (hook?.atStart.calls ?? 0),
     cacheHits: atEnd.cacheHits,

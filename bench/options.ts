@@ -21,7 +21,7 @@
  * | `--batch-sizes=10,100`| BENCH_BATCH_SIZES    | 10             | 10        |
  * | `--in-flight=10,50`   | BENCH_IN_FLIGHT      | 10             | 10        |
  * | `--auth-hook-tenants=N` | BENCH_AUTH_HOOK_TENANTS | 20 (`none` skips) | 4   |
- * | `--auth-hook-messages=N`| BENCH_AUTH_HOOK_MESSAGES | 400          | 24        |
+ * | `--auth-hook-messages=N`| BENCH_AUTH_HOOK_MESSAGES | 300          | 24        |
  *
  * The network model (bench/delayProxy.ts): `--aws-rtt` puts a round trip on every DynamoDB and
  * Secrets Manager call of the function (the poller standing in for Lambda's event source mapping
@@ -170,6 +170,6 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     limitsWorkers: [...new Set(limitsWorkers)].sort((a, b) => a - b),
     limitsMessages: integer('limits-messages', 'BENCH_LIMITS_MESSAGES', smoke ? 15 : 60, 1),
     authHookTenants,
-    authHookMessages: integer('auth-hook-messages', 'BENCH_AUTH_HOOK_MESSAGES', smoke ? 24 : 400, 1),
+    authHookMessages: integer('auth-hook-messages', 'BENCH_AUTH_HOOK_MESSAGES', smoke ? 24 : 300, 1),
   };
 }

@@ -355,7 +355,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
     // Auth hook: the bundle with a module hook against K tenants on one relay (bench/authHook.ts).
     const authHook = await runAuthHookPhase(
       { runId: world.runId, dynamo: world.dynamo, sqs: world.sqs, configTable: CONFIG_TABLE, env: workerEnv(world), client: build.client, handlerBundle: build.handler.path, buildDir: options.buildDir, log },
-      { tenants: options.authHookTenants, messages: options.authHookMessages, warmup: warmupFor(options, options.authHookTenants) },
+      { tenants: options.authHookTenants, messages: options.authHookMessages, warmup: warmupFor(options, options.authHookTenants), rounds: options.rounds },
     );
 
     const results = summarize(list, runs);
