@@ -57,7 +57,10 @@ export class S3PayloadStore implements PayloadStore {
 /** NoSuchKey/AccessDenied → permanent `payload-missing`; throttling, 5xx and network → transient. */
 export function classifyS3Error(error: unknown, what: string): PermanentDeliveryError | TransientDeliveryError {
   if (error instanceof PermanentDeliveryError || error instanceof TransientDeliveryError) return error;
-  const name = awsErrorName(error);
+  // A HEAD answer has no body, so the SDK cannot name the error: a 404 is `NotFound`, a 403 `Unknown`.
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  const raw = awsErrorName(error);
+  const name = raw === 'Unknown' && status === 403 ? 'Forbidden' : raw;
   const message = `${what}: ${name}: ${(error as Error)?.message ?? String(error)}`;
   if (name === 'NoSuchKey' || name === 'NotFound') {
     return new PermanentDeliveryError(`${message} (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`, { reason: 'payload-missing' }, { cause: error });

@@ -90,6 +90,9 @@ export async function resolveBody(record: QueueRecord, deps: PayloadDependencies
 
 /** Waits for `bytes` of the budget until the invocation's time runs low, then defers the record. */
 async function acquire(budget: PayloadBudget, bytes: number, context: Record<string, unknown>, deps: PayloadDependencies): Promise<PayloadLease> {
+  if (bytes > budget.limitBytes) {
+    deps.logger.warn("the S3 payload is larger than the sandbox's payload budget: it runs alone; raise the function's memorySize if it runs out of memory", { ...context, bytes, budgetBytes: budget.limitBytes });
+  }
   const waiting = budget.waiting > 0 || budget.held + bytes > budget.limitBytes;
   if (waiting) deps.logger.debug('waiting for the payload budget', { ...context, bytes, heldBytes: budget.held, budgetBytes: budget.limitBytes, waiting: budget.waiting });
   try {

@@ -230,7 +230,7 @@ describe('a record holds the budget from before the read until it is done', () =
     ['the idempotency table failing (retried)', { objects: { k: valid }, claim: () => Promise.reject(new Error('table down')) }, 'retry'],
   ])('releases after %s', async (_label, options, outcome) => {
     const w = world(options);
-    const size = Buffer.byteLength(options.objects.k ?? '') || 40;
+    const size = Buffer.byteLength((options.objects as Record<string, string>)['k'] ?? '') || 40;
     expect(await processRecord(pointerRecord('k', size), w.deps)).toBe(outcome);
     expect(w.heldAtRead).toEqual([size]);
     expect(w.budget.held).toBe(0);
