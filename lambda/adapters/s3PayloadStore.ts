@@ -61,7 +61,8 @@ export function classifyS3Error(error: unknown, what: string): PermanentDelivery
   const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
   const raw = awsErrorName(error);
   const name = raw === 'Unknown' && status === 403 ? 'Forbidden' : raw;
-  const message = `${what}: ${name}: ${(error as Error)?.message ?? String(error)}`;
+  const text = (error as Error)?.message ?? String(error);
+  const message = text === 'UnknownError' ? `${what}: ${name}` : `${what}: ${name}: ${text}`;
   if (name === 'NoSuchKey' || name === 'NotFound') {
     return new PermanentDeliveryError(`${message} (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`, { reason: 'payload-missing' }, { cause: error });
   }
