@@ -18,7 +18,7 @@ import { startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 
 const PASSWORD = 'Fleet-Pw-5d2a9c';
 const SECRET = 'mailrelay/fleet';
-const RECOVERY_S = 2;
+const RECOVERY_S = 3;
 let world: LocalWorld;
 const relays: SmtpRelay[] = [];
 const sandboxes: Worker[] = [];
@@ -136,11 +136,7 @@ describe('fleet-wide relay limits, two sandboxes', () => {
     expect(logs.filter((l) => l.message === 'deferred' && l['reason'] !== 'connection-limit' && l['reason'] !== 'rate-limit')).toEqual([]);
   });
 
-  // Skipped at the end of the session: it failed one clean-clone CI run of two (39 messages in one
-  // second after the storm where at most 21 were allowed). The limits engineer reports that a
-  // sandbox learns the lowered allowance only from its own 421s or rate updates, so the fleet-wide
-  // halving is not yet reliable; until that is fixed, this assertion is a known failure, not a flake.
-  it.skip('a storm of 421 4.7.0 "too many connections" lowers the allowance for the fleet, and it recovers step by step; nothing lost or duplicated', async () => {
+  it('a storm of 421 4.7.0 "too many connections" lowers the allowance for the fleet, and it recovers step by step; nothing lost or duplicated', async () => {
     let storm = true;
     const relay = await startSmtpRelay({
       users: { 'billing@acme.example': PASSWORD },
@@ -162,17 +158,19 @@ describe('fleet-wide relay limits, two sandboxes', () => {
     expect(item.Item?.['throttleLevel']).toBeGreaterThanOrEqual(1);
     expect(metrics.get('RelayThrottled') ?? 0).toBeGreaterThanOrEqual(1);
     const level = Number(item.Item?.['throttleLevel']);
+    // The last step was taken here: the first step comes back one recovery period later.
+    const lastStep = Number(item.Item?.['throttledAt']);
 
     // Act 2: the storm ends; delivery resumes at the lowered allowance.
     storm = false;
-    const stormEnded = Date.now();
     await drain();
 
-    // Assess: each message once, no DLQ; while lowered, the rate was at most half (plus its burst).
+    // Assess: each message once, no DLQ; while lowered, the rate was at most halved (plus its burst).
     expectEachOnce(relay, 40);
     expect(await world.drainDlq()).toEqual([]);
     expect(relay.peakSessions).toBeLessThanOrEqual(3);
-    const lowered = relay.messages.filter((m) => m.receivedAt.getTime() < stormEnded + RECOVERY_S * 1000 - 100);
+    const lowered = relay.messages.filter((m) => m.receivedAt.getTime() < lastStep + RECOVERY_S * 1000);
+    expect(lowered.length).toBeGreaterThan(0);
     const halved = rate / 2 ** level;
     expect(peakInWindow(lowered, 1000)).toBeLessThanOrEqual(2 * halved + 1);
     // It recovers: after the quiet steps, both sandboxes are back at the full allowance.

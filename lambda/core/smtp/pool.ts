@@ -6,7 +6,8 @@
  * most `limits.maxConnections` sessions are open (fleet-wide when the {@link RelayLimits} share
  * their state: each session holds a lease, renewed while it is open and released when it closes);
  * per sandbox, at most `maxOpenSessions` in all. A timer (unref'd: it never keeps a sandbox or a
- * test alive) closes idle sessions after `idleTimeoutMs` even when their route is not used again,
+ * test alive) closes idle sessions after `idleTimeoutMs` (sooner, `leasedIdleTimeoutMs`, when
+ * they hold a fleet-wide lease) even when their route is not used again,
  * and retires sessions older than `limits.maxConnectionAgeSeconds`. A session the relay closed
  * while idle is replaced, never used.
  */
@@ -26,6 +27,12 @@ export interface SmtpPoolOptions {
    * way) may have dropped it while the Lambda sandbox was frozen. @default 2_000
    */
   readonly probeAfterIdleMs?: number;
+  /**
+   * Idle sessions holding a fleet-wide lease (a shared limiter) are closed after this long, if
+   * sooner than `idleTimeoutMs`: an idle session keeps a slot other sandboxes may be waiting for.
+   * @default 2_000
+   */
+  readonly leasedIdleTimeoutMs?: number;
   /** Open sessions in this sandbox, all relays together. @default 32 */
   readonly maxOpenSessions?: number;
   /** The relays' connection and rate limits. @default per-process limits (a {@link MemoryRelayLimiter}) */
@@ -90,6 +97,7 @@ export class SmtpPool {
   private readonly keys = new Map<string, KeyState>();
   private readonly pooled = new Map<SmtpSession, PooledSession>();
   private readonly idleTimeoutMs: number;
+  private readonly leasedIdleTimeoutMs: number;
   private readonly probeAfterIdleMs: number;
   private readonly maxOpen: number;
   private readonly sweepMs: number;
@@ -104,6 +112,7 @@ export class SmtpPool {
 
   public constructor(private readonly options: SmtpPoolOptions = {}) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+    this.leasedIdleTimeoutMs = Math.min(this.idleTimeoutMs, options.leasedIdleTimeoutMs ?? 2_000);
     this.probeAfterIdleMs = options.probeAfterIdleMs ?? 2_000;
     this.maxOpen = options.maxOpenSessions ?? 32;
     this.sweepMs = options.sweepIntervalMs ?? 1_000;
@@ -254,7 +263,7 @@ export class SmtpPool {
     if (!session.usable || entry.leaseLost || this.tooOld(session, route.settings)) return false;
     if (session.messagesSent >= route.settings.limits.maxMessagesPerConnection) return false;
     const idleFor = Date.now() - session.lastUsedAt;
-    if (idleFor > this.idleTimeoutMs) return false;
+    if (idleFor > this.idleLimit(entry)) return false;
     if (entry.lease && entry.lease.expiresAt - Date.now() <= entry.lease.ttlMs / 2 && !(await this.limits.renew(entry.lease))) return false;
     if (idleFor > this.probeAfterIdleMs) {
       try {
@@ -264,6 +273,11 @@ export class SmtpPool {
       }
     }
     return true;
+  }
+
+  /** How long a session may sit idle: less when it holds a slot of a fleet-wide limit. */
+  private idleLimit(entry: PooledSession): number {
+    return entry.lease && entry.lease.slot >= 0 && this.limits.limiter.shared ? this.leasedIdleTimeoutMs : this.idleTimeoutMs;
   }
 
   private tooOld(session: SmtpSession, settings: EffectiveSettings): boolean {
@@ -340,7 +354,7 @@ export class SmtpPool {
     for (const state of this.keys.values()) {
       for (const entry of [...state.idle]) {
         const { session } = entry;
-        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleTimeoutMs || this.tooOld(session, state.settings)) {
+        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleLimit(entry) || this.tooOld(session, state.settings)) {
           state.idle.splice(state.idle.indexOf(entry), 1);
           this.close(entry);
           this.retired += 1;
