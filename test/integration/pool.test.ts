@@ -109,6 +109,21 @@ describe('SmtpPool', () => {
     expect(p.stats()).toMatchObject({ total: 0, retired: 1 });
   });
 
+  it('an idle session holding a fleet-wide lease gives it back sooner; a per-sandbox one keeps the longer idle time', async () => {
+    const r = await relay();
+    const memory = new MemoryRelayLimiter();
+    // The same rules with the state shared (as on the relay-state table): leases are the fleet's.
+    const shared = Object.assign(Object.create(memory) as MemoryRelayLimiter, { shared: true });
+    const fleet = pool({ limits: new RelayLimits(shared), idleTimeoutMs: 60_000, leasedIdleTimeoutMs: 200, sweepIntervalMs: 50 });
+    const alone = pool({ limits: new RelayLimits(new MemoryRelayLimiter()), idleTimeoutMs: 60_000, leasedIdleTimeoutMs: 200, sweepIntervalMs: 50 });
+    await send(fleet, route(r.port, 'a.example'), 'x@example.net');
+    await send(alone, route(r.port, 'b.example'), 'y@example.net');
+    expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(1);
+    await until(() => fleet.stats().total === 0, 'the leased idle session to close');
+    expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(0);
+    expect(alone.stats().total).toBe(1);
+  });
+
   it('retires a session older than limits.maxConnectionAgeSeconds before its next message', async () => {
     const r = await relay();
     const p = pool();
