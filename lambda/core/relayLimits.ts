@@ -51,7 +51,7 @@ const LEASE_POLL_FIRST_MS = 250;
 /** The longest pause between two looks at a full relay's slots. */
 const LEASE_POLL_MAX_MS = 2_000;
 /** A connection-limit deferral comes back after the soonest lease lapse, at most this many limit waits. */
-const LEASE_DEFERRAL_WAITS = 4;
+const LEASE_DEFERRAL_WAITS = 2;
 
 /** A relay whose slots this sandbox last found all held: nobody here looks again before `until`. */
 interface LeaseBackoff {
