@@ -216,6 +216,8 @@ export interface CostEstimate {
     readonly sqs: number;
     readonly dynamodb: number;
     readonly secretsManager: number;
+    /** Delivery events put on the bus (PutEvents is billed per event, not per call). */
+    readonly eventBridge: number;
     readonly cloudWatchLogs: number;
     readonly total: number;
     readonly totalCpuScaled: number;
@@ -253,7 +255,8 @@ export function estimateCost(result: ConfigurationResult): CostEstimate | undefi
   const dynamodb = MILLION * (dynamoWriteUnitsPerMsg * PRICES.dynamoPerWriteUnit + dynamoReadUnitsPerMsg * PRICES.dynamoPerReadUnit);
   const secretsManager = MILLION * secretsManagerCallsPerMsg * PRICES.secretsManagerPerCall + MILLION * calls('SSM') * PRICES.ssmPerCall;
   const cloudWatchLogs = ((MILLION * logBytesPerMsg) / 1e9) * PRICES.cloudWatchLogsPerGb;
-  const rest = lambdaRequests + sqs + dynamodb + secretsManager + cloudWatchLogs;
+  const eventBridge = calls('EventBridge') > 0 ? MILLION * COST_ASSUMPTIONS.deliveryEventsPerMessage * PRICES.eventBridgePerEvent : 0;
+  const rest = lambdaRequests + sqs + dynamodb + secretsManager + eventBridge + cloudWatchLogs;
   return {
     configuration: result.id,
     greeting: result.greeting,
@@ -266,6 +269,7 @@ export function estimateCost(result: ConfigurationResult): CostEstimate | undefi
       sqs,
       dynamodb,
       secretsManager,
+      eventBridge,
       cloudWatchLogs,
       total: rest + lambdaDuration,
       totalCpuScaled: rest + lambdaDurationCpuScaled,

@@ -1,5 +1,6 @@
 /**
- * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint),
+ * Child process: the AWS side on loopback (dynalite, fauxqs, the Secrets Manager/SSM endpoint,
+ * the EventBridge PutEvents stand-in for delivery events, the S3 stand-in for payloads),
  * so the emulators' CPU is not the client's, and the AWS API call counter. Calls are counted as
  * the emulators receive them (the `http.server.request.start` diagnostics channel, by server and
  * `X-Amz-Target`), which needs nothing injected into the bundle under test.
@@ -7,6 +8,8 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, Server } from 'node:http';
 import { startDynamo, startSqs, type LocalEmulator } from '../local/emulators.js';
+import { startEventsEndpoint, type EventsEndpoint } from '../local/eventsEndpoint.js';
+import { startS3Endpoint, type S3Endpoint } from '../local/s3Endpoint.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from '../local/secretsEndpoint.js';
 import { startDelayProxy, type DelayProxy } from './delayProxy.js';
 import { serve } from './ipc.js';
@@ -15,9 +18,14 @@ export interface AwsEndpoints {
   readonly dynamoEndpoint: string;
   readonly sqsEndpoint: string;
   readonly secretsUrl: string;
+  readonly eventsUrl: string;
+  /** The S3 stand-in (path style), with the payload bucket created. */
+  readonly s3Url: string;
   /** What the function under test calls: behind a delay proxy when the bench models the network. */
   readonly functionDynamoEndpoint: string;
   readonly functionSecretsUrl: string;
+  readonly functionEventsUrl: string;
+  readonly functionS3Url: string;
 }
 
 /** `node awsChild.ts <aws rtt ms>` */
@@ -35,11 +43,20 @@ export interface AwsCounters {
    * BatchWriteItem (read from its body). Each is 1 WRU for items under 1 KB, as here.
    */
   readonly dynamoWriteItems: number;
+  /** Entries of the PutEvents calls (delivery events: EventBridge bills each one). */
+  readonly eventEntries: number;
+  /** Object bytes PutObject received and GetObject sent (the bytes S3 moved). */
+  readonly s3BytesIn: number;
+  readonly s3BytesOut: number;
 }
 
-const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets'>();
+const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets' | 'EventBridge' | 'S3'>();
 let counts: Record<string, number> = {};
 let dynamoWriteItems = 0;
+let s3BytesIn = 0;
+let s3BytesOut = 0;
+/** S3 calls are counted from the stand-in's own request log (REST: no X-Amz-Target); entries before this were counted. */
+let s3Counted = 0;
 const SINGLE_WRITES = new Set(['UpdateItem', 'PutItem', 'DeleteItem']);
 
 subscribe('http.server.request.start', (message) => {
@@ -47,6 +64,16 @@ subscribe('http.server.request.start', (message) => {
   const address = server.address();
   const service = address && typeof address === 'object' ? services.get(address.port) : undefined;
   if (!service) return;
+  if (service === 'S3') {
+    // A PutObject's object bytes (the decoded length when the SDK streams aws-chunked); a
+    // GetObject's, looked up as it arrives (the object is deleted once the message is relayed).
+    if (request.method === 'PUT') s3BytesIn += Number(request.headers['x-amz-decoded-content-length'] ?? request.headers['content-length'] ?? 0) || 0;
+    if (request.method === 'GET') {
+      const [bucket = '', ...key] = new URL(request.url ?? '/', 'http://s3').pathname.slice(1).split('/');
+      s3BytesOut += s3?.getObject(decodeURIComponent(bucket), key.map(decodeURIComponent).join('/'))?.length ?? 0;
+    }
+    return;
+  }
   const target = String(request.headers['x-amz-target'] ?? '');
   const operation = target.includes('.') ? target.slice(target.lastIndexOf('.') + 1) : target || `${request.method ?? '?'} ${request.url ?? ''}`;
   // One endpoint serves both Secrets Manager and SSM: the target's prefix says which.
@@ -65,16 +92,22 @@ subscribe('http.server.request.start', (message) => {
 let dynamo: LocalEmulator | undefined;
 let sqs: LocalEmulator | undefined;
 let secrets: SecretsEndpoint | undefined;
+let events: EventsEndpoint | undefined;
+let s3: S3Endpoint | undefined;
 
 serve(
   {
-    async start(payload: { secrets: Record<string, string> }): Promise<AwsEndpoints> {
+    async start(payload: { secrets: Record<string, string>; eventBus: string; payloadBucket: string }): Promise<AwsEndpoints> {
       dynamo = await startDynamo();
       sqs = await startSqs();
       secrets = await startSecretsEndpoint({ secrets: payload.secrets });
+      events = await startEventsEndpoint({ buses: [payload.eventBus] });
+      s3 = await startS3Endpoint({ buckets: [payload.payloadBucket] });
       services.set(dynamo.port, 'DynamoDB');
       services.set(sqs.port, 'SQS');
       services.set(secrets.port, 'Secrets');
+      services.set(events.port, 'EventBridge');
+      services.set(s3.port, 'S3');
       const behind = async (url: string): Promise<string> => {
         if (rttMs <= 0) return url;
         const parsed = new URL(url);
@@ -87,19 +120,29 @@ serve(
         dynamoEndpoint: dynamo.endpoint,
         sqsEndpoint: sqs.endpoint,
         secretsUrl: secrets.url,
+        eventsUrl: events.url,
+        s3Url: s3.url,
         functionDynamoEndpoint: await behind(dynamo.endpoint),
         functionSecretsUrl: await behind(secrets.url),
+        functionEventsUrl: await behind(events.url),
+        functionS3Url: await behind(s3.url),
       };
     },
     counters(): AwsCounters {
-      const snapshot = { calls: counts, dynamoWriteItems };
+      for (const { operation } of s3?.requests.slice(s3Counted) ?? []) counts[`S3.${operation}`] = (counts[`S3.${operation}`] ?? 0) + 1;
+      s3Counted = s3?.requests.length ?? 0;
+      const eventEntries = events?.calls.reduce((sum, call) => sum + call.entries, 0) ?? 0;
+      const snapshot = { calls: counts, dynamoWriteItems, eventEntries, s3BytesIn, s3BytesOut };
       counts = {};
       dynamoWriteItems = 0;
+      s3BytesIn = 0;
+      s3BytesOut = 0;
       secrets?.clearRequests();
+      events?.clear();
       return snapshot;
     },
   },
   async () => {
-    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), ...proxies.map((p) => p.stop())]);
+    await Promise.all([dynamo?.stop(), sqs?.stop(), secrets?.stop(), events?.stop(), s3?.stop(), ...proxies.map((p) => p.stop())]);
   },
 );

@@ -20,9 +20,11 @@
  * | `--smtp-rtt=MS`       | BENCH_SMTP_RTT_MS    | 0 (loopback)   | 0         |
  * | `--batch-sizes=10,100`| BENCH_BATCH_SIZES    | 10             | 10        |
  * | `--in-flight=10,50`   | BENCH_IN_FLIGHT      | 10             | 10        |
+ * | `--payload-messages=N`| BENCH_PAYLOAD_MESSAGES | 20 (`none` skips) | 4     |
+ * | `--payload-sizes=1,5` | BENCH_PAYLOAD_SIZES  | 1,5 (MiB)      | 1,5       |
  *
- * The network model (bench/delayProxy.ts): `--aws-rtt` puts a round trip on every DynamoDB and
- * Secrets Manager call of the function (the poller standing in for Lambda's event source mapping
+ * The network model (bench/delayProxy.ts): `--aws-rtt` puts a round trip on every DynamoDB,
+ * Secrets Manager, EventBridge and S3 call of the function (the poller standing in for Lambda's event source mapping
  * stays direct), `--smtp-rtt` on every SMTP exchange with the relay, for every configuration.
  * `--batch-sizes` and `--in-flight` add worker phases per (batch size, records in flight) pair
  * (batches over 10 are gathered from several receives, like a batching window) and a raw pooled
@@ -32,6 +34,9 @@
  * messages for a stable window), `--naive-messages` per naive-16 phase and
  * `--serial-messages` per naive-serial phase (serial sends take ~130 ms each with the greeting delay).
  * The defaults keep a full run under ~10 minutes on 2 cores; raise them on a bigger machine.
+ * `--payload-messages` is per S3 row of the payloads phase (bench/payloads.ts; its two event rows
+ * take 5× as many), `--payload-sizes` the attachment sizes of its S3 rows in MiB (at most 29:
+ * base64 makes a larger one's body pass the worker's 40 MiB limit).
  * `BENCH_CPU_PROFILE_DIR=dir` also writes a V8 CPU profile per client process (see bench/profile.ts).
  */
 import { join } from 'node:path';
@@ -86,6 +91,10 @@ export interface BenchOptions {
   /** Worker processes of each limits run; empty skips the phase. */
   readonly limitsWorkers: readonly number[];
   readonly limitsMessages: number;
+  /** Messages per S3 row of the payloads phase (bench/payloads.ts); 0 skips the phase. */
+  readonly payloadMessages: number;
+  /** Attachment sizes of its S3 rows, in MiB. */
+  readonly payloadSizesMib: readonly number[];
 }
 
 export class BenchOptionsError extends Error {
@@ -111,7 +120,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages', 'payload-messages', 'payload-sizes'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -140,6 +149,11 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (parsed.some((v) => !Number.isInteger(v) || v < 1 || v > max)) throw new BenchOptionsError(`--${flag} / ${variable} must be integers 1-${max} (got "${value}")`);
     return [...new Set(parsed)].sort((a, b) => a - b);
   };
+  const payloadRaw = raw('payload-messages', 'BENCH_PAYLOAD_MESSAGES');
+  const sizesRaw = raw('payload-sizes', 'BENCH_PAYLOAD_SIZES');
+  const payloadSizesMib = sizesRaw ? sizesRaw.split(',').map((v) => Number(v.trim())) : [1, 5];
+  // Base64 makes 4 bytes of 3: above 29 MiB the body would pass the worker's 40 MiB payload limit.
+  if (payloadSizesMib.some((v) => !Number.isFinite(v) || v <= 0 || v > 29)) throw new BenchOptionsError(`--payload-sizes / BENCH_PAYLOAD_SIZES must be MiB sizes above 0, at most 29 (got "${sizesRaw}")`);
   return {
     smoke,
     rounds: integer('rounds', 'BENCH_ROUNDS', smoke ? 1 : 3, 1),
@@ -159,5 +173,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     inFlights: list('in-flight', 'BENCH_IN_FLIGHT', [WORKER_SHAPE.batchConcurrency], 1_000),
     limitsWorkers: [...new Set(limitsWorkers)].sort((a, b) => a - b),
     limitsMessages: integer('limits-messages', 'BENCH_LIMITS_MESSAGES', smoke ? 15 : 60, 1),
+    payloadMessages: payloadRaw === 'none' ? 0 : integer('payload-messages', 'BENCH_PAYLOAD_MESSAGES', smoke ? 4 : 20, 1),
+    payloadSizesMib: [...new Set(payloadSizesMib)].sort((a, b) => a - b),
   };
 }

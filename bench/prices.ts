@@ -23,6 +23,14 @@ export const PRICES = {
   ssmPerCall: 0,
   /** https://aws.amazon.com/cloudwatch/pricing/ — logs ingestion (standard class), $0.50 per GB. */
   cloudWatchLogsPerGb: 0.5,
+  /** https://aws.amazon.com/eventbridge/pricing/ — custom events, $1.00 per 1M (each 64 KB chunk of an event is one). */
+  eventBridgePerEvent: 1 / 1_000_000,
+  /** https://aws.amazon.com/s3/pricing/ — S3 Standard requests: PUT, COPY, POST, LIST $0.005 per 1,000 (the producer's offload). */
+  s3PerPutRequest: 0.005 / 1_000,
+  /** https://aws.amazon.com/s3/pricing/ — S3 Standard requests: GET, SELECT and all other requests $0.0004 per 1,000. */
+  s3PerGetRequest: 0.0004 / 1_000,
+  /** https://aws.amazon.com/s3/pricing/ — DELETE and CANCEL requests are free. Storage for the minutes an object lives is negligible. */
+  s3PerDeleteRequest: 0,
   /** https://aws.amazon.com/ses/pricing/ — outbound email, $0.10 per 1,000 messages (attachments' data extra). */
   sesPerMessage: 0.1 / 1_000,
 } as const;
@@ -31,6 +39,8 @@ export const PRICES = {
 export const COST_ASSUMPTIONS = {
   /** Producers enqueue with SendMessageBatch of 10; 10 × ~3.3 KB bodies stay under one 64 KiB billing chunk. */
   producerMessagesPerSendRequest: 10,
+  /** Delivery events per message (docs/events.md): one per recipient per receive; the bench's messages have one recipient, delivered at once. */
+  deliveryEventsPerMessage: 1,
   /** Lambda's own START / END / REPORT lines per invocation, billed as log ingestion. */
   lambdaPlatformLogBytesPerInvocation: 300,
   /** DynamoDB: every write here is an item under 1 KB (1 WRU); a BatchGetItem of config reads ~3 keys, eventually consistent (0.5 RRU each); a consistent GetItem is 1 RRU. */

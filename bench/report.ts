@@ -4,6 +4,7 @@
 import type { BundleInfo } from './build.js';
 import type { ColdInitResult } from './coldInit.js';
 import type { ConfigurationResult, CostEstimate, Stat } from './analyze.js';
+import type { PayloadRun } from './payloads.js';
 import type { RelayStart } from './relayChild.js';
 
 export interface BenchReport {
@@ -12,6 +13,8 @@ export interface BenchReport {
   readonly bundles: { readonly handler: BundleInfo; readonly bare: BundleInfo };
   readonly costs: readonly CostEstimate[];
   readonly relays: readonly RelayStart[];
+  /** The payloads phase (bench/payloads.ts); absent or empty when skipped. */
+  readonly payloads?: readonly PayloadRun[];
 }
 
 interface Table {
@@ -141,8 +144,8 @@ function bundleTable(report: BenchReport): Table {
 function costTable(report: BenchReport): Table {
   return {
     title: 'Estimated AWS cost per million messages (us-east-1 list prices, Lambda arm64 512 MB; see bench/prices.ts)',
-    headers: ['greeting delay', 'routes', 'Lambda requests', 'Lambda duration', 'SQS', 'DynamoDB', 'Secrets Manager', 'CloudWatch Logs', 'total', 'total, CPU-scaled', 'Amazon SES'],
-    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    headers: ['greeting delay', 'routes', 'Lambda requests', 'Lambda duration', 'SQS', 'DynamoDB', 'Secrets Manager', 'EventBridge', 'CloudWatch Logs', 'total', 'total, CPU-scaled', 'Amazon SES'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows: report.costs.map((c) => [
       GREETING_LABEL[c.greeting],
       String(c.routes),
@@ -151,6 +154,7 @@ function costTable(report: BenchReport): Table {
       dollars(c.perMillion.sqs),
       dollars(c.perMillion.dynamodb),
       dollars(c.perMillion.secretsManager),
+      dollars(c.perMillion.eventBridge),
       dollars(c.perMillion.cloudWatchLogs),
       dollars(c.perMillion.total),
       dollars(c.perMillion.totalCpuScaled),
@@ -159,7 +163,39 @@ function costTable(report: BenchReport): Table {
     notes: [
       'Lambda duration from the measured invocation time here; "CPU-scaled" stretches the handler\'s CPU time to 512 MB\'s share of a vCPU (512/1769).',
       'SQS = the measured receive + delete (+ any visibility change or DLQ send) per message + producers\' SendMessageBatch of 10.',
+      'EventBridge = one delivery event per message (one recipient each; docs/events.md), published in the measured PutEvents calls of up to 10.',
       'Not included: the relay itself, secret storage ($0.40/secret-month), custom metrics, DynamoDB storage, data transfer.',
+    ],
+  };
+}
+
+function payloadsTable(report: BenchReport): Table {
+  const bytes = (n: number): string => (n === 0 ? '0' : n >= 1_048_576 ? `${(n / 1_048_576).toFixed(2)} MiB` : kb(n));
+  return {
+    title: 'Delivery events and S3 payloads: extra calls per message (bench/payloads.ts; the bundled worker, events on)',
+    headers: ['message', 'body', 'msgs', 'msg/s', 'client CPU ms/msg', 'S3 PUT/msg (producer)', 'S3 GET/msg', 'S3 DELETE/msg', 'PutEvents/msg', 'entries/PutEvents', 'S3 bytes in / out per msg', 'SMTP bytes/msg', 'peak RSS MB', 'added $ per 1M msgs'],
+    align: ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: (report.payloads ?? []).map((p) => [
+      p.label,
+      `${bytes(p.bodyBytes)}${p.offloaded ? ', S3 pointer' : ', inline'}`,
+      `${p.relayed}/${p.messages}`,
+      num(p.msgPerSec),
+      num(p.cpuMsPerMsg),
+      num(p.s3PutPerMsg),
+      num(p.s3GetPerMsg),
+      num(p.s3DeletePerMsg),
+      num(p.putEventsPerMsg),
+      num(p.entriesPerPutEvents),
+      `${bytes(p.s3BytesInPerMsg)} / ${bytes(p.s3BytesOutPerMsg)}`,
+      bytes(p.smtpBytesPerMsg),
+      num(p.peakRssMb),
+      dollars(p.addedCostPerMillion.total),
+    ]),
+    notes: [
+      'Counted at the stand-ins: PUT by the producer while enqueueing (offloads above 256 KiB, as `mailrelay enqueue`), GET / DELETE / PutEvents by the function in the timed window.',
+      'Added $ = S3 PUT ($0.005/1k) + GET ($0.0004/1k) + DELETE (free) + one EventBridge event per recipient ($1.00/1M), bench/prices.ts; storage for the minutes an object lives is negligible.',
+      'peak RSS: the client process (handler + poller) with a batch of 10 in flight: every record holds its body, parsed JSON and MIME message at once; compare with the function\'s memory (512 MB).',
+      'Not in it: the Lambda time a large message takes (client CPU ms/msg shows it), SQS (a pointer body is one 64 KiB chunk; an inline body over 64 KiB is billed as several).',
     ],
   };
 }
@@ -192,5 +228,5 @@ function render(table: Table, format: 'text' | 'markdown'): string {
 export function renderReport(report: BenchReport, format: 'text' | 'markdown'): string {
   const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms${r.rttMs ? ` (${r.rttMs} ms SMTP round trip added)` : ''}`).join('; ');
   const intro = format === 'markdown' ? `Relay greeting latency measured at start: ${relays}.` : `Relay greeting latency measured at start: ${relays}`;
-  return [intro, ...[throughputTable, workerTable, awsTable, costTable, coldInitTable, bundleTable].map((t) => render(t(report), format))].join('\n\n');
+  return [intro, ...[throughputTable, workerTable, awsTable, costTable, ...(report.payloads?.length ? [payloadsTable] : []), coldInitTable, bundleTable].map((t) => render(t(report), format))].join('\n\n');
 }

@@ -28,6 +28,7 @@ import type { PhaseMeasurement, PhaseSpec } from './client.js';
 import { measureColdInit } from './coldInit.js';
 import { startChild, type BenchChild } from './ipc.js';
 import { runLimitsPhase, type LimitsRun } from './limits.js';
+import { payloadCases, runPayloadsPhase, type PayloadRun } from './payloads.js';
 import { BenchOptionsError, LIMITS_SHAPE, NAIVE_IN_FLIGHT, parseOptions, warmupFor, WORKER_SHAPE, type BenchOptions } from './options.js';
 import { PRICES, COST_ASSUMPTIONS } from './prices.js';
 import type { RelayCounters, RelayStart } from './relayChild.js';
@@ -37,6 +38,10 @@ import { queueBody, recipientOf, routeDomain, routePassword, routeSecretId, rout
 const CA_FILE = join(REPO_ROOT, 'local/certs/ca.pem');
 const CONFIG_TABLE = 'mailrelay-bench-config';
 const IDEMPOTENCY_TABLE = 'mailrelay-bench-idempotency';
+/** The bus the bench's worker puts delivery events on (the PutEvents stand-in in the AWS child). */
+const BENCH_EVENT_BUS = 'mailrelay-bench-events';
+/** The payload bucket on the S3 stand-in (bench/payloads.ts). */
+const BENCH_PAYLOAD_BUCKET = 'mailrelay-bench-payloads';
 const QUEUE_VISIBILITY_SECONDS = 60;
 /** A phase step that takes longer than this is a hung bench, not a slow one. */
 const STEP_TIMEOUT_MS = 10 * 60_000;
@@ -132,7 +137,7 @@ async function startWorld(options: BenchOptions): Promise<World> {
   const aws = tsxChild('awsChild.ts', 'aws', [String(options.awsRttMs)]);
   const relays = new Map<GreetingMode, { child: BenchChild; start: RelayStart }>();
   const [endpoints] = await Promise.all([
-    aws.request<AwsEndpoints>('start', { secrets }),
+    aws.request<AwsEndpoints>('start', { secrets, eventBus: BENCH_EVENT_BUS, payloadBucket: BENCH_PAYLOAD_BUCKET }),
     ...options.greetings.map(async (greeting) => {
       const child = tsxChild('relayChild.ts', `relay-${greeting}`, [greeting, String(options.smtpRttMs)]);
       relays.set(greeting, { child, start: await child.request<RelayStart>('start', { users }) });
@@ -184,6 +189,9 @@ function workerEnv(world: World, config?: BenchConfiguration): NodeJS.ProcessEnv
     AWS_ENDPOINT_URL_SQS: world.endpoints.sqsEndpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: world.endpoints.functionSecretsUrl,
     AWS_ENDPOINT_URL_SSM: world.endpoints.functionSecretsUrl,
+    // Delivery events (docs/events.md): counted like the other calls, as EventBridge.PutEvents.
+    AWS_ENDPOINT_URL_EVENTBRIDGE: world.endpoints.functionEventsUrl,
+    EVENT_BUS_NAME: BENCH_EVENT_BUS,
     CONFIG_TABLE_NAME: CONFIG_TABLE,
     IDEMPOTENCY_TABLE_NAME: IDEMPOTENCY_TABLE,
     QUEUE_URL: world.queues.queueUrl,
@@ -351,9 +359,34 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
       { workerCounts: options.limitsWorkers, messages: options.limitsMessages, ...LIMITS_SHAPE },
     );
 
+    // What delivery events and S3 pointer bodies add per message (docs/payloads.md, docs/events.md).
+    const payloadRelay = world.relays.get('no-delay') ?? [...world.relays.values()][0]!;
+    const payloads: PayloadRun[] =
+      options.payloadMessages > 0
+        ? await runPayloadsPhase(
+            {
+              runId: world.runId,
+              sqs: world.sqs,
+              s3Url: world.endpoints.s3Url,
+              functionS3Url: world.endpoints.functionS3Url,
+              payloadBucket: BENCH_PAYLOAD_BUCKET,
+              aws: world.aws,
+              relay: payloadRelay.child,
+              recipientDomain: routeDomain(0, payloadRelay.start.greeting),
+              env: workerEnv(world),
+              build,
+              sqsEndpoint: world.endpoints.sqsEndpoint,
+              batchSize: WORKER_SHAPE.batchSize,
+              memoryMb: WORKER_SHAPE.memoryMb,
+              log,
+            },
+            payloadCases(options.payloadMessages, options.payloadSizesMib),
+          )
+        : [];
+
     const results = summarize(list, runs);
     const costs = results.map(estimateCost).filter((c) => c !== undefined);
-    const report: BenchReport = { configurations: results, coldInit, bundles: { handler: build.handler, bare: build.bare }, costs, relays: [...world.relays.values()].map((r) => r.start) };
+    const report: BenchReport = { configurations: results, coldInit, bundles: { handler: build.handler, bare: build.bare }, costs, relays: [...world.relays.values()].map((r) => r.start), payloads };
     const finishedAt = new Date();
     const subtitle = `${String(host['cpus'])} × ${String(host['cpuModel'])}, Node ${process.version}, ${finishedAt.toISOString().slice(0, 10)}; ${options.smoke ? 'SMOKE RUN (tiny counts, not figures to quote)' : `${options.rounds} interleaved runs per configuration`}`;
 
@@ -381,6 +414,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
           configurations: results,
           cost: { prices: PRICES, assumptions: COST_ASSUMPTIONS, estimates: costs },
           limits,
+          payloads,
         },
         null,
         2,

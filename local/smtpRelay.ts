@@ -250,6 +250,9 @@ function summary(message: ReceivedMessage): string {
     `bytes=${message.raw.length}`,
   ];
   if (subject !== undefined) parts.push(`subject=${JSON.stringify(subject.replace(/\r?\n[ \t]*/g, ' ').slice(0, 100))}`);
+  // Whether the worker signed it (docs/dkim.md): the signing domain and selector, not a verdict.
+  const signature = /^dkim-signature:(.*(?:\r?\n[ \t].*)*)/im.exec(head.split(/\r?\n\r?\n/)[0] ?? '')?.[1]?.replace(/\s+/g, '');
+  if (signature !== undefined) parts.push(`dkim=${/(?:^|;)d=([^;]+)/.exec(signature)?.[1] ?? '?'}/${/(?:^|;)s=([^;]+)/.exec(signature)?.[1] ?? '?'}`);
   return parts.join(' ');
 }
 

@@ -332,8 +332,8 @@ The handler reads its settings from the environment, as in Lambda:
   SECRET_PREFIX (mailrelay/), MAX_RECEIVE_COUNT (5; must equal the queue's redrive policy),
   CONFIG_CACHE_TTL_SECONDS (60), SECRET_CACHE_TTL_SECONDS (300), MIN_REMAINING_TIME_MS (10000),
   BATCH_CONCURRENCY (10), RELAY_CA_FILE, AUTH_HOOK_TIMEOUT_MS (2000),
-  AUTH_HOOK_CACHE_TTL_SECONDS (60), AUTH_HOOK_CACHE_SIZE (1000); AWS credentials and region
-  from the default chain.
+  AUTH_HOOK_CACHE_TTL_SECONDS (60), AUTH_HOOK_CACHE_SIZE (1000), EVENT_BUS_NAME (delivery
+  events; none when unset); AWS credentials and region from the default chain.
 
 Options:
   --queue-url URL      the queue (default: $MAILRELAY_QUEUE_URL, else $QUEUE_URL)

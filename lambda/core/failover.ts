@@ -62,15 +62,11 @@ export async function deliverRoute(
     const id = relayId(relay);
     // A relay is suspended for everyone (it refused the session), or for one account on it (it
     // throttled that account's logins: `454 4.7.0 Too many login attempts` is per mailbox).
-    const account = accountKey(id, route);
     const health = await checkRelay(id, deps, notices);
-    const accountHealth = health.state === 'suspended' || !account ? health : await checkRelay(account, deps, notices);
-    if (health.state === 'suspended' || accountHealth.state === 'suspended') {
-      const held = health.state === 'suspended' ? health : (accountHealth as Extract<typeof accountHealth, { state: 'suspended' }>);
-      suspensions.push({ ...held.suspension, until: held.until });
+    if (health.state === 'suspended') {
+      suspensions.push({ ...health.suspension, until: health.until });
       continue;
     }
-    const probing = health.state === 'probe' || accountHealth.state === 'probe';
     let view = relayRoute(route, relay, index);
     let hooked = false;
     if (!deps.authHook && view.settings.auth.hookFunction !== undefined) {
@@ -87,6 +83,15 @@ export async function deliverRoute(
         return { recipients: hookFailed(view, error), attempts, notices };
       }
     }
+    // The account is the user the session logs in as: known only once the hook has answered (a
+    // tenant's throttle must not hold the configured user's other tenants, nor the whole relay).
+    const account = accountKey(id, view);
+    const accountHealth = account ? await checkRelay(account, deps, notices) : health;
+    if (accountHealth.state === 'suspended') {
+      suspensions.push({ ...accountHealth.suspension, until: accountHealth.until });
+      continue;
+    }
+    const probing = health.state === 'probe' || accountHealth.state === 'probe';
     const result = await attemptRelay(view, from, raw, deps, mayStart);
     attempts.push({ route: view.label, mechanism: view.settings.auth.type, recipients: route.recipients.length, durationMs: result.durationMs, authRetried: result.authRetried, authKey: route.settings.auth.key, relay: id, probe: probing });
     // The relay refused what the hook gave: ask the hook again next time, not its cached answer.
@@ -152,7 +157,9 @@ function waitFor(recipients: RecipientResult[], suspension: RelaySuspension | un
 
 /**
  * The key of the route's account on a relay (`host:port#user`), for throttles that answer a login:
- * the user as configured, or the keysource it is read from — never a secret. None without AUTH.
+ * the user the session logs in as (the hook's, if it answered one, else the configured one), or
+ * the keysource it is read from — never a secret. None without AUTH. Call it with the route as
+ * the hook made it.
  */
 export function accountKey(relay: string, route: RouteGroup): string | undefined {
   const { auth } = route.settings;

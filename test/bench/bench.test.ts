@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigurationResult, CostEstimate } from '../../bench/analyze.js';
 import type { ColdInitResult } from '../../bench/coldInit.js';
 import type { LimitsRun } from '../../bench/limits.js';
+import type { PayloadRun } from '../../bench/payloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Generous: on a loaded machine (CI neighbours, parallel work) the smoke run takes minutes, not seconds.
@@ -26,6 +27,7 @@ interface Results {
   configurations: ConfigurationResult[];
   cost: { prices: { sesPerMessage: number }; estimates: CostEstimate[] };
   limits: LimitsRun[];
+  payloads: PayloadRun[];
 }
 
 let dir: string;
@@ -72,7 +74,7 @@ afterAll(() => {
 describe('npm run bench -- --smoke', () => {
   it('exits 0 and prints every table', () => {
     expect(exitCode, stderr.slice(-3000)).toBe(0);
-    for (const title of ['Throughput and client CPU', 'Worker invocations', 'AWS API calls per 100 messages', 'Estimated AWS cost per million', 'Cold init', 'Bundle size']) {
+    for (const title of ['Throughput and client CPU', 'Worker invocations', 'AWS API calls per 100 messages', 'Estimated AWS cost per million', 'Cold init', 'Bundle size', 'Delivery events and S3 payloads']) {
       expect(stdout).toContain(title);
     }
   });
@@ -111,6 +113,9 @@ describe('npm run bench -- --smoke', () => {
     expect(worker.writeUnitsPer100?.median).toBe(200);
     expect(worker.awsCallsPer100['SQS.ReceiveMessage']?.median).toBeGreaterThan(0);
     expect(worker.awsCallsPer100['SQS.DeleteMessageBatch']?.median).toBeGreaterThan(0);
+    // Delivery events: one PutEvents per batch of up to 10 single-recipient messages (docs/events.md).
+    expect(worker.awsCallsPer100['EventBridge.PutEvents']?.median).toBeGreaterThan(0);
+    expect(worker.awsCallsPer100['EventBridge.PutEvents']?.median).toBeLessThanOrEqual(worker.awsCallsPer100['SQS.ReceiveMessage']!.median);
     expect(worker.messagesPerBatch?.median).toBeGreaterThan(0);
     expect(worker.handlerMsPerBatch?.median).toBeGreaterThan(0);
     expect(worker.logBytesPerMsg.median).toBeGreaterThan(0);
@@ -138,6 +143,7 @@ describe('npm run bench -- --smoke', () => {
     for (const e of results.cost.estimates) {
       expect(e.perMillion.total).toBeGreaterThan(0);
       expect(e.perMillion.ses).toBeCloseTo(100, 6);
+      expect(e.perMillion.eventBridge).toBeCloseTo(1, 6);
     }
   });
 
@@ -158,5 +164,37 @@ describe('npm run bench -- --smoke', () => {
       expect(run.limiterCallsPerMessage).toBeGreaterThan(0);
     }
     expect(stdout).toContain('Fleet-wide limits');
+  });
+
+  it('runs the payloads phase: per S3 message one PUT (producer), one GET per receive and one DELETE once relayed; one event per recipient, at most 10 per PutEvents', () => {
+    expect(results.payloads.map((p) => p.id)).toEqual(['events-1rcpt', 'events-3rcpt', 's3-1mib', 's3-5mib']);
+    for (const p of results.payloads) {
+      // Every message relayed once, none retried: calls per message are calls per receive.
+      expect(p.failed, p.id).toBe(0);
+      expect(p.delivered, p.id).toBe(p.messages);
+      expect(p.relayed, p.id).toBe(p.messages);
+      expect(p.eventsPerMsg, p.id).toBe(p.recipients);
+      expect(p.entriesPerPutEvents, p.id).toBeGreaterThan(0);
+      expect(p.entriesPerPutEvents, p.id).toBeLessThanOrEqual(10);
+      expect(p.putEventsPerMsg * p.messages, p.id).toBeGreaterThanOrEqual(Math.ceil((p.eventsPerMsg * p.messages) / 10));
+      expect(p.msgPerSec, p.id).toBeGreaterThan(0);
+      expect(p.cpuMsPerMsg, p.id).toBeGreaterThan(0);
+    }
+    for (const p of results.payloads.filter((r) => r.attachmentBytes > 0)) {
+      expect(p.offloaded, p.id).toBe(true);
+      expect([p.s3PutPerMsg, p.s3GetPerMsg, p.s3DeletePerMsg], p.id).toEqual([1, 1, 1]);
+      expect(p.s3BytesInPerMsg, p.id).toBe(p.bodyBytes);
+      expect(p.s3BytesOutPerMsg, p.id).toBe(p.bodyBytes);
+      expect(p.bodyBytes, p.id).toBeGreaterThan((p.attachmentBytes * 4) / 3);
+      expect(p.smtpBytesPerMsg, p.id).toBeGreaterThan((p.attachmentBytes * 4) / 3);
+      // $0.005/1k PUT + $0.0004/1k GET + free DELETE + $1/1M events: $6.40 per million.
+      expect(p.addedCostPerMillion.total, p.id).toBeCloseTo(6.4, 6);
+    }
+    expect(results.payloads.find((p) => p.id === 's3-5mib')?.attachmentBytes).toBe(5 * 1_048_576);
+    for (const p of results.payloads.filter((r) => r.attachmentBytes === 0)) {
+      expect(p.offloaded, p.id).toBe(false);
+      expect([p.s3PutPerMsg, p.s3GetPerMsg, p.s3DeletePerMsg, p.s3BytesOutPerMsg], p.id).toEqual([0, 0, 0, 0]);
+      expect(p.addedCostPerMillion.total, p.id).toBeCloseTo(p.recipients, 6);
+    }
   });
 });

@@ -183,6 +183,8 @@ describe('delivery events under npm start', () => {
     ]);
     expect(events[0]!.detail).toMatchObject({ binding: 'acme.example', smtpCode: 250, attempt: 1, status: 'delivered' });
     expect(printed.some((line) => /^\[events\] Recipient Delivered bob@example\.net 250 key=\S+ attempt=1$/.test(line))).toBe(true);
+    // The relay's own line says the message came signed (local/config.json signs acme.example mail).
+    expect(printed.some((line) => /^\[smtp-relay\] 250 .*to=<bob@example\.net> .* subject="Hello from mailrelay" dkim=acme\.example\/local$/.test(line))).toBe(true);
   });
 });
 

@@ -1,10 +1,12 @@
 /**
  * What may suspend a relay for the fleet, and what may not (docs/outage.md), against real
  * smtp-server relays on 127.0.0.1: a slow token endpoint is not the relay's fault; one account's
- * login throttle suspends that account, not every tenant on the relay; a relay that cannot serve
+ * login throttle suspends that account, not every tenant on the relay (also when the account is the
+ * user the auth hook answered, not the configured one); a relay that cannot serve
  * the route (no STARTTLS) is skipped for the next relay of the list without being suspended.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { AuthHookRunner } from '../../lambda/core/authHook/index.js';
 import type { OAuth2Client } from '../../lambda/core/config/schema.js';
 import type { ReadOptions, TokenProvider } from '../../lambda/core/ports.js';
 import { relayMessage, type RelayDependencies } from '../../lambda/core/relay.js';
@@ -78,6 +80,43 @@ describe('what suspends a relay', () => {
     // Tenant A's next message waits without connecting; tenant B's still goes.
     const again = await relayMessage(structuredMessage({ to: ['z@example.net'], binding: 'a' }), d);
     expect(again.recipients[0]).toMatchObject({ status: 'deferred', reason: 'route-suspended' });
+  });
+
+  // The hook's user is the account the relay throttles: the suspension must name it, whatever the
+  // config says below the hook (a shared user, or none at all).
+  it.each([
+    ['a shared configured user', { type: 'PLAIN', user: 'msys', pass: { value: 'configured-pass' } }, '454', '4.7.0 Too many login attempts, please try again later'],
+    ['no configured user (the hook supplies it)', { type: 'PLAIN' }, '451', '4.7.500 Server busy. Please try again later'],
+  ] as const)('a hook-supplied user’s login throttle (%s) suspends that user’s account only: another tenant on the relay still delivers', async (_case, auth, code, text) => {
+    // Prepare
+    const r = await relay({
+      users: { 'a@tenants.example': 'pa', 'b@tenants.example': 'pb' },
+      onAuth: ({ username }) => (username === 'a@tenants.example' ? { code: Number(code), message: text } : undefined),
+    });
+    const tenants: Record<string, { user: string; pass: string }> = { 'tenant-a': { user: 'a@tenants.example', pass: 'pa' }, 'tenant-b': { user: 'b@tenants.example', pass: 'pb' } };
+    const config = new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: r.port, timeoutSeconds: 5 }, auth } });
+    const d = deps(config, { authHook: new AuthHookRunner({ module: (c) => tenants[c.auth.key ?? ''] }) });
+    const send = (tenant: string, to: string) => relayMessage(structuredMessage({ to: [to], auth: { key: tenant }, idempotencyKey: `${tenant}-${to}` }), d);
+
+    // Act
+    const a = await send('tenant-a', 'x@example.net');
+    const b = await send('tenant-b', 'y@example.net');
+    const attemptsBefore = r.authAttempts.length;
+    const aAgain = await send('tenant-a', 'z@example.net');
+    const bAgain = await send('tenant-b', 'w@example.net');
+
+    // Assess
+    expect(a.recipients[0]).toMatchObject({ status: 'deferred', reason: 'relay-throttled' });
+    expect(b.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect(d.routeHealth.list().map((s) => s.relay)).toEqual([`127.0.0.1:${r.port}#a@tenants.example`]);
+    // Tenant A waits without logging in again; tenant B's next message still goes.
+    expect(aAgain.recipients[0]).toMatchObject({ status: 'deferred', reason: 'route-suspended' });
+    expect(bAgain.recipients[0]).toMatchObject({ status: 'delivered' });
+    expect(r.authAttempts.slice(attemptsBefore).map((x) => x.username)).not.toContain('a@tenants.example');
+    expect(r.messages.map((m) => [m.user, m.rcptTo])).toEqual([
+      ['b@tenants.example', ['y@example.net']],
+      ['b@tenants.example', ['w@example.net']],
+    ]);
   });
 
   it('a relay without STARTTLS where TLS is required is skipped for the next relay of the list, and not suspended', async () => {

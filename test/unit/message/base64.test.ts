@@ -32,6 +32,17 @@ describe('decodeStrictBase64', () => {
     }
   });
 
+  it('decodes an attachment of 30 MiB in one line (the largest that fits a 40 MiB payload)', () => {
+    // Prepare: a regex over the whole text overflowed V8's stack from ~4 MiB on
+    const bytes = Buffer.alloc(30 * 1_048_576, 0xa5);
+
+    // Act
+    const result = decodeStrictBase64(bytes.toString('base64'));
+
+    // Assess
+    expect(result.ok && result.bytes.equals(bytes)).toBe(true);
+  });
+
   it.each([
     ['aGVsbG8', /must be padded base64/],
     ['aGVsbA=', /must be padded base64/],
@@ -46,6 +57,8 @@ describe('decodeStrictBase64', () => {
     ['aG=sbG8=', /"=" only as padding at the end/],
     ['aGVsbG8=aGVsbG8=', /"=" only as padding at the end/],
     ['====', /"=" only as padding at the end/],
+    ['aG=A', /"=" only as padding at the end/],
+    ['aGV=aGVs', /"=" only as padding at the end/],
     ['aGVsbG9=', /not canonical base64/],
     ['QR==', /not canonical base64/],
   ])('refuses %j', (input, reason) => {
