@@ -116,8 +116,9 @@ describe('SmtpPool', () => {
     const shared = Object.assign(Object.create(memory) as MemoryRelayLimiter, { shared: true });
     const fleet = pool({ limits: new RelayLimits(shared), idleTimeoutMs: 60_000, leasedIdleTimeoutMs: 200, sweepIntervalMs: 50 });
     const alone = pool({ limits: new RelayLimits(new MemoryRelayLimiter()), idleTimeoutMs: 60_000, leasedIdleTimeoutMs: 200, sweepIntervalMs: 50 });
-    await send(fleet, route(r.port, 'a.example'), 'x@example.net');
     await send(alone, route(r.port, 'b.example'), 'y@example.net');
+    await send(fleet, route(r.port, 'a.example'), 'x@example.net');
+    // Checked at once: the leased session may idle only 200 ms.
     expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(1);
     await until(() => fleet.stats().total === 0, 'the leased idle session to close');
     expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(0);
