@@ -14,6 +14,20 @@ export default tseslint.config(
     },
   },
   {
+    // `import { z } from 'zod'` drags every zod locale into the handler bundle (+360 KB, slower
+    // cold init: docs/performance.md); the namespace import tree-shakes them.
+    files: ['lambda/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ImportDeclaration[source.value='zod'][importKind='value'] > ImportSpecifier[imported.name='z']",
+          message: "use `import * as z from 'zod'`: the named `z` pulls every zod locale into the bundle (docs/performance.md).",
+        },
+      ],
+    },
+  },
+  {
     // The core and the worker logic never import the AWS SDK: they talk to the world through
     // ports; adapters implement them and handlers wire them.
     files: ['lambda/core/**/*.ts', 'lambda/worker/**/*.ts'],

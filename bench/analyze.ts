@@ -34,6 +34,8 @@ export interface PhaseRun {
   readonly aws: AwsCallCounts;
   /** DynamoDB items written (WRU for items under 1 KB). */
   readonly dynamoWriteItems?: number;
+  /** The emulators' own time answering, summed per `Service.Operation` (bench/awsChild.ts). */
+  readonly awsServiceMs?: Readonly<Record<string, number>>;
 }
 
 export interface Stat {
@@ -62,6 +64,13 @@ export interface RunFigures {
   readonly handlerCpuMsPerMsg?: number;
   readonly handlerMsPerBatch?: number;
   readonly messagesPerBatch?: number;
+  /** Worker: mean wall ms per occurrence of each handler stage (lambda/core/stageTimings.ts). */
+  readonly stageMs?: Readonly<Record<string, number>>;
+  /** Worker: mean ms per AWS call as the client process saw it, and as the emulator spent answering it. */
+  readonly awsClientMsPerCall?: Readonly<Record<string, number>>;
+  readonly awsServiceMsPerCall?: Readonly<Record<string, number>>;
+  /** Worker: invocation ms with the emulator's DynamoDB time on the invocation's path replaced by the model's round trip ({@link modeledInvocationMs}). */
+  readonly modeledInvocationMs?: number;
 }
 
 export interface ConfigurationResult extends BenchConfiguration {
@@ -84,6 +93,12 @@ export interface ConfigurationResult extends BenchConfiguration {
   readonly handlerCpuMsPerMsg?: Stat;
   readonly handlerMsPerBatch?: Stat;
   readonly messagesPerBatch?: Stat;
+  readonly stageMs?: Readonly<Record<string, Stat>>;
+  readonly awsClientMsPerCall?: Readonly<Record<string, Stat>>;
+  readonly awsServiceMsPerCall?: Readonly<Record<string, Stat>>;
+  readonly modeledInvocationMs?: Stat;
+  /** The DynamoDB round trip the modeled invocation assumes (ms). */
+  readonly awsModelMs?: number;
   /** msg/s median ÷ the other configuration's msg/s median (same greeting mode). */
   readonly ratios: {
     readonly toNaiveSerial?: number;
@@ -105,7 +120,30 @@ export function stat(values: readonly number[]): Stat {
 
 const per100 = (count: number, messages: number): number => (messages > 0 ? (count * 100) / messages : 0);
 
-export function runFigures(run: PhaseRun): RunFigures {
+/** DynamoDB's typical latency per call (ms), the model for a loopback run: in-region, single-digit milliseconds. */
+export const DEFAULT_AWS_MODEL_MS = 4;
+
+/**
+ * The invocation without the emulator's latency: each wave of records in flight waits for its
+ * claims, and the batch for its settle write, so those are on the invocation's path; each is
+ * replaced by one round trip of `modelMs`. An approximation: it takes the mean claim where the
+ * slowest of a wave is on the path, so with dynalite (which answers one call at a time) it
+ * removes less than the emulator added — the modeled time errs long.
+ */
+export function modeledInvocationMs(invocationMs: number, stageMs: Readonly<Record<string, number>>, recordsPerBatch: number, inFlight: number, modelMs: number): number {
+  const waves = Math.ceil(recordsPerBatch / Math.max(1, inFlight));
+  const claim = stageMs['claim'];
+  const settle = stageMs['settle'];
+  let modeled = invocationMs;
+  if (claim !== undefined) modeled -= waves * (claim - modelMs);
+  if (settle !== undefined) modeled -= settle - modelMs;
+  return Math.max(0, modeled);
+}
+
+const meanOf = (timings: Readonly<Record<string, { ms: number; count: number }>> | undefined): Record<string, number> =>
+  Object.fromEntries(Object.entries(timings ?? {}).map(([name, t]) => [name, t.count > 0 ? t.ms / t.count : 0]));
+
+export function runFigures(run: PhaseRun, inFlight = 10, awsModelMs = DEFAULT_AWS_MODEL_MS): RunFigures {
   const m = run.measurement;
   const n = m.delivered;
   const commandsPer100: Record<string, number> = {};
@@ -133,6 +171,14 @@ export function runFigures(run: PhaseRun): RunFigures {
           handlerCpuMsPerMsg: n > 0 ? (m.handlerCpuMs ?? 0) / n : 0,
           handlerMsPerBatch: (m.handlerMs ?? 0) / m.invocations,
           messagesPerBatch: n / m.invocations,
+          ...(m.stages
+            ? {
+                stageMs: meanOf(m.stages),
+                awsClientMsPerCall: meanOf(m.awsCalls),
+                awsServiceMsPerCall: Object.fromEntries(Object.entries(run.awsServiceMs ?? {}).map(([call, ms]) => [call, ms / Math.max(1, run.aws[call] ?? 0)])),
+                modeledInvocationMs: modeledInvocationMs((m.handlerMs ?? 0) / m.invocations, meanOf(m.stages), n / m.invocations, inFlight, awsModelMs),
+              }
+            : {}),
         }
       : {}),
   };
@@ -151,9 +197,11 @@ function optionalStat(runs: readonly RunFigures[], pick: (run: RunFigures) => nu
 }
 
 /** Summarize each configuration's runs, then relate the configurations to each other. */
-export function summarize(configurations: readonly BenchConfiguration[], runs: ReadonlyMap<string, readonly PhaseRun[]>): ConfigurationResult[] {
+export function summarize(configurations: readonly BenchConfiguration[], runs: ReadonlyMap<string, readonly PhaseRun[]>, options: { awsModelMs?: number } = {}): ConfigurationResult[] {
+  const awsModelMs = options.awsModelMs || DEFAULT_AWS_MODEL_MS;
   const base = configurations.map((config) => {
-    const figures = (runs.get(config.id) ?? []).map(runFigures);
+    const figures = (runs.get(config.id) ?? []).map((run) => runFigures(run, config.inFlight, awsModelMs));
+    const modeled = optionalStat(figures, (r) => r.modeledInvocationMs);
     const handlerCpuMsPerMsg = optionalStat(figures, (r) => r.handlerCpuMsPerMsg);
     const handlerMsPerBatch = optionalStat(figures, (r) => r.handlerMsPerBatch);
     const messagesPerBatch = optionalStat(figures, (r) => r.messagesPerBatch);
@@ -175,6 +223,15 @@ export function summarize(configurations: readonly BenchConfiguration[], runs: R
       ...(handlerCpuMsPerMsg ? { handlerCpuMsPerMsg } : {}),
       ...(handlerMsPerBatch ? { handlerMsPerBatch } : {}),
       ...(messagesPerBatch ? { messagesPerBatch } : {}),
+      ...(modeled
+        ? {
+            stageMs: statOfKeys(figures, (r) => r.stageMs ?? {}),
+            awsClientMsPerCall: statOfKeys(figures, (r) => r.awsClientMsPerCall ?? {}),
+            awsServiceMsPerCall: statOfKeys(figures, (r) => r.awsServiceMsPerCall ?? {}),
+            modeledInvocationMs: modeled,
+            awsModelMs,
+          }
+        : {}),
     };
   });
   const find = (kind: ConfigurationKind, greeting: GreetingMode, routes?: number) =>
@@ -202,6 +259,8 @@ export interface CostEstimate {
     readonly invocationMs: number;
     /** invocationMs with the handler's CPU time stretched to 512 MB's share of a vCPU. */
     readonly invocationMsCpuScaled: number;
+    /** invocationMs with the emulator's DynamoDB time replaced by the model's round trip, when measured. */
+    readonly invocationMsModeled?: number;
     readonly sqsRequestsPerMsg: number;
     readonly dynamoWriteUnitsPerMsg: number;
     readonly dynamoReadUnitsPerMsg: number;
@@ -221,6 +280,9 @@ export interface CostEstimate {
     readonly cloudWatchLogs: number;
     readonly total: number;
     readonly totalCpuScaled: number;
+    /** Lambda duration from invocationMsModeled, and the total with it. */
+    readonly lambdaDurationModeled?: number;
+    readonly totalModeled?: number;
     readonly ses: number;
   };
 }
@@ -257,11 +319,13 @@ export function estimateCost(result: ConfigurationResult): CostEstimate | undefi
   const cloudWatchLogs = ((MILLION * logBytesPerMsg) / 1e9) * PRICES.cloudWatchLogsPerGb;
   const eventBridge = calls('EventBridge') > 0 ? MILLION * COST_ASSUMPTIONS.deliveryEventsPerMessage * PRICES.eventBridgePerEvent : 0;
   const rest = lambdaRequests + sqs + dynamodb + secretsManager + eventBridge + cloudWatchLogs;
+  const invocationMsModeled = result.modeledInvocationMs?.median;
+  const lambdaDurationModeled = invocationMsModeled === undefined ? undefined : invocations * (invocationMsModeled / 1000) * gb * PRICES.lambdaArmPerGbSecond;
   return {
     configuration: result.id,
     greeting: result.greeting,
     routes: result.routes,
-    inputs: { messagesPerInvocation, invocationMs, invocationMsCpuScaled, sqsRequestsPerMsg, dynamoWriteUnitsPerMsg, dynamoReadUnitsPerMsg, secretsManagerCallsPerMsg, logBytesPerMsg },
+    inputs: { messagesPerInvocation, invocationMs, invocationMsCpuScaled, ...(invocationMsModeled === undefined ? {} : { invocationMsModeled }), sqsRequestsPerMsg, dynamoWriteUnitsPerMsg, dynamoReadUnitsPerMsg, secretsManagerCallsPerMsg, logBytesPerMsg },
     perMillion: {
       lambdaRequests,
       lambdaDuration,
@@ -273,6 +337,7 @@ export function estimateCost(result: ConfigurationResult): CostEstimate | undefi
       cloudWatchLogs,
       total: rest + lambdaDuration,
       totalCpuScaled: rest + lambdaDurationCpuScaled,
+      ...(lambdaDurationModeled === undefined ? {} : { lambdaDurationModeled, totalModeled: rest + lambdaDurationModeled }),
       ses: MILLION * PRICES.sesPerMessage,
     },
   };

@@ -48,11 +48,15 @@ export interface AwsCounters {
   /** Object bytes PutObject received and GetObject sent (the bytes S3 moved). */
   readonly s3BytesIn: number;
   readonly s3BytesOut: number;
+  /** Wall time the emulator spent per call (request start → response end in this process), summed per `Service.Operation`. */
+  readonly serviceMs: Readonly<Record<string, number>>;
 }
 
 const services = new Map<number, 'DynamoDB' | 'SQS' | 'Secrets' | 'EventBridge' | 'S3'>();
 let counts: Record<string, number> = {};
 let dynamoWriteItems = 0;
+let serviceMs: Record<string, number> = {};
+const started = new WeakMap<IncomingMessage, { key: string; at: number }>();
 let s3BytesIn = 0;
 let s3BytesOut = 0;
 /** S3 calls are counted from the stand-in's own request log (REST: no X-Amz-Target); entries before this were counted. */
@@ -80,6 +84,7 @@ subscribe('http.server.request.start', (message) => {
   const name = service === 'Secrets' ? (target.startsWith('AmazonSSM.') ? 'SSM' : 'SecretsManager') : service;
   const key = `${name}.${operation}`;
   counts[key] = (counts[key] ?? 0) + 1;
+  started.set(request, { key, at: performance.now() });
   if (service === 'DynamoDB' && SINGLE_WRITES.has(operation)) dynamoWriteItems += 1;
   if (service === 'DynamoDB' && operation === 'BatchWriteItem') {
     // Listening alongside dynalite (attached in the same tick, before any data flows).
@@ -87,6 +92,12 @@ subscribe('http.server.request.start', (message) => {
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => (dynamoWriteItems += (body.match(/"(PutRequest|DeleteRequest)"/g) ?? []).length));
   }
+});
+
+// The emulator's own latency: how long it took to answer, queueing behind other calls included.
+subscribe('http.server.response.finish', (message) => {
+  const call = started.get((message as { request: IncomingMessage }).request);
+  if (call) serviceMs[call.key] = (serviceMs[call.key] ?? 0) + performance.now() - call.at;
 });
 
 let dynamo: LocalEmulator | undefined;
@@ -132,11 +143,12 @@ serve(
       for (const { operation } of s3?.requests.slice(s3Counted) ?? []) counts[`S3.${operation}`] = (counts[`S3.${operation}`] ?? 0) + 1;
       s3Counted = s3?.requests.length ?? 0;
       const eventEntries = events?.calls.reduce((sum, call) => sum + call.entries, 0) ?? 0;
-      const snapshot = { calls: counts, dynamoWriteItems, eventEntries, s3BytesIn, s3BytesOut };
+      const snapshot = { calls: counts, dynamoWriteItems, eventEntries, s3BytesIn, s3BytesOut, serviceMs };
       counts = {};
       dynamoWriteItems = 0;
       s3BytesIn = 0;
       s3BytesOut = 0;
+      serviceMs = {};
       secrets?.clearRequests();
       events?.clear();
       return snapshot;

@@ -10,12 +10,15 @@
  *
  * Requests: `start` (load), `warmup` (untimed), `measure` (the timed window), `exit`.
  */
+import { subscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { pollOnce, type BatchHandler } from '../lambda/adapters/sqsPoller.js';
+import { STAGE_CHANNEL, type StageTiming } from '../lambda/core/stageTimings.js';
 import { serve } from './ipc.js';
 import { mailOptions, recipientOf, type GreetingMode } from './workload.js';
 
@@ -63,6 +66,58 @@ export interface PhaseMeasurement {
   readonly invocations?: number;
   readonly handlerMs?: number;
   readonly handlerCpuMs?: number;
+  /** Worker only: the handler's stages (the `mailrelay:stage` channel): summed ms and occurrences per stage. */
+  readonly stages?: Readonly<Record<string, Timing>>;
+  /** Worker only: AWS calls as this process saw them (sent → response read), by `Service.Operation`: the function's and the poller's. */
+  readonly awsCalls?: Readonly<Record<string, Timing>>;
+}
+
+export interface Timing {
+  readonly ms: number;
+  readonly count: number;
+}
+
+/** Wall-time sums by name, for the timed window. */
+class Timings {
+  private sums = new Map<string, { ms: number; count: number }>();
+  public add(name: string, ms: number): void {
+    const sum = this.sums.get(name) ?? { ms: 0, count: 0 };
+    sum.ms += ms;
+    sum.count += 1;
+    this.sums.set(name, sum);
+  }
+  public take(): Record<string, Timing> {
+    const taken = Object.fromEntries(this.sums);
+    this.sums = new Map();
+    return taken;
+  }
+}
+
+const stageTimings = new Timings();
+const awsTimings = new Timings();
+/** `X-Amz-Target` prefixes → the service names the AWS table uses. */
+const SERVICES: Readonly<Record<string, string>> = { DynamoDB_20120810: 'DynamoDB', AmazonSQS: 'SQS', secretsmanager: 'SecretsManager', AmazonSSM: 'SSM', AWSEvents: 'EventBridge' };
+
+/** The bundle's stages and every AWS call of this process, on diagnostics channels: nothing injected into the bundle. */
+function listen(): void {
+  subscribe(STAGE_CHANNEL, (message) => {
+    const { stage, ms } = message as StageTiming;
+    stageTimings.add(stage, ms);
+  });
+  const sent = new WeakMap<ClientRequest, { name: string; at: number }>();
+  subscribe('http.client.request.start', (message) => {
+    const request = (message as { request: ClientRequest }).request;
+    const target = String(request.getHeader('x-amz-target') ?? '');
+    if (!target.includes('.')) return;
+    const prefix = target.slice(0, target.indexOf('.'));
+    sent.set(request, { name: `${SERVICES[prefix] ?? prefix}.${target.slice(target.lastIndexOf('.') + 1)}`, at: performance.now() });
+  });
+  // Published when the response's headers arrive (despite its name): the call ends with its body.
+  subscribe('http.client.response.finish', (message) => {
+    const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+    const call = sent.get(request);
+    if (call) response.once('end', () => awsTimings.add(call.name, performance.now() - call.at));
+  });
 }
 
 // Count what the process writes (Powertools logs, EMF metrics): Lambda ships it to CloudWatch Logs.
@@ -90,6 +145,7 @@ interface Runner {
 }
 
 async function workerRunner(spec: WorkerPhaseSpec): Promise<Runner> {
+  listen();
   const module = (await import(spec.bundle)) as { handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }> };
   let invocations = 0;
   let handlerMs = 0;
@@ -257,6 +313,8 @@ serve(
     async measure(): Promise<PhaseMeasurement> {
       if (!spec || !runner) throw new Error('not started');
       const before = runner.handlerStats?.();
+      stageTimings.take();
+      awsTimings.take();
       const bytes = outputBytes;
       const cpu = process.cpuUsage();
       const started = performance.now();
@@ -272,7 +330,7 @@ serve(
         logBytes: outputBytes - bytes,
         peakRssMb: process.resourceUsage().maxRSS / 1024,
         ...(before && after
-          ? { invocations: after.invocations - before.invocations, handlerMs: after.handlerMs - before.handlerMs, handlerCpuMs: after.handlerCpuMs - before.handlerCpuMs }
+          ? { invocations: after.invocations - before.invocations, handlerMs: after.handlerMs - before.handlerMs, handlerCpuMs: after.handlerCpuMs - before.handlerCpuMs, stages: stageTimings.take(), awsCalls: awsTimings.take() }
           : {}),
       };
     },

@@ -27,6 +27,11 @@ export interface ColdInitResult {
   /** From process start (Node's time origin) to ready. */
   readonly processReadyMs: Stat;
   readonly rssMb: Stat;
+  /**
+   * Handler variants: import + first work ÷ the bare bundle's, paired per round (both sampled
+   * back to back), median over rounds: steadier than the ratio of two medians on a busy machine.
+   */
+  readonly toBare?: Stat;
 }
 
 interface ProbeSample {
@@ -81,6 +86,8 @@ function probe(probeScript: string, variant: ColdInitVariant): Promise<ProbeSamp
 export async function measureColdInit(build: BenchBuild, runs: number, onSample?: (variant: string, run: number) => void): Promise<ColdInitResult[]> {
   const variants = coldInitVariants(build);
   const samples = new Map<string, ProbeSample[]>(variants.map((v) => [v.id, []]));
+  // One discarded probe per variant: the first read of a fresh bundle comes from disk, not the page cache.
+  for (const variant of variants) await probe(build.probe, variant);
   for (let run = 0; run < runs; run++) {
     // Rotate the order so no variant always runs right after another.
     for (let i = 0; i < variants.length; i++) {
@@ -89,6 +96,7 @@ export async function measureColdInit(build: BenchBuild, runs: number, onSample?
       onSample?.(variant.id, run);
     }
   }
+  const bare = samples.get(BARE_BASELINE)!;
   return variants.map((v) => {
     const list = samples.get(v.id)!;
     return {
@@ -99,6 +107,20 @@ export async function measureColdInit(build: BenchBuild, runs: number, onSample?
       totalMs: stat(list.map((s) => s.importMs + s.initMs)),
       processReadyMs: stat(list.map((s) => s.readyMs)),
       rssMb: stat(list.map((s) => s.rssMb)),
+      ...(v.kind === 'handler' ? { toBare: pairedRatio(list, bare) } : {}),
     };
   });
+}
+
+/** The baseline of the cold-init target (≤ 1.3× the bare bundle). */
+export const BARE_BASELINE = 'bare-bundle';
+
+/** Per round: (import + first work) ÷ the baseline's in the same round. */
+export function pairedRatio(samples: readonly Pick<ProbeSample, 'importMs' | 'initMs'>[], baseline: readonly Pick<ProbeSample, 'importMs' | 'initMs'>[]): Stat {
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(samples.length, baseline.length); i++) {
+    const base = baseline[i]!.importMs + baseline[i]!.initMs;
+    if (base > 0) ratios.push((samples[i]!.importMs + samples[i]!.initMs) / base);
+  }
+  return stat(ratios);
 }

@@ -10,7 +10,7 @@
  * | `--naive-messages=N`  | BENCH_NAIVE_MESSAGES | 300            | 10        |
  * | `--serial-messages=N` | BENCH_SERIAL_MESSAGES| 40             | 4         |
  * | `--warmup=N`          | BENCH_WARMUP         | max(50, 3 × routes) | 10   |
- * | `--cold-runs=N`       | BENCH_COLD_RUNS      | 7              | 2         |
+ * | `--cold-runs=N`       | BENCH_COLD_RUNS      | 15             | 2         |
  * | `--greeting=both`     | BENCH_GREETING       | both (`delay`, `no-delay`) | both |
  * | `--out-dir=DIR`       | BENCH_OUT_DIR        | bench/         | bench/    |
  * | `--build-dir=DIR`     | BENCH_BUILD_DIR      | bench/.build   | bench/.build |
@@ -163,7 +163,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     naiveMessages: integer('naive-messages', 'BENCH_NAIVE_MESSAGES', smoke ? 10 : 300, 1),
     serialMessages: integer('serial-messages', 'BENCH_SERIAL_MESSAGES', smoke ? 4 : 40, 1),
     warmup: warmupRaw !== undefined && warmupRaw !== '' ? integer('warmup', 'BENCH_WARMUP', 0, 0) : smoke ? 10 : undefined,
-    coldRuns: integer('cold-runs', 'BENCH_COLD_RUNS', smoke ? 2 : 7, 1),
+    coldRuns: integer('cold-runs', 'BENCH_COLD_RUNS', smoke ? 2 : 15, 1),
     greetings: greetingRaw === 'both' ? GREETING_MODES : [greetingRaw as GreetingMode],
     outDir: raw('out-dir', 'BENCH_OUT_DIR') ?? BENCH_DIR,
     buildDir: raw('build-dir', 'BENCH_BUILD_DIR') ?? join(BENCH_DIR, '.build'),

@@ -284,7 +284,7 @@ async function runPhase(config: BenchConfiguration, round: number, world: World,
     if (measurement.delivered < config.messages) {
       log(`  ! ${config.id}: ${measurement.delivered} of ${config.messages} delivered, ${measurement.failed} failed. Client stderr:\n${stderrTail}`);
     }
-    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws.calls : {}, dynamoWriteItems: config.kind === 'worker' ? aws.dynamoWriteItems : 0 };
+    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws.calls : {}, dynamoWriteItems: config.kind === 'worker' ? aws.dynamoWriteItems : 0, awsServiceMs: config.kind === 'worker' ? aws.serviceMs : {} };
   } finally {
     await client.stop();
   }
@@ -384,7 +384,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
           )
         : [];
 
-    const results = summarize(list, runs);
+    const results = summarize(list, runs, { awsModelMs: options.awsRttMs });
     const costs = results.map(estimateCost).filter((c) => c !== undefined);
     const report: BenchReport = { configurations: results, coldInit, bundles: { handler: build.handler, bare: build.bare }, costs, relays: [...world.relays.values()].map((r) => r.start), payloads };
     const finishedAt = new Date();

@@ -11,6 +11,7 @@ import { deliverRoute, type FailoverDependencies, type RelayNotice } from './fai
 import type { QueueMessage } from './message/types.js';
 import type { ConfigStore } from './ports.js';
 import { composeMessage } from './smtp/compose.js';
+import { timeStage } from './stageTimings.js';
 
 export type RecipientStatus = 'delivered' | 'deferred' | 'failed';
 
@@ -75,17 +76,15 @@ export async function relayMessage(message: QueueMessage, deps: RelayDependencie
   const pending = message.envelope.to.filter((r) => !options.skip?.has(r.address));
   if (pending.length === 0) return { recipients: [], attempts: [], notices: [] };
 
-  const { routes, failures, delivery } = await resolveRoutes(
-    { binding: message.binding, senderDomain: message.sender.domain, recipients: pending, auth: message.auth },
-    deps.config,
-    { authHook: deps.authHook?.hasModule },
+  const { routes, failures, delivery } = await timeStage('config', () =>
+    resolveRoutes({ binding: message.binding, senderDomain: message.sender.domain, recipients: pending, auth: message.auth }, deps.config, { authHook: deps.authHook?.hasModule }),
   );
   const results: RecipientResult[] = failures.flatMap((failure) =>
     failure.recipients.map((r) => ({ address: r.address, status: 'failed' as const, reason: 'invalid-config' as const, detail: failure.error.message })),
   );
   if (routes.length === 0) return { recipients: results, attempts: [], notices: [], delivery };
 
-  const signer = new MessageSigner(await composeMessage(message), deps.secrets);
+  const signer = new MessageSigner(await timeStage('compose', () => composeMessage(message)), deps.secrets);
   // What the auth hook may see of the message: metadata, never the body.
   const hookMessage = { from: message.envelope.from, binding: message.binding, tags: message.tags, idempotencyKey: message.idempotencyKey };
   const outcomes = await Promise.all(

@@ -14,6 +14,7 @@ import { matchProviderReply } from './smtp/providerReplies.js';
 import type { SmtpPool } from './smtp/pool.js';
 import type { SessionCredentials, SmtpSession, TransactionResult } from './smtp/session.js';
 import type { RecipientResult, RecipientStatus } from './relay.js';
+import { startStage, timeStage } from './stageTimings.js';
 
 export interface AttemptDependencies extends CredentialSources {
   readonly pool: SmtpPool;
@@ -64,10 +65,14 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
     };
   };
   const attemptOnce = async (forceRefresh: boolean): Promise<TransactionResult> => {
+    // Credentials, the pool's wait for a free session, a new connection's TLS and AUTH.
+    let sessionReady: (() => void) | undefined = startStage('session');
     const sent = await deps.pool.withSession(
       route,
       () => credentials(forceRefresh),
       async (session, reused) => {
+        sessionReady?.();
+        sessionReady = undefined;
         sessionOpened = true;
         reusedSession = reused;
         // Waiting for a pooled connection may have used the invocation's time up.
@@ -76,7 +81,7 @@ export async function attemptRelay(route: RouteGroup, from: string, raw: Buffer,
         // deferred (the session stays pooled: the deferral is not the session's fault).
         const limited = await admit(route, deps);
         if (limited) return limited;
-        return mayStart && !mayStart() ? undefined : sendInChunks(session, from, to, raw, mayStart);
+        return mayStart && !mayStart() ? undefined : timeStage('smtp', () => sendInChunks(session, from, to, raw, mayStart));
       },
     );
     if (sent instanceof LimitDeferral) throw sent;

@@ -11,12 +11,13 @@ import type { Context, SQSEvent } from 'aws-lambda';
 import * as bundledAuthHook from '#auth-hook';
 import type { AuthHookModule } from '../core/authHook/types.js';
 import { createWorker, type Worker } from './createWorker.js';
+import { RelayLogFormatter } from './logFormatter.js';
 import { processBatch, type BatchResult } from '../worker/processBatch.js';
 import { readSettings } from '../worker/settings.js';
 import { DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, WORKER_ENV } from '../core/names.js';
 
 const serviceName = process.env[WORKER_ENV.serviceName] ?? DEFAULT_SERVICE_NAME;
-export const logger = new Logger({ serviceName });
+export const logger = new Logger({ serviceName, logFormatter: new RelayLogFormatter() });
 export const metrics = new Metrics({ namespace: process.env[WORKER_ENV.metricsNamespace] ?? DEFAULT_METRICS_NAMESPACE, serviceName });
 
 let worker: Worker | undefined;

@@ -3,6 +3,7 @@
  * route by the pool); a record that has not started when the invocation's remaining time runs
  * low is reported as failed so it is retried, never half-sent.
  */
+import { startStage, timeStage } from '../core/stageTimings.js';
 import { EventBatch } from './events.js';
 import { exhausted, processRecord, type WorkerDependencies } from './processRecord.js';
 import { SettleBatch } from './settleBatch.js';
@@ -56,14 +57,16 @@ export async function processBatch(records: readonly QueueRecord[], batchDeps: W
     }
   };
   const width = Math.max(1, Math.min(options.concurrency ?? 10, records.length));
+  const recordsDone = startStage('records');
   try {
     await Promise.all(Array.from({ length: width }, worker));
   } finally {
+    recordsDone();
     // Before SQS deletes a record, its delivery state is on record (or its failure logged).
-    await settles?.flush();
+    if (settles) await timeStage('settle', () => settles.flush());
   }
   // Never throws; a failed publish is logged and counted, the records' fates stand.
-  await eventBatch?.flush();
+  if (eventBatch) await timeStage('events', () => eventBatch.flush());
   // Report in the batch's order: SQS reads them as a set, humans read logs in order.
   const failed = new Set(failures);
   return { batchItemFailures: records.filter((r) => failed.has(r.messageId)).map((r) => ({ itemIdentifier: r.messageId })) };

@@ -11,6 +11,7 @@ import type { QueueMessage } from '../core/message/types.js';
 import type { DeadLetterQueue, DeadLetterReason, DeliveryRecord, EventPublisher, IdempotencyStore } from '../core/ports.js';
 import { relayMessage, type RelayDependencies, type RelayResult } from '../core/relay.js';
 import { DEFAULT_DELIVERY } from '../core/config/resolve.js';
+import { startStage, timeStage } from '../core/stageTimings.js';
 import { fitToQueue, shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
 import type { EventBatch } from './events.js';
@@ -55,9 +56,11 @@ const BUSY_RETRY_SECONDS = 30;
 export async function processRecord(record: QueueRecord, deps: WorkerDependencies): Promise<RecordOutcome> {
   let message: QueueMessage;
   let body: ResolvedBody;
+  const parsed = startStage('parse');
   try {
     body = await resolveBody(record, deps);
     message = parseQueueMessage(body.text, { fallbackIdempotencyKey: fallbackIdempotencyKey(record), maxBodyBytes: body.maxBytes });
+    parsed();
   } catch (error) {
     if (isDeliveryError(error)) return payloadUnreadable(record, deps, error);
     if (!(error instanceof MessageValidationError)) throw error;
@@ -88,7 +91,7 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   try {
     const refused = await producerRefusal(record, message, deps);
     if (refused) return await deadLetter(record, deps, refused);
-    claim = await deps.idempotency.claim(idempotencyRecordId(message), deps.claimLeaseMs, { redrive });
+    claim = await timeStage('claim', () => deps.idempotency.claim(idempotencyRecordId(message), deps.claimLeaseMs, { redrive }));
   } catch (error) {
     const reason = isDeliveryError(error) ? error.reason : 'aws-error';
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, reason, `could not claim the idempotency key: ${describe(error)}`);

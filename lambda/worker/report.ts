@@ -33,11 +33,13 @@ export function recordDispositions(dispositions: readonly Disposition[], context
   if (dispositions.some((d) => d.reason !== undefined && AUTH_FAILURE_REASONS.has(d.reason as FailureReason))) reporter.metrics.addMetric('AuthFailed', 'Count', 1);
   for (const d of dispositions) {
     if (d.status === 'duplicate') continue; // the record's own `duplicate` line says it once
+    const outcome = d.status === 'bounced' || d.status === 'dead-lettered' ? 'failed' : d.status;
     const line = {
       ...context,
       recipient: d.recipient,
-      outcome: d.status === 'bounced' || d.status === 'dead-lettered' ? 'failed' : d.status,
-      disposition: d.status,
+      outcome,
+      // Only where it refines the outcome (failed: bounced or dead-lettered): a line is billed by the byte.
+      ...(d.status !== outcome ? { disposition: d.status } : {}),
       route: d.route,
       mechanism: d.mechanism,
       ...(d.authKey ? { authKey: d.authKey } : {}),

@@ -133,6 +133,9 @@ describe('npm run bench -- --smoke', () => {
 
   it('reports cold init, bundle sizes and a cost per million next to SES', () => {
     expect(results.coldInit.map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-source-maps', 'bare-bundle', 'bare-node-modules']);
+    // The cold-init target's ratio, paired per round, on the handler rows only.
+    expect(results.coldInit.filter((c) => c.toBare).map((c) => c.id)).toEqual(['handler-bundle', 'handler-bundle-source-maps']);
+    expect(results.coldInit.find((c) => c.id === 'handler-bundle')!.toBare!.median).toBeGreaterThan(0);
     for (const c of results.coldInit) {
       expect(c.totalMs.n, c.id).toBe(2);
       expect(c.importMs.median, c.id).toBeGreaterThan(0);

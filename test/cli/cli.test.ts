@@ -621,7 +621,7 @@ describe('npm start -- --once', () => {
     const records = result.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
     const relayed = records.filter((r) => r['message'] === 'relayed');
     expect(relayed.length).toBe(2);
-    expect(relayed.every((r) => r['cold_start'] === true && r['function_name'] === 'mailrelay-local')).toBe(true);
+    expect(relayed.every((r) => r['cold_start'] === true && typeof r['function_request_id'] === 'string' && !('function_arn' in r))).toBe(true);
     const metrics = records.filter((r) => r['_aws'] !== undefined);
     expect(metrics.some((m) => m['ColdStart'] === 1)).toBe(true);
     // Delivered counts messages (the sample is one message with two recipients)

@@ -104,7 +104,7 @@ describe('outage', () => {
     expect(attribute(entry, 'mailrelay.reason')).toBe('expired');
     expect(attribute(entry, 'mailrelay.detail')).toMatch(/not delivered within maxAgeSeconds \(3600 s\); last: (relay-unavailable|route-suspended)/);
     expect(rounds.map((r) => r.failed.length)).toEqual([1, 1, 1, 0]);
-    expectLog(kit.h, mark, { message: 'expired', idempotencyKey: 'expired', recipient: 'bob@example.net', disposition: 'expired' });
+    expectLog(kit.h, mark, { message: 'expired', idempotencyKey: 'expired', recipient: 'bob@example.net', outcome: 'expired' });
     expect(kit.h.metricsSince(mark)).toMatchObject({ Expired: 1, DeadLettered: 1 });
     await kit.finish({ group: GROUP, row: 'relay down past maxAgeSeconds', key: 'expired', recipients: ['bob@example.net'], relays: [relay], rounds });
   });

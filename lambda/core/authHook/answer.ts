@@ -2,7 +2,7 @@
  * The hook's answer: validated field by field (a malformed answer is a configuration error naming
  * the field, `hook.pass`, ...), then laid over the auth resolved from the scopes and the message.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EffectiveAuth } from '../config/resolve.js';
 import { AUTH_TYPES, keysourceSchema, oauth2ClientSchema, safeString, type AuthType } from '../config/schema.js';
 import { PermanentDeliveryError } from '../errors.js';

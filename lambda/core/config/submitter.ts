@@ -4,7 +4,7 @@
  * beside the delivery items but is never part of scope resolution: the worker never reads it.
  * Strict like every other item: unknown fields are errors with their path.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigValidationError } from '../errors.js';
 import { toALabel } from '../message/domains.js';
 import { stripNulls, toFieldIssues } from '../validation.js';

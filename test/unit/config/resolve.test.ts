@@ -190,3 +190,33 @@ describe('bindingLayers (shared by the worker and the CLI)', () => {
     expect((misplaced as ConfigValidationError).issues).toEqual([{ path: 'scope', message: 'item stored under binding#other says binding#acme' }]);
   });
 });
+
+describe('validateStoredItem, once per stored object', () => {
+  it('validates a stored object once: the same object gives the same item until the store hands out a new one', () => {
+    // Prepare: what the config store's cache hands out for one scope, message after message.
+    const stored = { scope: 'global', relay: { host: 'smtp.example', port: 587 } };
+    const reread = { scope: 'global', relay: { host: 'smtp.changed.example', port: 587 } };
+
+    // Act
+    const first = validateStoredItem('global', stored);
+    const second = validateStoredItem('global', stored);
+    const afterRead = validateStoredItem('global', reread);
+
+    // Assess
+    expect(first).not.toBeInstanceOf(ConfigValidationError);
+    expect(second).toBe(first);
+    expect(afterRead).not.toBe(first);
+    expect(afterRead).toMatchObject({ relay: { host: 'smtp.changed.example' } });
+  });
+
+  it('remembers the scope it checked: the same object under another scope is still refused', () => {
+    const stored = { scope: 'binding#acme', relay: { port: 2525 } };
+
+    expect(validateStoredItem('binding#acme', stored)).not.toBeInstanceOf(ConfigValidationError);
+    expect(validateStoredItem('binding#other', stored)).toBeInstanceOf(ConfigValidationError);
+    // An invalid object stays invalid, with its reasons.
+    const broken = { scope: 'global', relay: { port: 'not a port' } };
+    expect(validateStoredItem('global', broken)).toBeInstanceOf(ConfigValidationError);
+    expect(validateStoredItem('global', broken)).toBeInstanceOf(ConfigValidationError);
+  });
+});
