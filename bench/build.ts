@@ -35,7 +35,7 @@ export interface BenchBuild {
   readonly bareUnbundled: string;
 }
 
-const DEPLOYED: BuildOptions = {
+export const DEPLOYED: BuildOptions = {
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -18,6 +18,7 @@ import nodemailer, { type Transporter } from 'nodemailer';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { pollOnce, type BatchHandler } from '../lambda/adapters/sqsPoller.js';
+import type { AuthHookStats } from '../lambda/core/authHook/runner.js';
 import { STAGE_CHANNEL, type StageTiming } from '../lambda/core/stageTimings.js';
 import { serve } from './ipc.js';
 import { mailOptions, recipientOf, type GreetingMode } from './workload.js';
@@ -66,6 +67,8 @@ export interface PhaseMeasurement {
   readonly invocations?: number;
   readonly handlerMs?: number;
   readonly handlerCpuMs?: number;
+  /** Worker with an auth hook only: the bundle's hook counters at the start and end of the window (bench/authHook.ts). */
+  readonly authHook?: { readonly atStart: AuthHookStats; readonly atEnd: AuthHookStats };
   /** Worker only: the handler's stages (the `mailrelay:stage` channel): summed ms and occurrences per stage. */
   readonly stages?: Readonly<Record<string, Timing>>;
   /** Worker only: AWS calls as this process saw them (sent → response read), by `Service.Operation`: the function's and the poller's. */
@@ -141,12 +144,16 @@ const cpuMsSince = (start: NodeJS.CpuUsage): number => {
 interface Runner {
   run(count: number): Promise<{ delivered: number; failed: number }>;
   handlerStats?: () => { invocations: number; handlerMs: number; handlerCpuMs: number };
+  authHookStats?: () => AuthHookStats | undefined;
   close(): Promise<void>;
 }
 
 async function workerRunner(spec: WorkerPhaseSpec): Promise<Runner> {
   listen();
-  const module = (await import(spec.bundle)) as { handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }> };
+  const module = (await import(spec.bundle)) as {
+    handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+    authHookStats?: () => AuthHookStats | undefined;
+  };
   let invocations = 0;
   let handlerMs = 0;
   let handlerCpuMs = 0;
@@ -190,6 +197,7 @@ async function workerRunner(spec: WorkerPhaseSpec): Promise<Runner> {
       return { delivered, failed };
     },
     handlerStats: () => ({ invocations, handlerMs, handlerCpuMs }),
+    authHookStats: () => module.authHookStats?.(),
     async close() {
       sqs.destroy();
     },
@@ -313,6 +321,7 @@ serve(
     async measure(): Promise<PhaseMeasurement> {
       if (!spec || !runner) throw new Error('not started');
       const before = runner.handlerStats?.();
+      const hookBefore = runner.authHookStats?.();
       stageTimings.take();
       awsTimings.take();
       const bytes = outputBytes;
@@ -322,6 +331,7 @@ serve(
       const wallMs = performance.now() - started;
       const cpuMs = cpuMsSince(cpu);
       const after = runner.handlerStats?.();
+      const hookAfter = runner.authHookStats?.();
       return {
         delivered,
         failed,
@@ -331,6 +341,9 @@ serve(
         peakRssMb: process.resourceUsage().maxRSS / 1024,
         ...(before && after
           ? { invocations: after.invocations - before.invocations, handlerMs: after.handlerMs - before.handlerMs, handlerCpuMs: after.handlerCpuMs - before.handlerCpuMs, stages: stageTimings.take(), awsCalls: awsTimings.take() }
+          : {}),
+        ...(hookAfter && hookAfter.calls + hookAfter.cacheHits > 0
+          ? { authHook: { atStart: hookBefore ?? { calls: 0, cacheHits: 0, failures: 0, totalCallMs: 0, recentCallMs: [] }, atEnd: hookAfter } }
           : {}),
       };
     },

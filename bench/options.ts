@@ -20,6 +20,8 @@
  * | `--smtp-rtt=MS`       | BENCH_SMTP_RTT_MS    | 0 (loopback)   | 0         |
  * | `--batch-sizes=10,100`| BENCH_BATCH_SIZES    | 10             | 10        |
  * | `--in-flight=10,50`   | BENCH_IN_FLIGHT      | 10             | 10        |
+ * | `--auth-hook-tenants=N` | BENCH_AUTH_HOOK_TENANTS | 20 (`none` skips) | 4   |
+ * | `--auth-hook-messages=N`| BENCH_AUTH_HOOK_MESSAGES | 300          | 24        |
  * | `--payload-messages=N`| BENCH_PAYLOAD_MESSAGES | 20 (`none` skips) | 4     |
  * | `--payload-sizes=1,5` | BENCH_PAYLOAD_SIZES  | 1,5 (MiB)      | 1,5       |
  *
@@ -91,6 +93,9 @@ export interface BenchOptions {
   /** Worker processes of each limits run; empty skips the phase. */
   readonly limitsWorkers: readonly number[];
   readonly limitsMessages: number;
+  /** Auth hook phase (bench/authHook.ts): tenants (`auth.key` values, at most the largest `routes`; 0 skips) and timed messages per variant. */
+  readonly authHookTenants: number;
+  readonly authHookMessages: number;
   /** Messages per S3 row of the payloads phase (bench/payloads.ts); 0 skips the phase. */
   readonly payloadMessages: number;
   /** Attachment sizes of its S3 rows, in MiB. */
@@ -120,7 +125,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages', 'payload-messages', 'payload-sizes'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages', 'payload-messages', 'payload-sizes', 'auth-hook-tenants', 'auth-hook-messages'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -149,6 +154,11 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (parsed.some((v) => !Number.isInteger(v) || v < 1 || v > max)) throw new BenchOptionsError(`--${flag} / ${variable} must be integers 1-${max} (got "${value}")`);
     return [...new Set(parsed)].sort((a, b) => a - b);
   };
+  // Auth hook phase: its tenants reuse the routes' relay users and secrets (bench/authHook.ts).
+  const authHookTenants = raw('auth-hook-tenants', 'BENCH_AUTH_HOOK_TENANTS') === 'none' ? 0 : integer('auth-hook-tenants', 'BENCH_AUTH_HOOK_TENANTS', smoke ? 4 : 20, 1);
+  if (authHookTenants > Math.max(...routes)) {
+    throw new BenchOptionsError(`--auth-hook-tenants must be at most the largest --routes (${Math.max(...routes)}): the tenants reuse the routes' users and secrets (got ${authHookTenants})`);
+  }
   const payloadRaw = raw('payload-messages', 'BENCH_PAYLOAD_MESSAGES');
   const sizesRaw = raw('payload-sizes', 'BENCH_PAYLOAD_SIZES');
   const payloadSizesMib = sizesRaw ? sizesRaw.split(',').map((v) => Number(v.trim())) : [1, 5];
@@ -173,6 +183,8 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     inFlights: list('in-flight', 'BENCH_IN_FLIGHT', [WORKER_SHAPE.batchConcurrency], 1_000),
     limitsWorkers: [...new Set(limitsWorkers)].sort((a, b) => a - b),
     limitsMessages: integer('limits-messages', 'BENCH_LIMITS_MESSAGES', smoke ? 15 : 60, 1),
+    authHookTenants,
+    authHookMessages: integer('auth-hook-messages', 'BENCH_AUTH_HOOK_MESSAGES', smoke ? 24 : 300, 1),
     payloadMessages: payloadRaw === 'none' ? 0 : integer('payload-messages', 'BENCH_PAYLOAD_MESSAGES', smoke ? 4 : 20, 1),
     payloadSizesMib: [...new Set(payloadSizesMib)].sort((a, b) => a - b),
   };

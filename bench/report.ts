@@ -6,6 +6,7 @@ import type { ColdInitResult } from './coldInit.js';
 import type { ConfigurationResult, CostEstimate, Stat } from './analyze.js';
 import type { PayloadRun } from './payloads.js';
 import type { RelayStart } from './relayChild.js';
+import type { AuthHookRun } from './authHook.js';
 
 export interface BenchReport {
   readonly configurations: readonly ConfigurationResult[];
@@ -13,6 +14,8 @@ export interface BenchReport {
   readonly bundles: { readonly handler: BundleInfo; readonly bare: BundleInfo };
   readonly costs: readonly CostEstimate[];
   readonly relays: readonly RelayStart[];
+  /** The auth hook phase (bench/authHook.ts); absent when skipped. */
+  readonly authHook?: AuthHookRun | undefined;
   /** The payloads phase (bench/payloads.ts); absent or empty when skipped. */
   readonly payloads?: readonly PayloadRun[];
 }
@@ -276,10 +279,54 @@ function render(table: Table, format: 'text' | 'markdown'): string {
   ].join('\n');
 }
 
+// --- auth hook phase (bench/authHook.ts) ---
+const ms = (value: number | undefined): string => (value === undefined ? '' : num(value));
+
+function authHookTable(report: BenchReport): Table | undefined {
+  const run = report.authHook;
+  if (!run) return undefined;
+  return {
+    title: `Auth hook (module hook bundled as #auth-hook; ${run.tenants} tenants on one relay; ${run.warmup} warm-up + ${run.messages} timed messages per run; median of ${run.rounds} interleaved runs)`,
+    headers: ['variant', 'msg/s', '× no hook', 'client CPU ms/msg', 'CPU × no hook', 'invocation ms', '× no hook', 'hook calls / msgs', 'cache hit ratio', 'hook ms p50', 'hook ms p95', 'sessions per tenant', 'wrong user', 'delivered'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    rows: run.variants.map((v) => {
+      const sum = (pick: (r: (typeof v.runs)[number]) => number): number => v.runs.reduce((total, r) => total + pick(r), 0);
+      const calls = sum((r) => r.hookCalls);
+      const hits = sum((r) => r.cacheHits);
+      const sessionsMin = Math.min(...v.runs.map((r) => r.sessionsPerTenant.min));
+      const sessionsMax = Math.max(...v.runs.map((r) => r.sessionsPerTenant.max));
+      return [
+        v.label,
+        range(v.msgPerSec),
+        times(v.msgPerSecRatio),
+        range(v.cpuMsPerMsg),
+        times(v.cpuRatio),
+        range(v.invocationMs),
+        times(v.invocationMsRatio),
+        calls + hits > 0 ? `${calls} / ${sum((r) => r.totalMessages)}` : '',
+        calls + hits > 0 ? `${((hits / (calls + hits)) * 100).toFixed(1)} %` : '',
+        ms(v.hookMsP50),
+        ms(v.hookMsP95),
+        sessionsMin === sessionsMax ? String(sessionsMin) : `${sessionsMin}–${sessionsMax}`,
+        String(sum((r) => r.wrongUser)),
+        `${sum((r) => r.delivered)}/${sum((r) => r.totalMessages)}`,
+      ];
+    }),
+    notes: [
+      'msg/s, client CPU and invocation ms over the timed window (× no hook: median of each round\'s ratio to the no-hook run); hook calls, cache hits, sessions and deliveries over all runs (warm-up + window), deliveries counted at the relay.',
+      'hook ms = one hook call as the worker times it (lambda/core/authHook/runner.ts stats: the call and validating its answer); the answer cache holds per (auth.key, route) for 60 s unless "cache off".',
+      'no hook = the same tenants as config items with a Secrets Manager secret each; sessions per tenant = successful AUTHs by that tenant\'s user (a session never carries another tenant\'s message).',
+    ],
+  };
+}
+// --- end auth hook phase ---
+
 /** Every table of the report, in the given format, separated by blank lines. */
 export function renderReport(report: BenchReport, format: 'text' | 'markdown'): string {
   const relays = report.relays.map((r) => `${r.greeting}: greeting after ${num(r.greetingMs)} ms${r.rttMs ? ` (${r.rttMs} ms SMTP round trip added)` : ''}`).join('; ');
   const intro = format === 'markdown' ? `Relay greeting latency measured at start: ${relays}.` : `Relay greeting latency measured at start: ${relays}`;
-  const tables = [throughputTable, workerTable, ...(report.configurations.some((c) => c.stageMs) ? [stageTable] : []), awsTable, costTable, ...(report.payloads?.length ? [payloadsTable] : []), coldInitTable, bundleTable];
-  return [intro, ...tables.map((t) => render(t(report), format))].join('\n\n');
+  const tables = [throughputTable, workerTable, ...(report.configurations.some((c) => c.stageMs) ? [stageTable] : []), awsTable, costTable, ...(report.payloads?.length ? [payloadsTable] : []), coldInitTable, bundleTable, authHookTable]
+    .map((t) => t(report))
+    .filter((t) => t !== undefined);
+  return [intro, ...tables.map((t) => render(t, format))].join('\n\n');
 }

@@ -28,6 +28,7 @@ import type { PhaseMeasurement, PhaseSpec } from './client.js';
 import { measureColdInit } from './coldInit.js';
 import { startChild, type BenchChild } from './ipc.js';
 import { runLimitsPhase, type LimitsRun } from './limits.js';
+import { runAuthHookPhase } from './authHook.js';
 import { payloadCases, runPayloadsPhase, type PayloadRun } from './payloads.js';
 import { BenchOptionsError, LIMITS_SHAPE, NAIVE_IN_FLIGHT, parseOptions, warmupFor, WORKER_SHAPE, type BenchOptions } from './options.js';
 import { PRICES, COST_ASSUMPTIONS } from './prices.js';
@@ -359,6 +360,12 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
       { workerCounts: options.limitsWorkers, messages: options.limitsMessages, ...LIMITS_SHAPE },
     );
 
+    // Auth hook: the bundle with a module hook against K tenants on one relay (bench/authHook.ts).
+    const authHook = await runAuthHookPhase(
+      { runId: world.runId, dynamo: world.dynamo, sqs: world.sqs, configTable: CONFIG_TABLE, env: workerEnv(world), client: build.client, handlerBundle: build.handler.path, buildDir: options.buildDir, log },
+      { tenants: options.authHookTenants, messages: options.authHookMessages, warmup: warmupFor(options, options.authHookTenants), rounds: options.rounds },
+    );
+
     // What delivery events and S3 pointer bodies add per message (docs/payloads.md, docs/events.md).
     const payloadRelay = world.relays.get('no-delay') ?? [...world.relays.values()][0]!;
     const payloads: PayloadRun[] =
@@ -386,7 +393,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
 
     const results = summarize(list, runs, { awsModelMs: options.awsRttMs });
     const costs = results.map(estimateCost).filter((c) => c !== undefined);
-    const report: BenchReport = { configurations: results, coldInit, bundles: { handler: build.handler, bare: build.bare }, costs, relays: [...world.relays.values()].map((r) => r.start), payloads };
+    const report: BenchReport = { configurations: results, coldInit, bundles: { handler: build.handler, bare: build.bare }, costs, relays: [...world.relays.values()].map((r) => r.start), payloads, authHook };
     const finishedAt = new Date();
     const subtitle = `${String(host['cpus'])} × ${String(host['cpuModel'])}, Node ${process.version}, ${finishedAt.toISOString().slice(0, 10)}; ${options.smoke ? 'SMOKE RUN (tiny counts, not figures to quote)' : `${options.rounds} interleaved runs per configuration`}`;
 
@@ -414,6 +421,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
           configurations: results,
           cost: { prices: PRICES, assumptions: COST_ASSUMPTIONS, estimates: costs },
           limits,
+          authHook,
           payloads,
         },
         null,

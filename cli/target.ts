@@ -119,10 +119,11 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
         return found;
       },
       // The S3 stand-in is addressed path-style: <endpoint>/<bucket>/<key>.
-      // No Lambda stand-in runs with npm start: AWS_ENDPOINT_URL_LAMBDA may point at one.
+      // Function hooks: npm start's Lambda stand-in when it serves any (--auth-hook-function), else
+      // AWS_ENDPOINT_URL_LAMBDA may point at one.
       ...clients(
         (service) => ({ ...localAwsClientConfig(endpoint[service], 1), ...(service === 's3' ? { forcePathStyle: true } : {}) }),
-        { region: LOCAL_AWS_REGION, credentials: { ...LOCAL_AWS_CREDENTIALS }, maxAttempts: 1 },
+        { region: LOCAL_AWS_REGION, credentials: { ...LOCAL_AWS_CREDENTIALS }, maxAttempts: 1, ...(state.endpoints.lambda ? { endpoint: state.endpoints.lambda } : {}) },
       ),
       relayCa: (extraFile) => [...rootCertificates, readFileSync(state.caFile, 'utf8'), ...readCa(command, extraFile)],
       close: () => made.splice(0).forEach((c) => c.destroy()),

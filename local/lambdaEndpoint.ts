@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { listenOnLoopback, readBoundedBody } from './loopback.js';
 
 /**
@@ -113,6 +116,25 @@ export async function startLambdaEndpoint(options: { functions?: Record<string, 
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A function for the stand-in from a module file exporting a Lambda `handler(event)` (`npm start --
+ * --auth-hook-function NAME=FILE`): it is called with the parsed payload as its event.
+ * @throws Error naming the file when it does not exist, cannot be imported or exports no `handler`.
+ */
+export async function loadLocalFunction(file: string, cwd = process.cwd()): Promise<LocalFunction> {
+  const path = resolve(cwd, file);
+  if (!existsSync(path)) throw new Error(`function ${file}: no such file`);
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`function ${file}: could not be loaded: ${(error as Error).message}`, { cause: error });
+  }
+  const handler = loaded['handler'];
+  if (typeof handler !== 'function') throw new Error(`function ${file}: exports no function handler(event)`);
+  return (payload) => (handler as (event: unknown, context: unknown) => unknown)(payload, {});
 }
 
 /** `arn:aws:lambda:r:a:function:name:qual` / `a:function:name` / `name:qual` → `name`. */

@@ -39,6 +39,7 @@ import { createConfigTable, createIdempotencyTable, createQueues, createRelaySta
 import { startS3Endpoint, type S3Endpoint } from './s3Endpoint.js';
 import { startEventsEndpoint, type CapturedEvent, type EventsEndpoint } from './eventsEndpoint.js';
 import { startLocalGateway, type LocalGateway } from './gateway.js';
+import { loadLocalFunction, startLambdaEndpoint, type LambdaEndpoint, type LocalFunction } from './lambdaEndpoint.js';
 import { startSecretsEndpoint, type SecretsEndpoint } from './secretsEndpoint.js';
 import { startSmtpRelay, type SmtpRelay } from './smtpRelay.js';
 import { STATE_VERSION, removeState, stateFilePath, writeState, type LocalState } from './state.js';
@@ -87,6 +88,12 @@ export interface LocalStackOptions {
   relayPort?: number;
   /** An auth hook module (exports `outboundSmtpAuthConfig`) the worker loads, as the stack bundles `authHook.entry`.  @default none */
   authHookFile?: string;
+  /**
+   * Function hooks (`auth.hookFunction`, docs/auth-hook.md) the local Lambda Invoke stand-in serves:
+   * function name → a module file exporting `handler(event)`. The worker and `mailrelay --local`
+   * invoke them there.  @default none (no Lambda stand-in)
+   */
+  authHookFunctions?: Readonly<Record<string, string>>;
   /** Run `mailrelay gateway` on loopback (needs a submitter# item in the config file).  @default true */
   gateway?: boolean;
   /** Port of the gateway (STARTTLS).  @default 0 (ephemeral) */
@@ -105,6 +112,9 @@ export interface LocalStack {
   readonly s3: S3Endpoint;
   /** The EventBridge stand-in: every delivery event the worker published (`events.events`). */
   readonly events: EventsEndpoint;
+  /** The Lambda Invoke stand-in serving `authHookFunctions`, if any (`lambda.invocations`), and their names. */
+  readonly lambda: LambdaEndpoint | undefined;
+  readonly authHookFunctions: readonly string[];
   readonly sqs: SQSClient;
   readonly dynamo: DynamoDBDocumentClient;
   /** The validated items seeded into the config table. */
@@ -172,6 +182,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const secretsSeed = readSecretsFile(secretsFile);
   const rawItems = readConfigFile(configFile);
   warnings.push(...secretsSeed.warnings);
+  const functions: Record<string, LocalFunction> = {};
+  for (const [name, file] of Object.entries(options.authHookFunctions ?? {})) functions[name] = await loadLocalFunction(file);
 
   const stoppers: Array<() => Promise<void> | void> = [];
   const stopAll = async (): Promise<void> => {
@@ -197,6 +209,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       startS3Endpoint({ buckets: [LOCAL_PAYLOAD_BUCKET] }),
     ]);
     stoppers.push(() => dynamoEmulator.stop(), () => sqsEmulator.stop(), () => secrets.stop(), () => events.stop(), () => s3.stop());
+    const lambda = Object.keys(functions).length > 0 ? await startLambdaEndpoint({ functions }) : undefined;
+    if (lambda) stoppers.push(() => lambda.stop());
 
     const dynamoClient = new DynamoDBClient(localAwsClientConfig(dynamoEmulator.endpoint));
     const dynamo = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
@@ -224,7 +238,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pid: process.pid,
       startedAt: new Date().toISOString(),
       region: LOCAL_AWS_REGION,
-      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url, events: events.url, s3: s3.url },
+      endpoints: { sqs: sqsEmulator.endpoint, dynamodb: dynamoEmulator.endpoint, secrets: secrets.url, events: events.url, s3: s3.url, ...(lambda ? { lambda: lambda.url } : {}) },
       eventBus: LOCAL_EVENT_BUS,
       configTable: LOCAL_CONFIG_TABLE,
       idempotencyTable: LOCAL_IDEMPOTENCY_TABLE,
@@ -287,6 +301,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       secrets,
       s3,
       events,
+      lambda,
+      authHookFunctions: Object.keys(functions),
       sqs,
       dynamo,
       configItems,
@@ -348,6 +364,8 @@ async function startWorker(w: WorkerWiring): Promise<() => Promise<void>> {
     AWS_ENDPOINT_URL_S3: w.state.endpoints.s3,
     PAYLOAD_BUCKET_NAME: w.state.payloadBucket,
     AWS_ENDPOINT_URL_EVENTBRIDGE: w.state.endpoints.events,
+    // Function hooks (auth.hookFunction) go to the Lambda stand-in, when it runs.
+    ...(w.state.endpoints.lambda ? { AWS_ENDPOINT_URL_LAMBDA: w.state.endpoints.lambda } : {}),
     EVENT_BUS_NAME: w.state.eventBus,
     CONFIG_TABLE_NAME: w.state.configTable,
     IDEMPOTENCY_TABLE_NAME: w.state.idempotencyTable,
@@ -514,6 +532,7 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
     `  EventBridge (PutEvents)  ${state.endpoints.events}   bus ${state.eventBus}: each delivery event is printed as [events] ...`,
     `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
     `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,
+    ...(stack.lambda ? [`  Lambda (Invoke)          ${stack.lambda.url}   auth hook functions: ${stack.authHookFunctions.join(', ')}`] : []),
     ...(stack.gateway
       ? [
           `  SMTP gateway             ${stack.gateway.endpoint.host}:${stack.gateway.endpoint.port}         STARTTLS, then AUTH PLAIN; demo submitter ${stack.gateway.endpoint.user} / ${stack.gateway.endpoint.password}, MAIL FROM ${stack.gateway.endpoint.from}`,
@@ -550,6 +569,9 @@ Options:
                       (default: $MAILRELAY_LOCAL_STATE or .local-state/endpoints.json)
   --auth-hook FILE    an auth hook module exporting outboundSmtpAuthConfig(context)
                       (docs/auth-hook.md), as the stack bundles authHook.entry
+  --auth-hook-function NAME=FILE
+                      serve a function hook: config naming auth.hookFunction NAME invokes
+                      FILE's handler(event) through a local Lambda Invoke stand-in (repeatable)
   -h, --help          this text
 
 Files: local/config.json (config items), local/secrets.json (secrets; every JSON secret with
@@ -571,6 +593,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         'json-logs': { type: 'boolean', default: false },
         'state-file': { type: 'string' },
         'auth-hook': { type: 'string' },
+        'auth-hook-function': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -590,6 +613,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     return 2;
   }
   const sampleFile = values.sample ?? DEFAULT_SAMPLE_MESSAGE_FILE;
+  const authHookFunctions: Record<string, string> = {};
+  for (const spec of values['auth-hook-function'] ?? []) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0 || eq === spec.length - 1) {
+      console.error(`--auth-hook-function must be NAME=FILE (got "${spec}")`);
+      return 2;
+    }
+    authHookFunctions[spec.slice(0, eq)] = spec.slice(eq + 1);
+  }
 
   const started = Date.now();
   let stack: LocalStack;
@@ -600,6 +632,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ...(values.config ? { configFile: values.config } : {}),
       ...(values.secrets ? { secretsFile: values.secrets } : {}),
       ...(values['auth-hook'] ? { authHookFile: values['auth-hook'] } : {}),
+      ...(Object.keys(authHookFunctions).length ? { authHookFunctions } : {}),
     });
   } catch (error) {
     console.error(error instanceof LocalFileError ? `Cannot start: ${error.message}` : `Cannot start: ${(error as Error).stack ?? String(error)}`);

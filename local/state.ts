@@ -31,6 +31,8 @@ export interface LocalState {
     readonly s3?: string;
     /** The EventBridge PutEvents stand-in (absent in state files written before it existed). */
     readonly events?: string;
+    /** The Lambda Invoke stand-in, when npm start serves function hooks (`--auth-hook-function`). */
+    readonly lambda?: string;
   };
   /** The bus delivery events go to (EVENT_BUS_NAME). */
   readonly eventBus?: string;

@@ -9,6 +9,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent } from 'aws-lambda';
 import * as bundledAuthHook from '#auth-hook';
+import type { AuthHookStats } from '../core/authHook/runner.js';
 import type { AuthHookModule } from '../core/authHook/types.js';
 import { createWorker, type Worker } from './createWorker.js';
 import { RelayLogFormatter } from './logFormatter.js';
@@ -31,6 +32,14 @@ let authHook: AuthHookModule = bundledAuthHook;
 export function useAuthHook(module: AuthHookModule): void {
   if (worker) throw new Error('useAuthHook must be called before the first batch');
   authHook = module;
+}
+
+/**
+ * The auth hook's counters and recent call times in this sandbox (no credentials), for the bench
+ * and the local run; undefined before the first batch.
+ */
+export function authHookStats(): AuthHookStats | undefined {
+  return worker?.authHook?.stats();
 }
 
 /** Built on first use rather than at import, so a settings error is logged with the invocation. */

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConfigurationResult, CostEstimate } from '../../bench/analyze.js';
 import type { ColdInitResult } from '../../bench/coldInit.js';
 import type { LimitsRun } from '../../bench/limits.js';
+import type { AuthHookRun } from '../../bench/authHook.js';
 import type { PayloadRun } from '../../bench/payloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -27,6 +28,7 @@ interface Results {
   configurations: ConfigurationResult[];
   cost: { prices: { sesPerMessage: number }; estimates: CostEstimate[] };
   limits: LimitsRun[];
+  authHook?: AuthHookRun;
   payloads: PayloadRun[];
 }
 
@@ -167,6 +169,40 @@ describe('npm run bench -- --smoke', () => {
       expect(run.limiterCallsPerMessage).toBeGreaterThan(0);
     }
     expect(stdout).toContain('Fleet-wide limits');
+  });
+
+  it('runs the auth hook phase: each message through its own tenant\'s user, hook calls within tenants × cache windows, every tenant on a session of its own', () => {
+    const run = results.authHook;
+    expect(run).toBeDefined();
+    expect(run!.variants.map((v) => v.id)).toEqual(['no-hook', 'hook', 'hook-slow', 'hook-slow-no-cache']);
+    for (const v of run!.variants) {
+      expect(v.runs, v.id).toHaveLength(1);
+      expect(v.msgPerSec.median, v.id).toBeGreaterThan(0);
+      expect(v.cpuMsPerMsg.median, v.id).toBeGreaterThan(0);
+      expect(v.invocationMs.median, v.id).toBeGreaterThan(0);
+      for (const r of v.runs) {
+        expect(r.delivered, v.id).toBe(r.totalMessages);
+        expect(r.wrongUser, v.id).toBe(0);
+        expect(r.duplicates, v.id).toBe(0);
+        expect(r.failed, v.id).toBe(0);
+        expect(r.sessionsPerTenant.min, v.id).toBeGreaterThanOrEqual(1);
+      }
+    }
+    const [noHook, hook, slow, noCache] = run!.variants.map((v) => ({ ...v, run: v.runs[0]! }));
+    expect(noHook!.run.hookCalls).toBe(0);
+    for (const v of [hook!, slow!]) {
+      // Every tenant was asked; then the cache answered, one call per tenant per TTL at most.
+      expect(v.run.hookCalls, v.id).toBeGreaterThanOrEqual(run!.tenants);
+      expect(v.run.hookCalls, v.id).toBeLessThanOrEqual(v.run.maxExpectedHookCalls);
+      expect(v.run.hookCalls + v.run.cacheHits, v.id).toBe(v.run.totalMessages);
+      expect(v.run.hookFailures, v.id).toBe(0);
+      expect(v.msgPerSecRatio, v.id).toBeGreaterThan(0);
+    }
+    expect(noCache!.run.hookCalls).toBe(noCache!.run.totalMessages);
+    expect(noCache!.run.cacheHits).toBe(0);
+    // The slow hook really waited (a lower bound of its deliberate sleep, not a speed claim).
+    expect(slow!.hookMsP50).toBeGreaterThanOrEqual(run!.slowHookMs - 1);
+    expect(stdout).toContain('Auth hook (module hook');
   });
 
   it('runs the payloads phase: per S3 message one PUT (producer), one GET per receive and one DELETE once relayed; one event per recipient, at most 10 per PutEvents', () => {

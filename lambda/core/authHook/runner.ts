@@ -56,7 +56,12 @@ export interface AuthHookStats {
   readonly cacheHits: number;
   readonly failures: number;
   readonly totalCallMs: number;
+  /** How long each of the last {@link RECENT_CALLS} calls that ended took, oldest first (ms): for percentiles. */
+  readonly recentCallMs: readonly number[];
 }
+
+/** Call durations kept for {@link AuthHookStats.recentCallMs}. */
+export const RECENT_CALLS = 1_024;
 
 type Which = { readonly kind: 'module' } | { readonly kind: 'function'; readonly name: string };
 
@@ -64,11 +69,17 @@ export class AuthHookRunner {
   private readonly cache: TtlLruCache<Promise<HookAuth | undefined>>;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  /** Times hook calls: `now` when the caller gives one (tests), else the sub-millisecond clock. */
+  private readonly clock: () => number;
   private counters = { calls: 0, cacheHits: 0, failures: 0, totalCallMs: 0 };
+  /** A ring of the last RECENT_CALLS call durations, in the order they ended; `ended` counts them. */
+  private readonly callMs: number[] = [];
+  private ended = 0;
 
   public constructor(private readonly options: AuthHookRunnerOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_AUTH_HOOK_TIMEOUT_MS;
     this.now = options.now ?? Date.now;
+    this.clock = options.now ?? (() => performance.now());
     this.cache = new TtlLruCache(options.cacheSize ?? DEFAULT_AUTH_HOOK_CACHE_SIZE, options.cacheTtlMs ?? DEFAULT_AUTH_HOOK_CACHE_TTL_MS, this.now);
   }
 
@@ -77,8 +88,11 @@ export class AuthHookRunner {
     return this.options.module !== undefined;
   }
 
+  /** Counters since the worker started (no credentials, only counts and timings). */
   public stats(): AuthHookStats {
-    return { ...this.counters };
+    const next = this.ended % RECENT_CALLS;
+    const recentCallMs = this.callMs.length < RECENT_CALLS ? [...this.callMs] : [...this.callMs.slice(next), ...this.callMs.slice(0, next)];
+    return { ...this.counters, recentCallMs };
   }
 
   /**
@@ -141,7 +155,7 @@ export class AuthHookRunner {
   }
 
   private async call(which: Which, context: AuthHookContext): Promise<HookAuth | undefined> {
-    const started = this.now();
+    const started = this.clock();
     this.counters.calls += 1;
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
@@ -167,7 +181,10 @@ export class AuthHookRunner {
       throw new TransientDeliveryError(`${name} failed: ${describe(error)}`, { reason: 'auth-hook-failed' }, { cause: error });
     } finally {
       clearTimeout(timer);
-      this.counters.totalCallMs += this.now() - started;
+      const ms = this.clock() - started;
+      this.counters.totalCallMs += ms;
+      this.callMs[this.ended % RECENT_CALLS] = ms;
+      this.ended += 1;
     }
   }
 

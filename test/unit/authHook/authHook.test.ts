@@ -2,6 +2,7 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { applyHookAnswer, AuthHookRunner, HookSecret, parseHookAnswer, type AuthHookContext } from '../../../lambda/core/authHook/index.js';
+import { RECENT_CALLS } from '../../../lambda/core/authHook/runner.js';
 import { TtlLruCache } from '../../../lambda/core/authHook/cache.js';
 import { mergeLayers, resolveRoutes, type EffectiveAuth, type RouteGroup } from '../../../lambda/core/config/resolve.js';
 import { parseConfigItem } from '../../../lambda/core/config/schema.js';
@@ -134,6 +135,23 @@ describe('AuthHookRunner', () => {
     await runner.apply(a, message);
     expect(seen).toHaveLength(4);
     expect(runner.stats()).toMatchObject({ calls: 4, cacheHits: 1 });
+  });
+
+  it('keeps the durations of the last RECENT_CALLS calls, oldest first, and no credentials in its stats', async () => {
+    // Each call takes (call number % 7) ms on the runner's clock; the cache is off, so every apply calls.
+    let now = 0;
+    let n = 0;
+    const runner = new AuthHookRunner({ now: () => now, cacheTtlMs: 0, module: () => ((now += n++ % 7), { user: 'u', pass: 'pw-secret' }) });
+    const route = await routeFor({ type: 'PLAIN' }, 'k');
+    const total = RECENT_CALLS + 6;
+    for (let i = 0; i < total; i++) await runner.apply(route, message);
+    const stats = runner.stats();
+    expect(stats.calls).toBe(total);
+    expect(stats.recentCallMs).toHaveLength(RECENT_CALLS);
+    expect(stats.recentCallMs.slice(0, 3)).toEqual([6 % 7, 7 % 7, 8 % 7]);
+    expect(stats.recentCallMs.at(-1)).toBe((total - 1) % 7);
+    expect(stats.totalCallMs).toBe(Array.from({ length: total }, (_, i) => i % 7).reduce((a, b) => a + b, 0));
+    expect(JSON.stringify(stats)).not.toContain('pw-secret');
   });
 
   it('times out a hook that never answers (transient auth-hook-failed) and does not cache the failure', async () => {
