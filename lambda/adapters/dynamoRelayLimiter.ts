@@ -2,10 +2,12 @@
  * RelayLimiter on the relay-state table (partition key `pk`, TTL attribute `expiresAt`), the table
  * that holds the fleet's suspensions:
  * - `lease#<host:port>[#user]#<slot>`: one item per connection slot (slot < maxConnections), taken
- *   with a conditional put (free, or lapsed), renewed and released only by its holder. A sandbox
- *   remembers what it last saw of the slots: it puts straight to a slot it believes free, and only
- *   when it believes them all held does it look again — one consistent BatchGetItem of the slots
- *   (read units, not write units: a failed conditional put costs a write unit).
+ *   with a conditional put (free, or lapsed), renewed and released only by its holder. Before a
+ *   put, one consistent BatchGetItem reads the slots and the rate item: the put goes to a slot
+ *   seen free, only while fewer slots are held than the allowance at the throttle level just read
+ *   (slots above a lowered allowance still count), and a full relay costs that read alone (read
+ *   units; a failed conditional put would cost a write unit per slot). A renewal also reads the
+ *   rate item, for the throttle level.
  * - `rate#<host:port>[#user]`: the GCRA arrival time `tat` (epoch ms) and the throttle state
  *   (`throttleLevel`, `throttledAt`). One conditional update per rate decision. The condition is a
  *   range, not the exact value last seen: "the arrival time still leaves room for these messages"
@@ -19,6 +21,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import {
+  allowance,
   currentLevel,
   DEFAULT_LIMITER_POLICY,
   gcra,
@@ -71,11 +74,16 @@ export class DynamoRelayLimiter implements RelayLimiter {
   }
 
   public async acquireLease(key: string, maxConnections: number): Promise<LeaseResult> {
-    let view = this.slots.get(key);
-    if (!view || freeSlots(view, maxConnections, this.now()).length === 0) view = await this.readSlots(key, maxConnections);
+    // Every new session looks first: the slots and the throttle level as they are now, so a step
+    // another sandbox took is never missed (a lease is per session, so this read is too).
+    const view = await this.readSlots(key, maxConnections);
+    const allowed = allowance({ maxConnections, messagesPerSecond: undefined }, this.throttleLevel(key)).maxConnections;
     const holder = `${this.sandbox}/${++this.serial}`;
-    for (const slot of freeSlots(view, maxConnections, this.now())) {
+    // Slots held above a lowered allowance still count: their sessions are open until they close.
+    const held = (now: number): number => [...view.entries()].filter(([slot, until]) => slot < maxConnections && until >= now).length;
+    for (const slot of freeSlots(view, allowed, this.now())) {
       const now = this.now();
+      if (held(now) >= allowed) break;
       const expiresAt = now + this.policy.leaseTtlMs;
       try {
         await this.send(
@@ -92,13 +100,13 @@ export class DynamoRelayLimiter implements RelayLimiter {
         return { granted: true, lease: { key, slot, holder, expiresAt, ttlMs: this.policy.leaseTtlMs } };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
-        // Taken since this sandbox looked: held until its lease lapses (or a whole TTL when the service did not say).
-        const held = conditionItem(error)?.['leaseExpiresAt'];
-        view.set(slot, typeof held === 'number' ? held : now + this.policy.leaseTtlMs);
+        // Taken since the read: held until its lease lapses (or a whole TTL when the service did not say).
+        const until = conditionItem(error)?.['leaseExpiresAt'];
+        view.set(slot, typeof until === 'number' ? until : now + this.policy.leaseTtlMs);
       }
     }
     const now = this.now();
-    const soonest = Math.min(...[...view.entries()].filter(([slot]) => slot < maxConnections).map(([, until]) => until));
+    const soonest = Math.min(...[...view.entries()].filter(([slot, until]) => slot < maxConnections && until >= now).map(([, until]) => until));
     return { granted: false, retryAfterMs: Number.isFinite(soonest) ? Math.min(Math.max(soonest - now, 250), this.policy.leaseTtlMs) : Math.min(1_000, this.policy.leaseTtlMs) };
   }
 
@@ -121,6 +129,9 @@ export class DynamoRelayLimiter implements RelayLimiter {
     }
     lease.expiresAt = expiresAt;
     this.slots.get(lease.key)?.set(lease.slot, expiresAt);
+    // Once per renewal (half a lease time), a sandbox whose sessions stay open learns the fleet's
+    // throttle level: a step taken elsewhere lowers its allowance and its extra session closes.
+    await this.readFresh(lease.key);
     return true;
   }
 
@@ -223,20 +234,27 @@ export class DynamoRelayLimiter implements RelayLimiter {
 
   /** One consistent read of a key's lease slots: what this sandbox then believes of them. */
   private async readSlots(key: string, maxConnections: number): Promise<Map<number, number>> {
-    const keys = Array.from({ length: maxConnections }, (_, slot) => ({ pk: leaseKey(key, slot) }));
+    // The rate item comes along: a sandbox that never took a token (a route without
+    // messagesPerSecond) learns the fleet's throttle level, and with it its connection allowance.
+    const keys = [...Array.from({ length: maxConnections }, (_, slot) => ({ pk: leaseKey(key, slot) })), { pk: rateKey(key) }];
     const response = (await this.send(
-      new BatchGetCommand({ RequestItems: { [this.options.tableName]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'pk, leaseExpiresAt' } } }),
+      new BatchGetCommand({ RequestItems: { [this.options.tableName]: { Keys: keys, ConsistentRead: true } } }),
       `reading the connection leases of ${key}`,
     )) as { Responses?: Record<string, Record<string, unknown>[]>; UnprocessedKeys?: Record<string, { Keys?: Record<string, unknown>[] }> };
     const now = this.now();
     const view = new Map<number, number>();
     for (const item of response.Responses?.[this.options.tableName] ?? []) {
+      if (item['pk'] === rateKey(key)) {
+        this.remember(key, item);
+        continue;
+      }
       const slot = Number(String(item['pk']).slice(leaseKey(key, 0).length - 1));
       const until = item['leaseExpiresAt'];
       if (typeof until === 'number') view.set(slot, until);
     }
     // Keys the service did not get to (throttled reads) count as held for a second.
     for (const unread of response.UnprocessedKeys?.[this.options.tableName]?.Keys ?? []) {
+      if (unread['pk'] === rateKey(key)) continue;
       view.set(Number(String(unread['pk']).slice(leaseKey(key, 0).length - 1)), now + 1_000);
     }
     this.slots.set(key, view);

@@ -47,7 +47,10 @@ export interface ThrottleState {
 
 /** What the worker needs of the shared limit state. */
 export interface RelayLimiter {
-  /** Take a free connection slot of `key`, out of `maxConnections`. */
+  /**
+   * Take a free connection slot of `key`. `maxConnections` is the configured number: the limiter
+   * lowers it by the throttle level, read with the slots, and counts every slot held.
+   */
   acquireLease(key: string, maxConnections: number): Promise<LeaseResult>;
   /** Extend a lease this process holds; false when it lapsed and someone else holds the slot. */
   renewLease(lease: ConnectionLease): Promise<boolean>;
@@ -152,7 +155,9 @@ export class MemoryRelayLimiter implements RelayLimiter {
     const now = this.now();
     const slots = this.leases.get(key) ?? new Map<number, ConnectionLease>();
     this.leases.set(key, slots);
-    for (let slot = 0; slot < maxConnections; slot++) {
+    const allowed = allowance({ maxConnections, messagesPerSecond: undefined }, this.throttleLevel(key)).maxConnections;
+    const held = [...slots.values()].filter((l) => l.expiresAt > now).length;
+    for (let slot = 0; slot < allowed && held < allowed; slot++) {
       const held = slots.get(slot);
       if (held && held.expiresAt > now) continue;
       const lease: ConnectionLease = { key, slot, holder: `memory-${++this.serial}`, expiresAt: now + this.policy.leaseTtlMs, ttlMs: this.policy.leaseTtlMs };

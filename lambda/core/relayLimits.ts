@@ -106,7 +106,7 @@ export class RelayLimits {
    * sandbox that waits for it: the next look comes after a pause that doubles (250 ms, 500 ms, 1 s,
    * 2 s, ±20 %) while the slots stay held, so waiting costs a few calls per sandbox, not per message.
    */
-  public async lease(route: LimitedRoute, waitLocally: (ms: number) => Promise<'session-free' | 'timeout'>): Promise<ConnectionLease | 'session-free'> {
+  public async lease(route: LimitedRoute, waitLocally: (ms: number) => Promise<'session-free' | 'changed' | 'timeout'>): Promise<ConnectionLease | 'session-free'> {
     const key = this.key(route);
     const deadline = Date.now() + this.maxWaitMs;
     for (;;) {
@@ -115,7 +115,11 @@ export class RelayLimits {
       if (backoff && backoff.until > now) {
         const left = deadline - now;
         if (left <= 0) throw this.connectionDeferral(key, backoff.retryAfterMs);
-        if ((await waitLocally(Math.min(left, backoff.until - now))) === 'session-free') return 'session-free';
+        const woken = await waitLocally(Math.min(left, backoff.until - now));
+        if (woken === 'session-free') return 'session-free';
+        // Woken early by a change in this sandbox (one of its sessions closed and gave its slot
+        // back): worth a look now rather than at the end of the pause.
+        if (woken === 'changed' && this.leaseBackoff.get(key) === backoff) this.leaseBackoff.delete(key);
         continue;
       }
       const under = this.looking.get(key);
@@ -124,7 +128,7 @@ export class RelayLimits {
         continue;
       }
       let result;
-      const look = this.limiter.acquireLease(key, this.allowance(route).maxConnections);
+      const look = this.limiter.acquireLease(key, route.limits.maxConnections);
       this.looking.set(key, look.catch(() => undefined));
       try {
         result = await look;
@@ -157,7 +161,9 @@ export class RelayLimits {
       return await this.limiter.renewLease(lease);
     } catch (error) {
       this.options.onStateError?.(lease.key, error as Error);
-      return true;
+      // Not renewed: the lease still holds until it lapses, and not a moment longer (another
+      // sandbox may take the slot then).
+      return Date.now() < lease.expiresAt;
     }
   }
 

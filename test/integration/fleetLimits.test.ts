@@ -11,6 +11,7 @@ import { ChangeMessageVisibilityCommand, GetQueueAttributesCommand } from '@aws-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollOnce } from '../../lambda/adapters/sqsPoller.js';
 import { createWorker, type Worker } from '../../lambda/handlers/createWorker.js';
+import { currentLevel } from '../../lambda/core/relayLimiter.js';
 import { processBatch } from '../../lambda/worker/processBatch.js';
 import { readSettings } from '../../lambda/worker/settings.js';
 import { startSmtpRelay, type ReceivedMessage, type SmtpRelay } from '../../local/smtpRelay.js';
@@ -161,9 +162,12 @@ describe('fleet-wide relay limits, two sandboxes', () => {
     // The last step was taken here: the first step comes back one recovery period later.
     const lastStep = Number(item.Item?.['throttledAt']);
 
-    // Act 2: the storm ends; delivery resumes at the lowered allowance.
+    // Act 2: the storm ends; delivery resumes at the lowered allowance. The relay's open
+    // connections are sampled meanwhile.
     storm = false;
-    await drain();
+    const open: { at: number; count: number }[] = [];
+    const sampler = setInterval(() => open.push({ at: Date.now(), count: relay.openSessions }), 10);
+    await drain().finally(() => clearInterval(sampler));
 
     // Assess: each message once, no DLQ; while lowered, the rate was at most halved (plus its burst).
     expectEachOnce(relay, 40);
@@ -173,8 +177,15 @@ describe('fleet-wide relay limits, two sandboxes', () => {
     expect(lowered.length).toBeGreaterThan(0);
     const halved = rate / 2 ** level;
     expect(peakInWindow(lowered, 1000)).toBeLessThanOrEqual(2 * halved + 1);
-    // It recovers: after the quiet steps, both sandboxes are back at the full allowance.
+    // ...and the fleet held one connection fewer per step.
+    const openWhileLowered = open.filter((s) => s.at < lastStep + RECOVERY_S * 1000).map((s) => s.count);
+    expect(openWhileLowered.length).toBeGreaterThan(0);
+    expect(Math.max(...openWhileLowered)).toBeLessThanOrEqual(Math.max(1, 3 - level));
+    // It recovers: after the quiet steps, the stored state and both sandboxes are back at the full allowance.
     await sleep(RECOVERY_S * 1000 * level + 100);
+    const after = await world.documents.send(new GetCommand({ TableName: 'mailrelay-relay-state', Key: { pk: `rate#${key}` } }));
+    expect(currentLevel({ level: Number(after.Item?.['throttleLevel']), since: Number(after.Item?.['throttledAt']) }, { recoveryStepMs: RECOVERY_S * 1000 }, Date.now())).toBe(0);
+    expect(Number(after.Item?.['throttleLevel'])).toBe(level);
     for (const s of sandboxes) expect(s.pool.limits.limiter.throttleLevel(key)).toBe(0);
   });
 });

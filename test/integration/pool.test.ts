@@ -121,8 +121,34 @@ describe('SmtpPool', () => {
     // Checked at once: the leased session may idle only 200 ms.
     expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(1);
     await until(() => fleet.stats().total === 0, 'the leased idle session to close');
-    expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(0);
+    // Its slot goes back once the relay has closed the connection.
+    await until(() => memory.leasesInUse('127.0.0.1:' + r.port) === 0, 'the lease to go back');
+    expect(r.sessions.filter((x) => x.closed)).toHaveLength(1);
     expect(alone.stats().total).toBe(1);
+  });
+
+  it('a throttle step takes a connection away across the fleet: the sandbox holding the slot above the lowered allowance closes its session', async () => {
+    const r = await relay();
+    const limiter = new MemoryRelayLimiter();
+    const limits = new RelayLimits(limiter);
+    const a = pool({ limits, sweepIntervalMs: 50 });
+    const b = pool({ limits, sweepIntervalMs: 50 });
+    const x = route(r.port, 'a.example', { limits: { maxConnections: 3 } });
+    // A holds slots 0 and 1 (two sessions busy at once), then B takes slot 2.
+    let releaseA!: () => void;
+    const holdA = new Promise<void>((resolve) => (releaseA = resolve));
+    const busyA = Promise.all([0, 1].map(() => a.withSession(x, credentials, () => holdA)));
+    await until(() => limiter.leasesInUse(`127.0.0.1:${r.port}`) === 2, 'A to hold two slots');
+    await send(b, x, 'b@example.net');
+    expect(b.stats().total).toBe(1);
+    // The relay throttles A: one step for the fleet, the allowance drops to 2 connections.
+    await limiter.throttled(`127.0.0.1:${r.port}`);
+    releaseA();
+    await busyA;
+    // B, alone in its sandbox, holds slot 2, which the lowered allowance no longer has: it closes that session.
+    await until(() => b.stats().total === 0, 'B to close the session over the allowance');
+    await until(() => limiter.leasesInUse(`127.0.0.1:${r.port}`) === 2, 'B to give its slot back');
+    expect(a.stats().total).toBe(2);
   });
 
   it('retires a session older than limits.maxConnectionAgeSeconds before its next message', async () => {

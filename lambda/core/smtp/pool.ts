@@ -260,7 +260,7 @@ export class SmtpPool {
 
   private async stillGood(entry: PooledSession, route: RouteGroup): Promise<boolean> {
     const { session } = entry;
-    if (!session.usable || entry.leaseLost || this.tooOld(session, route.settings)) return false;
+    if (!session.usable || entry.leaseLost || this.tooOld(session, route.settings) || this.overAllowance(entry, route.settings)) return false;
     if (session.messagesSent >= route.settings.limits.maxMessagesPerConnection) return false;
     const idleFor = Date.now() - session.lastUsedAt;
     if (idleFor > this.idleLimit(entry)) return false;
@@ -273,6 +273,11 @@ export class SmtpPool {
       }
     }
     return true;
+  }
+
+  /** The session holds a slot at or above the relay's allowance (lowered by a throttle since it was taken). */
+  private overAllowance(entry: PooledSession, settings: EffectiveSettings): boolean {
+    return entry.lease !== undefined && entry.lease.slot >= this.limits.allowance(settings).maxConnections;
   }
 
   /** How long a session may sit idle: less when it holds a slot of a fleet-wide limit. */
@@ -294,29 +299,46 @@ export class SmtpPool {
       !entry.leaseLost &&
       !this.tooOld(session, route.settings) &&
       session.messagesSent < route.settings.limits.maxMessagesPerConnection &&
-      // A throttled relay gets fewer connections: the one over its allowance is dropped.
-      this.openFor(state.limitKey) < this.limits.allowance(route.settings).maxConnections;
+      // A throttled relay gets fewer connections: the one over its allowance is dropped, and so is
+      // a session holding a slot the lowered allowance no longer has (whichever sandbox holds it).
+      this.openFor(state.limitKey) < this.limits.allowance(route.settings).maxConnections &&
+      !this.overAllowance(entry, route.settings);
     if (keep) state.idle.push(entry);
     else this.close(entry);
     this.notify();
   }
 
   private close(entry: PooledSession): void {
-    entry.session.close();
-    this.pooled.delete(entry.session);
-    if (entry.lease) void this.limits.release(entry.lease);
+    const lease = entry.lease;
     entry.lease = undefined;
+    this.pooled.delete(entry.session);
+    if (lease && lease.slot >= 0) {
+      // The slot goes back once the relay has closed the connection (or 2 s passed), so that
+      // another sandbox's new session never overlaps this one at the relay.
+      void entry.session
+        .quit(2_000)
+        .catch(() => undefined)
+        .then(() => this.limits.release(lease))
+        .finally(() => this.notify());
+    } else {
+      entry.session.close();
+      if (lease) void this.limits.release(lease);
+    }
     this.stopTimerIfEmpty();
   }
 
-  /** Wait until a session is released or closed (or `ms` pass, or `done()` already holds). */
-  private waitForChange(ms?: number, done?: () => boolean): Promise<'session-free' | 'timeout'> {
+  /**
+   * Wait until a session is released or closed (or `ms` pass, or `done()` already holds):
+   * 'session-free' when `done()` holds, 'changed' when woken by a change that did not make it
+   * hold, 'timeout' when `ms` passed.
+   */
+  private waitForChange(ms?: number, done?: () => boolean): Promise<'session-free' | 'changed' | 'timeout'> {
     if (done?.()) return Promise.resolve('session-free');
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const wake = (): void => {
         if (timer) clearTimeout(timer);
-        resolve(done ? (done() ? 'session-free' : 'timeout') : 'session-free');
+        resolve(done ? (done() ? 'session-free' : 'changed') : 'session-free');
       };
       if (ms !== undefined) {
         timer = setTimeout(() => {
@@ -347,14 +369,14 @@ export class SmtpPool {
     }
   }
 
-  /** Close idle sessions that timed out, grew too old or were closed by the relay; renew the leases of the others. */
+  /** Close idle sessions that timed out, grew too old, were closed by the relay or hold a slot a throttle took away; renew the leases of the others. */
   private async sweep(): Promise<void> {
     const now = Date.now();
     let changed = false;
     for (const state of this.keys.values()) {
       for (const entry of [...state.idle]) {
         const { session } = entry;
-        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleLimit(entry) || this.tooOld(session, state.settings)) {
+        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleLimit(entry) || this.tooOld(session, state.settings) || this.overAllowance(entry, state.settings)) {
           state.idle.splice(state.idle.indexOf(entry), 1);
           this.close(entry);
           this.retired += 1;

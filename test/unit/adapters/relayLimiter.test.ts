@@ -112,6 +112,30 @@ describe.each([
     expect(await a.renewLease(solo.lease)).toBe(false);
   });
 
+  it('a throttle takes a connection away: slots held above the lowered allowance still count', async () => {
+    const [a, b] = await makeFleet();
+    const leases = [await a.acquireLease('r:1587', 3), await a.acquireLease('r:1587', 3), await a.acquireLease('r:1587', 3)];
+    await a.throttled('r:1587');
+    const first = leases.find((l) => l.granted && l.lease.slot === 0);
+    if (!first?.granted) throw new Error('no lease of slot 0');
+    await a.releaseLease(first.lease);
+    // Two sessions are still open and the allowance is now two: no third.
+    expect((await b.acquireLease('r:1587', 3)).granted).toBe(false);
+  });
+
+  it('a sandbox whose view of the throttle is old takes leases by the fleet’s level, not its own', async () => {
+    const [a, b] = await makeFleet();
+    await a.throttled('r:4587');
+    await b.throttled('r:4587');
+    now += 5_000;
+    // A second step, seen only by A; B's view (one step, taken 12 s ago) has worn off by then.
+    expect((await a.throttled('r:4587')).level).toBe(2);
+    now += 7_000;
+    expect((await a.acquireLease('r:4587', 3)).granted).toBe(true);
+    // The fleet's allowance is 3 − 2 = 1, held by A.
+    expect((await b.acquireLease('r:4587', 3)).granted).toBe(false);
+  });
+
   it('a renewed lease is not taken by anyone else', async () => {
     const [a, b] = await makeFleet();
     const held = await a.acquireLease('r:25', 1);
@@ -192,6 +216,20 @@ describe('DynamoRelayLimiter items', () => {
     const late = await a.takeTokens('r:26', 4, 4);
     expect(late.granted).toBe(0);
     expect(late.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it('a sandbox that never takes tokens learns the throttle level from its look at the slots and from its renewals', async () => {
+    const [a, b, tableName] = await dynamoFleet();
+    const held = await b.acquireLease('r:3587', 3);
+    if (!held.granted) throw new Error('no lease');
+    await a.throttled('r:3587');
+    // B renews its lease: it now knows the relay has one connection fewer.
+    expect(await b.renewLease(held.lease)).toBe(true);
+    expect(b.throttleLevel('r:3587')).toBe(1);
+    // A third sandbox, before any token: its first look carries the level.
+    const fresh = new DynamoRelayLimiter({ client, tableName, policy, now: clock });
+    expect((await fresh.acquireLease('r:3587', 3)).granted).toBe(true);
+    expect(fresh.throttleLevel('r:3587')).toBe(1);
   });
 
   it('a full relay costs one read per look, not a write per slot', async () => {
@@ -278,6 +316,15 @@ describe('RelayLimits', () => {
     expect(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof LimitDeferral)).toBe(true);
     expect(looks).toBeGreaterThanOrEqual(2);
     expect(looks).toBeLessThanOrEqual(4);
+  });
+
+  it('a renewal that fails keeps the lease only until it lapses', async () => {
+    const limiter = new MemoryRelayLimiter(policy);
+    const failing: RelayLimiter = Object.assign(Object.create(limiter) as RelayLimiter, { renewLease: () => Promise.reject(new Error('throttled')) });
+    const limits = new RelayLimits(failing, { onStateError: () => undefined });
+    const lease = { key: 'r:587', slot: 0, holder: 'h', expiresAt: Date.now() + 60_000, ttlMs: 30_000 };
+    expect(await limits.renew(lease)).toBe(true);
+    expect(await limits.renew({ ...lease, expiresAt: Date.now() - 1 })).toBe(false);
   });
 
   it('the state table being down does not stop mail: granted, and reported', async () => {
