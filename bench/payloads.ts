@@ -209,6 +209,10 @@ async function runCase(world: PayloadsWorld, s3: S3Client, c: PayloadCase): Prom
       // Pointer bodies are read from this bucket only (docs/payloads.md), on the S3 stand-in.
       AWS_ENDPOINT_URL_S3: world.functionS3Url,
       [WORKER_ENV.payloadBucketName]: world.payloadBucket,
+      // What Lambda sets: the payload budget is derived from it (docs/payloads.md "Memory");
+      // PAYLOAD_BUDGET_MIB in the bench's own environment overrides it, for measuring.
+      [WORKER_ENV.functionMemorySize]: String(world.memoryMb),
+      ...(process.env[WORKER_ENV.payloadBudgetMiB] ? { [WORKER_ENV.payloadBudgetMiB]: process.env[WORKER_ENV.payloadBudgetMiB] } : {}),
     },
     onOutput: (chunk, stream) => {
       if (stream === 'stderr') stderrTail = (stderrTail + chunk.toString()).slice(-4000);

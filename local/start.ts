@@ -183,7 +183,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const rawItems = readConfigFile(configFile);
   warnings.push(...secretsSeed.warnings);
   const functions: Record<string, LocalFunction> = {};
-  for (const [name, file] of Object.entries(options.authHookFunctions ?? {})) functions[name] = await loadLocalFunction(file);
+  for (const [name, file] of Object.entries(options.authHookFunctions ?? {})) {
+    try {
+      functions[name] = await loadLocalFunction(file);
+    } catch (error) {
+      throw new LocalFileError(file, [`--auth-hook-function ${name}: ${(error as Error).message}`]);
+    }
+  }
 
   const stoppers: Array<() => Promise<void> | void> = [];
   const stopAll = async (): Promise<void> => {

@@ -4,7 +4,7 @@
  * payload bucket, so S3 answers a missing key with 403 AccessDenied rather than 404 NoSuchKey
  * (it hides what a caller without s3:ListBucket may not see): both are `payload-missing`.
  */
-import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PermanentDeliveryError, TransientDeliveryError } from '../core/errors.js';
 import type { PayloadRead, PayloadStore } from '../core/ports.js';
 import { awsErrorName, classifyAwsError } from './awsErrors.js';
@@ -34,6 +34,17 @@ export class S3PayloadStore implements PayloadStore {
     }
   }
 
+  public async size(bucket: string, key: string): Promise<number> {
+    const where = `reading the size of the payload s3://${bucket}/${key}`;
+    try {
+      const response = await this.options.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      if (response.ContentLength === undefined) throw new TransientDeliveryError(`${where}: S3 returned no Content-Length`, { reason: 'aws-error' });
+      return response.ContentLength;
+    } catch (error) {
+      throw classifyS3Error(error, where);
+    }
+  }
+
   public async delete(bucket: string, key: string): Promise<void> {
     try {
       await this.options.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
@@ -46,12 +57,16 @@ export class S3PayloadStore implements PayloadStore {
 /** NoSuchKey/AccessDenied → permanent `payload-missing`; throttling, 5xx and network → transient. */
 export function classifyS3Error(error: unknown, what: string): PermanentDeliveryError | TransientDeliveryError {
   if (error instanceof PermanentDeliveryError || error instanceof TransientDeliveryError) return error;
-  const name = awsErrorName(error);
-  const message = `${what}: ${name}: ${(error as Error)?.message ?? String(error)}`;
+  // A HEAD answer has no body, so the SDK cannot name the error: a 404 is `NotFound`, a 403 `Unknown`.
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  const raw = awsErrorName(error);
+  const name = raw === 'Unknown' && status === 403 ? 'Forbidden' : raw;
+  const text = (error as Error)?.message ?? String(error);
+  const message = text === 'UnknownError' ? `${what}: ${name}` : `${what}: ${name}: ${text}`;
   if (name === 'NoSuchKey' || name === 'NotFound') {
     return new PermanentDeliveryError(`${message} (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`, { reason: 'payload-missing' }, { cause: error });
   }
-  if (name === 'AccessDenied' || name === 'AccessDeniedException') {
+  if (name === 'AccessDenied' || name === 'AccessDeniedException' || name === 'Forbidden') {
     return new PermanentDeliveryError(`${message} (S3 says AccessDenied for a missing object to a reader that may not list the bucket; else the bucket policy or its KMS key refuses the read)`, { reason: 'payload-missing' }, { cause: error });
   }
   if (name === 'NoSuchBucket') return new PermanentDeliveryError(message, { reason: 'config-error' }, { cause: error });

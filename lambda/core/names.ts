@@ -35,6 +35,13 @@ export const WORKER_ENV = {
   authHookCacheSize: 'AUTH_HOOK_CACHE_SIZE',
   /** The stack's payload bucket: S3 pointer bodies are read from it only (docs/design.md §1). */
   payloadBucketName: 'PAYLOAD_BUCKET_NAME',
+  /**
+   * The S3 payload bytes one sandbox holds at once, in MiB (docs/payloads.md "Memory"). Absent: derived
+   * from the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE).
+   */
+  payloadBudgetMiB: 'PAYLOAD_BUDGET_MIB',
+  /** Set by Lambda: the function's memory in MB; the default payload budget is derived from it. */
+  functionMemorySize: 'AWS_LAMBDA_FUNCTION_MEMORY_SIZE',
   /** The longest a message waits within an invocation for a relay's connection or rate limit before it is deferred. */
   limitWaitSeconds: 'LIMIT_WAIT_SECONDS',
   /** A connection lease lapses this long after it was last renewed (a frozen or crashed sandbox's slot comes back). */

@@ -137,6 +137,12 @@ export interface PayloadStore {
    *   TransientDeliveryError for throttling, 5xx and network failures.
    */
   read(bucket: string, key: string, maxBytes: number): Promise<PayloadRead>;
+  /**
+   * The object's size in bytes (S3 HeadObject's ContentLength), without reading it: asked only
+   * for a pointer whose producer did not declare `ExtendedPayloadSize`.
+   * @throws like {@link PayloadStore.read}.
+   */
+  size(bucket: string, key: string): Promise<number>;
   /** Deletes the object; deleting one that is already gone succeeds. */
   delete(bucket: string, key: string): Promise<void>;
 }

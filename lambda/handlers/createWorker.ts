@@ -31,6 +31,7 @@ import { DEFAULT_LIMITER_POLICY, MemoryRelayLimiter } from '../core/relayLimiter
 import { RelayLimits } from '../core/relayLimits.js';
 import { MemoryRouteHealth } from '../core/routeHealth.js';
 import { SmtpPool } from '../core/smtp/pool.js';
+import { PayloadBudget } from '../worker/payloadBudget.js';
 import type { WorkerDependencies } from '../worker/processRecord.js';
 import type { WorkerSettings } from '../worker/settings.js';
 import type { WorkerLogger, WorkerMetrics } from '../worker/types.js';
@@ -92,7 +93,12 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     // Pointer bodies (docs/design.md §1). An endpoint override (AWS_ENDPOINT_URL_S3: the local
     // stand-in) is addressed path-style: `<endpoint>/<bucket>/<key>`, no bucket host names.
     payloads: settings.payloadBucketName
-      ? { bucket: settings.payloadBucketName, store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }) }
+      ? {
+          bucket: settings.payloadBucketName,
+          store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }),
+          // One per sandbox: the payload bytes held at once (docs/payloads.md "Memory").
+          budget: new PayloadBudget(settings.payloadBudgetBytes),
+        }
       : undefined,
     queueRetentionSeconds: settings.queueRetentionSeconds,
     events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,

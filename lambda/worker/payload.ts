@@ -5,16 +5,22 @@
  * keeps it, so the DLQ entry (the pointer, unchanged) can be redriven; the bucket's lifecycle
  * rule removes whatever is left (docs/payloads.md).
  */
-import { MessageValidationError } from '../core/errors.js';
+import { MessageValidationError, TransientDeliveryError } from '../core/errors.js';
 import { MAX_BODY_BYTES } from '../core/message/constants.js';
 import { declaredPayloadSize, describePointer, formatMiB, MAX_PAYLOAD_BYTES, readPayloadPointer, type PayloadPointer } from '../core/payloads.js';
 import type { PayloadStore } from '../core/ports.js';
+import { PayloadBudgetTimeout, type PayloadBudget, type PayloadLease } from './payloadBudget.js';
 import type { QueueRecord, RecordOutcome, WorkerLogger } from './types.js';
 
 export interface PayloadDependencies {
   /** The payload bucket and its store; absent when the worker has none (every pointer is refused). */
-  readonly payloads?: { readonly bucket: string; readonly store: PayloadStore } | undefined;
+  readonly payloads?: { readonly bucket: string; readonly store: PayloadStore; readonly budget?: PayloadBudget | undefined } | undefined;
   readonly logger: WorkerLogger;
+  /**
+   * How long a record may still wait for the payload budget, in ms (processBatch: the invocation's
+   * time left before no delivery may start). Absent: no limit.
+   */
+  readonly payloadWaitMs?: (() => number) | undefined;
 }
 
 export interface ResolvedBody {
@@ -24,12 +30,21 @@ export interface ResolvedBody {
   readonly maxBytes: number;
   /** The object the body came from, when it came from S3. */
   readonly pointer?: PayloadPointer | undefined;
+  /** The payload budget this record holds until it is done (processRecord releases it). */
+  readonly lease?: PayloadLease | undefined;
 }
 
 /**
+ * With a payload budget, the payload's size is taken before the object is read: the
+ * `ExtendedPayloadSize` the extended clients declare (no request), else S3's HeadObject. The
+ * record waits for that many bytes of the budget, then reads at most that many; an object larger
+ * than declared is not read but its size (the GetObject's Content-Length) is acquired, then read.
+ * On success the caller owns `lease` and releases it when the record is done; on a throw nothing
+ * is held.
  * @throws MessageValidationError for a malformed pointer, a pointer to another bucket (named in
  *   the reason) and a payload over 40 MiB; a DeliveryError when the object cannot be read
- *   (`payload-missing` is permanent, throttling and 5xx transient).
+ *   (`payload-missing` is permanent, throttling and 5xx transient) or the budget's wait outlasts
+ *   the invocation (`out-of-time`, transient).
  */
 export async function resolveBody(record: QueueRecord, deps: PayloadDependencies): Promise<ResolvedBody> {
   const pointer = readPayloadPointer(record.body);
@@ -43,10 +58,49 @@ export async function resolveBody(record: QueueRecord, deps: PayloadDependencies
   }
   const declared = declaredPayloadSize(record.messageAttributes);
   if (declared !== undefined && declared > MAX_PAYLOAD_BYTES) throw tooLarge(declared);
-  const read = await payloads.store.read(pointer.bucket, pointer.key, MAX_PAYLOAD_BYTES);
-  if (read.kind === 'too-large') throw tooLarge(read.bytes);
-  deps.logger.debug('payload read from S3', { sqsMessageId: record.messageId, payload: describePointer(pointer), bytes: Buffer.byteLength(read.body, 'utf8') });
-  return { text: read.body, maxBytes: MAX_PAYLOAD_BYTES, pointer };
+  const budget = payloads.budget;
+  if (!budget) {
+    const read = await payloads.store.read(pointer.bucket, pointer.key, MAX_PAYLOAD_BYTES);
+    if (read.kind === 'too-large') throw tooLarge(read.bytes);
+    deps.logger.debug('payload read from S3', { sqsMessageId: record.messageId, payload: describePointer(pointer), bytes: Buffer.byteLength(read.body, 'utf8') });
+    return { text: read.body, maxBytes: MAX_PAYLOAD_BYTES, pointer };
+  }
+  const context = { sqsMessageId: record.messageId, payload: describePointer(pointer) };
+  const size = declared ?? (await payloads.store.size(pointer.bucket, pointer.key));
+  if (size > MAX_PAYLOAD_BYTES) throw tooLarge(size);
+  let lease = await acquire(budget, size, context, deps);
+  try {
+    let read = await payloads.store.read(pointer.bucket, pointer.key, size);
+    if (read.kind === 'too-large') {
+      // Larger than declared: nothing was read. Hold its real size, then read it.
+      if (read.bytes > MAX_PAYLOAD_BYTES) throw tooLarge(read.bytes);
+      deps.logger.warn('the S3 payload is larger than its ExtendedPayloadSize; reading it with its real size', { ...context, declared: size, bytes: read.bytes });
+      lease.release();
+      lease = await acquire(budget, read.bytes, context, deps);
+      read = await payloads.store.read(pointer.bucket, pointer.key, read.bytes);
+      if (read.kind === 'too-large') throw new TransientDeliveryError(`the payload ${describePointer(pointer)} changed size while it was read (${read.bytes.toLocaleString('en-US')} bytes)`, { reason: 'aws-error' });
+    }
+    deps.logger.debug('payload read from S3', { ...context, bytes: Buffer.byteLength(read.body, 'utf8') });
+    return { text: read.body, maxBytes: MAX_PAYLOAD_BYTES, pointer, lease };
+  } catch (error) {
+    lease.release();
+    throw error;
+  }
+}
+
+/** Waits for `bytes` of the budget until the invocation's time runs low, then defers the record. */
+async function acquire(budget: PayloadBudget, bytes: number, context: Record<string, unknown>, deps: PayloadDependencies): Promise<PayloadLease> {
+  if (bytes > budget.limitBytes) {
+    deps.logger.warn("the S3 payload is larger than the sandbox's payload budget: it runs alone; raise the function's memorySize if it runs out of memory", { ...context, bytes, budgetBytes: budget.limitBytes });
+  }
+  const waiting = budget.waiting > 0 || budget.held + bytes > budget.limitBytes;
+  if (waiting) deps.logger.debug('waiting for the payload budget', { ...context, bytes, heldBytes: budget.held, budgetBytes: budget.limitBytes, waiting: budget.waiting });
+  try {
+    return await budget.acquire(bytes, { timeoutMs: deps.payloadWaitMs?.() });
+  } catch (error) {
+    if (!(error instanceof PayloadBudgetTimeout)) throw error;
+    throw new TransientDeliveryError(`the invocation ran low on time while this record waited for the sandbox's payload budget (${error.message}; budget ${budget.limitBytes.toLocaleString('en-US')} bytes)`, { reason: 'out-of-time' });
+  }
 }
 
 /**

@@ -28,7 +28,13 @@ export async function processBatch(records: readonly QueueRecord[], batchDeps: W
   // The batch's settles go out together (lambda/worker/settleBatch.ts), all before this returns.
   const store = batchDeps.idempotency;
   const settles = store.settleMany ? new SettleBatch({ write: (entries) => store.settleMany!(entries) }) : undefined;
-  const deps: WorkerDependencies = { ...batchDeps, ...(eventBatch ? { eventBatch } : {}), ...(settles ? { settles } : {}) };
+  const deps: WorkerDependencies = {
+    ...batchDeps,
+    ...(eventBatch ? { eventBatch } : {}),
+    ...(settles ? { settles } : {}),
+    // A record waiting for the payload budget is deferred once no delivery may start (payloadBudget.ts).
+    payloadWaitMs: () => options.remainingTimeMs() - options.minRemainingMs,
+  };
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {

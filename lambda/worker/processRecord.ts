@@ -55,20 +55,26 @@ const BUSY_RETRY_SECONDS = 30;
  */
 export async function processRecord(record: QueueRecord, deps: WorkerDependencies): Promise<RecordOutcome> {
   let message: QueueMessage;
-  let body: ResolvedBody;
-  const parsed = startStage('parse');
+  let body: ResolvedBody | undefined;
+  // The payload budget (lambda/worker/payloadBudget.ts) is held from before the object is read
+  // until the record is done — relayed, retried, dead-lettered, or thrown out of here.
   try {
-    body = await resolveBody(record, deps);
-    message = parseQueueMessage(body.text, { fallbackIdempotencyKey: fallbackIdempotencyKey(record), maxBodyBytes: body.maxBytes });
-    parsed();
-  } catch (error) {
-    if (isDeliveryError(error)) return payloadUnreadable(record, deps, error);
-    if (!(error instanceof MessageValidationError)) throw error;
-    return rejectInvalid(record, deps, error);
+    const parsed = startStage('parse');
+    try {
+      body = await resolveBody(record, deps);
+      message = parseQueueMessage(body.text, { fallbackIdempotencyKey: fallbackIdempotencyKey(record), maxBodyBytes: body.maxBytes });
+      parsed();
+    } catch (error) {
+      if (isDeliveryError(error)) return await payloadUnreadable(record, deps, error);
+      if (!(error instanceof MessageValidationError)) throw error;
+      return await rejectInvalid(record, deps, error);
+    }
+    const outcome = await processMessage(record, message, receiveCountOf(record), deps);
+    await releasePayload(body.pointer, outcome, { sqsMessageId: record.messageId, idempotencyKey: message.idempotencyKey }, deps);
+    return outcome;
+  } finally {
+    body?.lease?.release();
   }
-  const outcome = await processMessage(record, message, receiveCountOf(record), deps);
-  await releasePayload(body.pointer, outcome, { sqsMessageId: record.messageId, idempotencyKey: message.idempotencyKey }, deps);
-  return outcome;
 }
 
 /** The S3 object of a pointer body could not be read: a missing one is dead-lettered, else retried. */
@@ -76,7 +82,7 @@ function payloadUnreadable(record: QueueRecord, deps: WorkerDependencies, error:
   const receiveCount = receiveCountOf(record);
   if (error instanceof TransientDeliveryError) {
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, undefined, error.reason, error.message);
-    deps.logger.warn('payload not readable; will retry', { sqsMessageId: record.messageId, receiveCount, outcome: 'deferred', reason: error.reason, detail: error.message });
+    deps.logger.warn(error.reason === 'out-of-time' ? 'no payload budget before the invocation ran low on time; will retry' : 'payload not readable; will retry', { sqsMessageId: record.messageId, receiveCount, outcome: 'deferred', reason: error.reason, detail: error.message });
     deps.metrics.addMetric('Deferred', 'Count', 1);
     return 'retry';
   }

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_SECRET_PREFIX, WORKER_ENV, type WorkerEnvVariable } from '../core/names.js';
 import { secretPrefixProblem } from '../core/secretPrefix.js';
+import { DEFAULT_FUNCTION_MEMORY_MB, payloadBudgetForMemory } from './payloadBudget.js';
 
 export interface WorkerSettings {
   readonly configTableName: string;
@@ -44,6 +45,11 @@ export interface WorkerSettings {
   readonly authHookCacheSize: number;
   /** The payload bucket: pointer bodies naming it are read; without it every pointer is refused. */
   readonly payloadBucketName?: string | undefined;
+  /**
+   * S3 payload bytes the sandbox holds at once (lambda/worker/payloadBudget.ts): PAYLOAD_BUDGET_MIB,
+   * else derived from AWS_LAMBDA_FUNCTION_MEMORY_SIZE (docs/payloads.md "Memory").
+   */
+  readonly payloadBudgetBytes: number;
   /** The longest a message waits for a relay's limit within an invocation. @default 2 s */
   readonly limitWaitMs: number;
   /** Connection leases lapse this long after their last renewal. @default 30 s */
@@ -111,6 +117,9 @@ export function readSettings(env: Env): WorkerSettings {
     authHookCacheTtlMs: number(WORKER_ENV.authHookCacheTtlSeconds, 60, 0, 86_400) * 1000,
     authHookCacheSize: number(WORKER_ENV.authHookCacheSize, 1_000, 0, 1_000_000),
     payloadBucketName: env[WORKER_ENV.payloadBucketName]?.trim() || undefined,
+    payloadBudgetBytes: env[WORKER_ENV.payloadBudgetMiB]?.trim()
+      ? Math.round(number(WORKER_ENV.payloadBudgetMiB, 1, 1, 10_240) * 1_048_576)
+      : payloadBudgetForMemory(number(WORKER_ENV.functionMemorySize, DEFAULT_FUNCTION_MEMORY_MB, 128, 10_240)),
     limitWaitMs: number(WORKER_ENV.limitWaitSeconds, 2, 0, 60) * 1000,
     connectionLeaseMs: number(WORKER_ENV.connectionLeaseSeconds, 30, 1, 900) * 1000,
     throttleRecoveryMs: number(WORKER_ENV.throttleRecoverySeconds, 30, 0.1, 3_600) * 1000,

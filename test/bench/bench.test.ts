@@ -105,6 +105,21 @@ describe('npm run bench -- --smoke', () => {
     expect(results.relays.map((r) => r.greeting).sort()).toEqual(['delay', 'no-delay']);
   });
 
+  it('breaks a worker invocation down by stage and models the emulator out of it', () => {
+    expect(stdout).toContain("Where a worker invocation's wall time goes");
+    for (const c of results.configurations.filter((r) => r.kind === 'worker')) {
+      // Every record is parsed, claimed, composed and sent; every batch settles once.
+      for (const stage of ['parse', 'claim', 'config', 'compose', 'session', 'smtp', 'records', 'settle']) expect(c.stageMs?.[stage]?.median, `${c.id} ${stage}`).toBeGreaterThanOrEqual(0);
+      expect(c.stageMs!['records']!.median, c.id).toBeGreaterThan(0);
+      expect(c.awsServiceMsPerCall?.['DynamoDB.UpdateItem']?.median, c.id).toBeGreaterThan(0);
+      expect(c.awsClientMsPerCall?.['DynamoDB.UpdateItem']?.median, c.id).toBeGreaterThan(0);
+      expect(c.modeledInvocationMs?.median, c.id).toBeGreaterThanOrEqual(0);
+      expect(c.awsModelMs, c.id).toBe(4);
+    }
+    const cost = results.cost.estimates.find((e) => e.configuration === 'worker-r10-no-delay')!;
+    expect(cost.perMillion.totalModeled).toBeGreaterThan(0);
+  });
+
   it('counts the worker\'s AWS calls and invocations, and relates it to the alternatives', () => {
     const worker = byId('worker-r10-no-delay');
     // Every message claims its idempotency key; a batch's settles go out in one BatchWriteItem

@@ -69,6 +69,11 @@ describe('npm start --auth-hook-function (the local Lambda Invoke stand-in)', ()
     expect(calls[0]!.raw).not.toContain('body-only-the-relay-sees');
   });
 
+  it('refuses a function file that does not exist or exports no handler, before anything starts', async () => {
+    await expect(startLocalStack({ stateFile: false, worker: false, authHookFunctions: { f: join(dir, 'missing.mjs') } })).rejects.toThrow(/--auth-hook-function f: function .*missing\.mjs: no such file/);
+    await expect(startLocalStack({ stateFile: false, worker: false, authHookFunctions: { f: HOOK } })).rejects.toThrow(/--auth-hook-function f: .*exports no function handler/);
+  });
+
   it('mailrelay --local config explain invokes it too, and shows origin hook', async () => {
     const result = await cli('config', 'explain', '--from', 'billing@acme.example', '--to', `bob@${FUNCTION_DOMAIN}`, '--auth-key', 'fn-tenant');
     expect(result.code, result.stderr).toBe(0);

@@ -143,10 +143,11 @@ describe('S3 pointer bodies', () => {
     expect(world.s3.keys(PAYLOAD_BUCKET)).toContain(key);
     expect(world.s3.requests.map((r) => r.operation)).toEqual(['GetObject']);
 
-    // A redrive sends the entry back as it is: the worker reads the same object again.
+    // A redrive sends the entry back as it is: the worker reads the same object again. The DLQ
+    // entry carries no ExtendedPayloadSize, so the payload budget asks S3 its size first (HEAD).
     await world.sqs.send(new SendMessageCommand({ QueueUrl: world.queues.queueUrl, MessageBody: entry!.Body!, MessageAttributes: { 'mailrelay.idempotencyKey': { DataType: 'String', StringValue: 'large-dlq-1' } } }));
     await poll();
-    expect(world.s3.requests.map((r) => r.operation)).toEqual(['GetObject', 'GetObject']);
+    expect(world.s3.requests.map((r) => r.operation)).toEqual(['GetObject', 'HeadObject', 'GetObject']);
     const [again] = await world.drainDlq();
     expect(again?.Body).toBe(entry?.Body);
     expect(world.s3.keys(PAYLOAD_BUCKET)).toContain(key);
@@ -161,7 +162,10 @@ describe('S3 pointer bodies', () => {
     expect(result.failed).toBe(0);
     const [entry] = await world.drainDlq();
     expect(entry?.MessageAttributes?.['mailrelay.reason']?.StringValue).toBe('payload-missing');
-    expect(entry?.MessageAttributes?.['mailrelay.detail']?.StringValue).toContain(`s3://${PAYLOAD_BUCKET}/${key}: NoSuchKey`);
+    // Without ExtendedPayloadSize the payload budget asks its size first: HeadObject answers 404 NotFound.
+    expect(entry?.MessageAttributes?.['mailrelay.detail']?.StringValue).toBe(
+      `reading the size of the payload s3://${PAYLOAD_BUCKET}/${key}: NotFound (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`,
+    );
   }, 30_000);
 
   it('S3 throttling (503 SlowDown) is transient: the record is retried, not dead-lettered, and the object kept', async () => {

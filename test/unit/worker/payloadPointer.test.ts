@@ -57,6 +57,10 @@ describe('resolveBody and releasePayload', () => {
       calls.push(`read ${bucket}/${key} ${maxBytes}`);
       return { kind: 'found', body: objects.get(`${bucket}/${key}`) ?? '' };
     },
+    async size(bucket, key) {
+      calls.push(`size ${bucket}/${key}`);
+      return Buffer.byteLength(objects.get(`${bucket}/${key}`) ?? '');
+    },
     async delete(bucket, key) {
       calls.push(`delete ${bucket}/${key}`);
     },
