@@ -33,14 +33,11 @@ export function startStage(stage: Stage): () => void {
   return () => stages.publish({ stage, ms: performance.now() - started } satisfies StageTiming);
 }
 
-/** `work()`, timed as `stage` whether it resolves or rejects. */
-export async function timeStage<T>(stage: Stage, work: () => Promise<T>): Promise<T> {
+/** `work()`, timed as `stage` whether it resolves or rejects; untouched without a subscriber. */
+export function timeStage<T>(stage: Stage, work: () => Promise<T>): Promise<T> {
+  if (!stages.hasSubscribers) return work();
   const end = startStage(stage);
-  try {
-    return await work();
-  } finally {
-    end();
-  }
+  return work().finally(end);
 }
 
 const noop = (): void => undefined;
