@@ -4,7 +4,8 @@
  * something subscribes: `npm run bench` does, in the client process, to break an invocation
  * down (docs/performance.md); an operator's own extension or wrapper could too.
  *
- * Per record: `parse` (body and queue message), `claim` (the idempotency claim), `config`
+ * Per record: `parse` (body and queue message; for an S3 pointer also the wait for the payload
+ * budget and the read), `claim` (the idempotency claim), `config`
  * (resolving routes from the config store), `compose` (MIME), `session` (credentials, a pooled
  * or new authenticated session: pool wait included), `smtp` (MAIL FROM to the reply to the
  * dot). Per batch: `records` (first record start to last record end), `settle` (the final
