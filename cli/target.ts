@@ -27,7 +27,7 @@ export const ENV = {
   dlqUrl: 'MAILRELAY_DLQ_URL',
   secretPrefix: 'MAILRELAY_SECRET_PREFIX',
   relayCaFile: WORKER_ENV.relayCaFile,
-  /** The stack's payload bucket (output PayloadBucketName): `enqueue` offloads large bodies to it. */
+  /** The stack's payload bucket (output PayloadBucketName): `enqueue` and `gateway` offload large bodies to it. */
   payloadBucket: 'MAILRELAY_PAYLOAD_BUCKET',
 } as const;
 
@@ -46,6 +46,8 @@ export interface Target {
   dlqUrl(): string;
   /** The payload bucket: `--payload-bucket`, else $MAILRELAY_PAYLOAD_BUCKET, else the local stack's. */
   payloadBucket(flag?: string): string;
+  /** The same, or `undefined` when none is named (the gateway then offloads nothing). */
+  optionalPayloadBucket(flag?: string): string | undefined;
   /** The clients are imported on first use: the SDK's packages take a while to load. */
   sqs(): Promise<SQSClient>;
   dynamo(): Promise<DynamoDBDocumentClient>;
@@ -118,6 +120,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
         if (!found) throw new UsageError('the running npm start has no payload bucket (started before it existed): restart it, or pass --payload-bucket', command);
         return found;
       },
+      optionalPayloadBucket: (flag) => flag ?? state.payloadBucket,
       // The S3 stand-in is addressed path-style: <endpoint>/<bucket>/<key>.
       // Function hooks: npm start's Lambda stand-in when it serves any (--auth-hook-function), else
       // AWS_ENDPOINT_URL_LAMBDA may point at one.
@@ -147,6 +150,7 @@ export function resolveTarget(command: string, values: GlobalValues, env: Env = 
     queueUrl: () => required('queue-url', ENV.queueUrl, values['queue-url'], STACK_OUTPUT.queueUrl),
     dlqUrl: () => required('dlq-url', ENV.dlqUrl, values['dlq-url'], STACK_OUTPUT.deadLetterQueueUrl),
     payloadBucket: (flag) => required('payload-bucket', ENV.payloadBucket, flag, STACK_OUTPUT.payloadBucketName),
+    optionalPayloadBucket: (flag) => flag ?? (stack ? stack.get(STACK_OUTPUT.payloadBucketName) : env[ENV.payloadBucket]?.trim() || undefined),
     ...clients(() => ({ ...clientConfig }), { ...clientConfig }),
     relayCa: (extraFile) => [...rootCertificates, ...readCa(command, extraFile ?? env[ENV.relayCaFile]?.trim())],
     close: () => made.splice(0).forEach((c) => c.destroy()),

@@ -151,6 +151,7 @@ export class MailrelayStack extends Stack {
         ...settings.gateway,
         queue: this.queues.queue,
         configTable: this.tables.configTable,
+        payloadBucket: this.payloads.bucket,
         secretKmsKeyArns: settings.secretKmsKeyArns,
         logRetention: settings.logRetention,
         metricsNamespace: `${settings.metricsNamespace}/Gateway`,

@@ -1,9 +1,11 @@
 /**
  * The gateway under `npm start`: `mailrelay gateway` on a loopback port, against the local
- * stand-ins, with the committed test certificate (local/certs; its CA is local/certs/ca.pem).
+ * stand-ins, with the committed test certificate (local/certs; its CA is local/certs/ca.pem), and
+ * bodies over 256 KiB offloaded to the S3 stand-in's payload bucket, which the worker reads.
  * The first `submitter#…` item of local/config.json is the demo submitter the banner and
  * `.local-state/endpoints.json` name.
  */
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -38,6 +40,9 @@ export interface LocalGatewayOptions {
   readonly queueUrl: string;
   readonly configTable: string;
   readonly secretPrefix: string;
+  /** The S3 stand-in and its payload bucket: large submissions go there, as the worker expects. */
+  readonly s3Url: string;
+  readonly payloadBucket: string;
   readonly demo: SubmitterItem;
   /** @default 0 (ephemeral) */
   readonly port?: number;
@@ -48,12 +53,20 @@ export interface LocalGatewayOptions {
 export async function startLocalGateway(options: LocalGatewayOptions): Promise<LocalGateway> {
   const secretsManager = new SecretsManagerClient(localAwsClientConfig(options.secretsUrl, 1));
   const ssm = new SSMClient(localAwsClientConfig(options.secretsUrl, 1));
+  // The S3 stand-in is addressed path-style: <endpoint>/<bucket>/<key>.
+  const s3 = new S3Client({ ...localAwsClientConfig(options.s3Url, 1), forcePathStyle: true });
+  const destroy = (): void => {
+    secretsManager.destroy();
+    ssm.destroy();
+    s3.destroy();
+  };
   const print = options.print;
   const events: GatewayEventSink = { emit: (event) => (print && event.event !== 'connected' ? print(formatGatewayEvent(event)) : undefined) };
   try {
     const gateway = await startAwsGateway({
-      clients: { sqs: options.sqs, dynamo: options.dynamo, secretsManager, ssm },
+      clients: { sqs: options.sqs, dynamo: options.dynamo, secretsManager, ssm, s3 },
       queueUrl: options.queueUrl,
+      payloadBucket: options.payloadBucket,
       configTable: options.configTable,
       secretPrefix: options.secretPrefix,
       tlsCert: { value: testCerts.server.cert.toString('utf8') },
@@ -76,13 +89,11 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       },
       async stop() {
         await gateway.stop();
-        secretsManager.destroy();
-        ssm.destroy();
+        destroy();
       },
     };
   } catch (error) {
-    secretsManager.destroy();
-    ssm.destroy();
+    destroy();
     throw error;
   }
 }

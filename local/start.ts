@@ -56,7 +56,7 @@ export const LOCAL_QUEUE_NAME = 'mailrelay';
 export const LOCAL_CONFIG_TABLE = 'mailrelay-config';
 export const LOCAL_IDEMPOTENCY_TABLE = 'mailrelay-idempotency';
 export const LOCAL_RELAY_STATE_TABLE = 'mailrelay-relay-state';
-/** The payload bucket on the S3 stand-in: `mailrelay --local enqueue` offloads bodies above 256 KiB to it. */
+/** The payload bucket on the S3 stand-in: `mailrelay --local enqueue` and the gateway offload bodies above 256 KiB to it. */
 export const LOCAL_PAYLOAD_BUCKET = 'mailrelay-payloads';
 export const LOCAL_MAX_RECEIVE_COUNT = 3;
 export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
@@ -268,6 +268,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         queueUrl: queues.queueUrl,
         configTable: LOCAL_CONFIG_TABLE,
         secretPrefix: LOCAL_SECRET_PREFIX,
+        s3Url: s3.url,
+        payloadBucket: LOCAL_PAYLOAD_BUCKET,
         demo: submitters[0],
         port: options.gatewayPort ?? 0,
         print: options.workerLogs === 'silent' ? undefined : print,
@@ -534,7 +536,7 @@ export function describeStack(stack: LocalStack, cwd = process.cwd()): string[] 
     `  SQS (fauxqs)             ${state.endpoints.sqs}   queue ${LOCAL_QUEUE_NAME}, DLQ ${LOCAL_QUEUE_NAME}-dlq (maxReceiveCount ${LOCAL_MAX_RECEIVE_COUNT})`,
     `  DynamoDB (dynalite)      ${state.endpoints.dynamodb}   ${state.configTable}: ${stack.configItems.length + stack.submitters.length} items (${[...stack.configItems, ...stack.submitters].map((i) => i.scope).join(', ')})`,
     `  Secrets Manager + SSM    ${state.endpoints.secrets}   ${stack.secretNames.length} secrets (${stack.secretNames.join(', ')})`,
-    `  S3 (local stand-in)      ${state.endpoints.s3 ?? ''}   payload bucket ${state.payloadBucket ?? ''} (bodies over 256 KiB: mailrelay --local enqueue offloads them)`,
+    `  S3 (local stand-in)      ${state.endpoints.s3 ?? ''}   payload bucket ${state.payloadBucket ?? ''} (bodies over 256 KiB: mailrelay --local enqueue and the gateway offload them)`,
     `  EventBridge (PutEvents)  ${state.endpoints.events}   bus ${state.eventBus}: each delivery event is printed as [events] ...`,
     `  SMTP relay               ${state.relay.host}:${state.relay.port}         STARTTLS + AUTH PLAIN/LOGIN required; users ${stack.relayUsers.join(', ') || '(none)'}`,
     `  worker                   lambda/handlers/relay.ts, polling ${LOCAL_QUEUE_NAME}`,

@@ -3,13 +3,12 @@
  * A body above 256 KiB is offloaded to the payload bucket first and sent as an SQS Extended
  * Client pointer with `ExtendedPayloadSize`, as those libraries do (docs/payloads.md).
  */
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
 import { MessageValidationError, type FieldIssue } from '../../lambda/core/errors.js';
 import { MAX_BODY_BYTES, parseQueueMessage } from '../../lambda/core/message/index.js';
-import { EXTENDED_PAYLOAD_SIZE_ATTRIBUTE, formatPayloadPointer, MAX_PAYLOAD_BYTES, OFFLOAD_THRESHOLD_BYTES } from '../../lambda/core/payloads.js';
+import { describePointer, MAX_PAYLOAD_BYTES, OFFLOAD_THRESHOLD_BYTES, pointerMessage, type PayloadPointer } from '../../lambda/core/payloads.js';
+import { S3PayloadOffloader } from '../adapters/s3PayloadOffloader.js';
 import type { CommandRun } from '../command.js';
 import { UsageError } from '../errors.js';
 import { plural, printJson, table } from '../io.js';
@@ -70,27 +69,22 @@ export const run: CommandRun = async ({ values, positionals }, ctx) => {
     queueUrl = target.queueUrl();
     const entries: Entry[] = [];
     const large = valid.filter((v) => v.bytes > OFFLOAD_THRESHOLD_BYTES);
-    const bucket = large.length > 0 ? target.payloadBucket(values['payload-bucket'] as string | undefined) : '';
+    const bucket = large.length > 0 ? target.payloadBucket(values['payload-bucket'] as string | undefined) : undefined;
+    const offloader = bucket === undefined ? undefined : new S3PayloadOffloader({ client: await target.s3(), bucket });
     for (const v of valid) {
-      if (v.bytes <= OFFLOAD_THRESHOLD_BYTES) {
+      if (!offloader || v.bytes <= OFFLOAD_THRESHOLD_BYTES) {
         entries.push({ file: v.file, body: v.body, idempotencyKey: v.idempotencyKey });
         continue;
       }
-      // The extended clients' key: a random UUID, the object the whole JSON body.
-      const key = randomUUID();
+      let pointer: PayloadPointer;
       try {
-        await (await target.s3()).send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(v.body, 'utf8'), ContentType: 'application/json' }));
+        pointer = await offloader.put(v.body);
       } catch (error) {
-        failed.push({ file: v.file, code: (error as Error).name ?? 'Error', message: `offloading to s3://${bucket}: ${(error as Error).message}` });
+        failed.push({ file: v.file, code: (error as Error).name ?? 'Error', message: `offloading to s3://${offloader.bucket}: ${(error as Error).message}` });
         continue;
       }
-      entries.push({
-        file: v.file,
-        body: formatPayloadPointer({ bucket, key }),
-        attributes: { [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]: { DataType: 'Number', StringValue: String(v.bytes) } },
-        idempotencyKey: v.idempotencyKey,
-        payload: `s3://${bucket}/${key}`,
-      });
+      const message = pointerMessage(pointer, v.bytes);
+      entries.push({ file: v.file, body: message.body, attributes: message.attributes, idempotencyKey: v.idempotencyKey, payload: describePointer(pointer) });
     }
     for (const batch of batches(entries)) {
       const response = await (await target.sqs()).send(

@@ -50,12 +50,21 @@ export const run: CommandRun = async ({ values }, ctx) => {
   const tlsCert = keysource('tls-cert', GATEWAY_ENV.tlsCert, 'server.pem');
   const tlsKey = keysource('tls-key', GATEWAY_ENV.tlsKey, 'server-key.pem');
 
+  const payloadBucket = target.optionalPayloadBucket(str(values['payload-bucket']));
+
   const events = new JsonLineEvents((line) => ctx.io.out(line));
   let gateway;
   try {
     gateway = await startAwsGateway({
-      clients: { sqs: await target.sqs(), dynamo: await target.dynamo(), secretsManager: await target.secretsManager(), ssm: await target.ssm() },
+      clients: {
+        sqs: await target.sqs(),
+        dynamo: await target.dynamo(),
+        secretsManager: await target.secretsManager(),
+        ssm: await target.ssm(),
+        ...(payloadBucket !== undefined && { s3: await target.s3() }),
+      },
       queueUrl: target.queueUrl(),
+      payloadBucket,
       configTable: target.configTable(),
       secretPrefix: target.secretPrefix,
       tlsCert,
@@ -78,7 +87,9 @@ export const run: CommandRun = async ({ values }, ctx) => {
     `mailrelay gateway: submission (STARTTLS) on ${gateway.host}:${gateway.port}` +
       (gateway.implicitTlsPort !== undefined ? `, implicit TLS on ${gateway.implicitTlsPort}` : '') +
       (health ? `, health on http://${host}:${health.port}/health` : '') +
-      ` -> ${target.queueUrl()} (${target.label}). Ctrl-C to stop.`,
+      ` -> ${target.queueUrl()}` +
+      (payloadBucket !== undefined ? `, bodies over 256 KiB via s3://${payloadBucket}` : ', no payload bucket (SIZE 983040)') +
+      ` (${target.label}). Ctrl-C to stop.`,
   );
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) resolve();

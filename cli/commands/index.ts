@@ -387,7 +387,7 @@ const gatewayCommand: Command = {
   summary: 'run the SMTP submission gateway (AUTH after STARTTLS) in front of the queue',
   help: `Usage: mailrelay gateway [--port N] [--tls-port N] [--host ADDR] [--health-port N]
                          [--tls-cert KEYSOURCE --tls-key KEYSOURCE] [--name HOST]
-                         [--queue-url URL] [--config-table NAME | --local]
+                         [--queue-url URL] [--config-table NAME] [--payload-bucket NAME | --local]
 
 Accepts mail over SMTP from applications that cannot put JSON on SQS, and turns each message into
 a queue message (raw + envelope + the submitter's binding + submission identities): see
@@ -397,6 +397,8 @@ docs/gateway.md and docs/design.md §3.1.
     { "scope": "submitter#app1", "password": KEYSOURCE, "binding": "acme", "authz": [],
       "fromDomains": ["acme.example"], "allowLogin": false }   (write them with config put)
   - 250 only once SQS has the message, 451 on any AWS failure; SIZE announced and enforced.
+  - With a payload bucket, a message over 256 KiB goes to S3 first and the queue gets an SQS
+    Extended Client pointer (docs/payloads.md); SIZE is then 40 MiB less 64 KiB, else 983,040.
 Logs one JSON line per event on stdout (auth-failed, message-queued, ...). Runs until Ctrl-C.
 
 Options (each also from an environment variable):
@@ -409,6 +411,8 @@ Options (each also from an environment variable):
   --tls-key KS        its private key, likewise (MAILRELAY_GATEWAY_TLS_KEY)
                       (with --local both default to the test certificate of local/certs)
   --name HOST         the name in the greeting and in Received: (MAILRELAY_GATEWAY_NAME; default the host name)
+  --payload-bucket B  the stack's payload bucket (MAILRELAY_PAYLOAD_BUCKET, output PayloadBucketName
+                      with --stack, the local one with --local); none: no offload, SIZE 983,040
 
 Example:
   mailrelay gateway --port 587 --tls-port 465 --host 0.0.0.0 \\
@@ -421,6 +425,7 @@ Example:
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     name: { type: 'string' },
+    'payload-bucket': { type: 'string' },
   },
   positionals: false,
   load: async () => (await import('./gateway.js')).run,

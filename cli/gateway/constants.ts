@@ -1,5 +1,6 @@
 /** Limits and timings of `mailrelay gateway` (docs/design.md §3.1). Each constant carries its unit. */
 import { MAX_BODY_BYTES } from '../../lambda/core/message/constants.js';
+import { MAX_PAYLOAD_BYTES } from '../../lambda/core/payloads.js';
 
 /**
  * Room kept in the SQS body for everything beside `raw`: the envelope (up to 1,000 recipients),
@@ -8,10 +9,18 @@ import { MAX_BODY_BYTES } from '../../lambda/core/message/constants.js';
 export const QUEUE_ENVELOPE_RESERVE_BYTES = 64 * 1024;
 
 /**
- * The largest message the gateway takes (announced as SIZE): the SQS body limit minus the reserve.
- * Larger messages need the S3 payload offload, which the gateway does not do yet.
+ * The largest message the gateway takes (announced as SIZE) without a payload bucket: the SQS body
+ * limit minus the reserve (983,040 bytes). With a bucket, see {@link MAX_OFFLOADED_MESSAGE_BYTES}.
  */
 export const MAX_MESSAGE_BYTES = MAX_BODY_BYTES - QUEUE_ENVELOPE_RESERVE_BYTES;
+
+/**
+ * The largest message with a payload bucket configured: bodies over 256 KiB go to S3 behind an
+ * SQS Extended Client pointer, so the limit is the worker's 40 MiB pointer limit minus the same
+ * reserve (41,877,504 bytes). A message whose JSON body still comes out above 40 MiB (long runs
+ * of short lines: each CRLF grows by two bytes in JSON) is refused with 552 after DATA.
+ */
+export const MAX_OFFLOADED_MESSAGE_BYTES = MAX_PAYLOAD_BYTES - QUEUE_ENVELOPE_RESERVE_BYTES;
 
 /** The wait before a 535: slows password guessing without holding a connection for long. */
 export const AUTH_FAILURE_DELAY_MS = 1_000;

@@ -3,7 +3,8 @@
  * the submission port (STARTTLS) and, optionally, one on the implicit TLS port; both share the
  * handlers below. Each handler is one SMTP step: AUTH (authenticate.ts), MAIL FROM (the
  * submitter's `fromDomains`), RCPT TO (the worker's address rules and recipient limit), DATA
- * (readMessageData.ts, queueMessage.ts, then the queue). 250 only once the queue has the message.
+ * (readMessageData.ts, queueMessage.ts, then submitMessage.ts: the queue, and the payload bucket
+ * first for a body over 256 KiB). 250 only once the queue (and the bucket) have the message.
  */
 import type { Socket } from 'node:net';
 import { hostname as osHostname } from 'node:os';
@@ -11,19 +12,26 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerAuthentication, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { parseMailbox } from '../../lambda/core/message/addresses.js';
-import { MAX_RECIPIENTS } from '../../lambda/core/message/constants.js';
+import { MAX_BODY_BYTES, MAX_RECIPIENTS } from '../../lambda/core/message/constants.js';
+import { describePointer, MAX_PAYLOAD_BYTES } from '../../lambda/core/payloads.js';
 import { AuthFailureThrottle } from './authFailureThrottle.js';
 import { createAuthenticator, type Authenticator, type SubmissionIdentity } from './authenticate.js';
-import { MAX_CLIENTS, MAX_MESSAGE_BYTES, SOCKET_TIMEOUT_MS } from './constants.js';
+import { MAX_CLIENTS, MAX_MESSAGE_BYTES, MAX_OFFLOADED_MESSAGE_BYTES, SOCKET_TIMEOUT_MS } from './constants.js';
 import { JsonLineEvents } from './events.js';
-import type { GatewayEvent, GatewayEventSink, SubmissionQueue } from './ports.js';
+import type { GatewayEvent, GatewayEventSink, PayloadOffload, SubmissionQueue } from './ports.js';
 import { buildQueueMessage, receivedHeader } from './queueMessage.js';
 import { readMessageData } from './readMessageData.js';
+import { submitQueueMessage } from './submitMessage.js';
 import type { SubmitterDirectory } from './submitterDirectory.js';
 
 export interface GatewayOptions {
   readonly directory: SubmitterDirectory;
   readonly queue: SubmissionQueue;
+  /**
+   * The stack's payload bucket: bodies over 256 KiB go there first and the queue gets an SQS
+   * Extended Client pointer (docs/payloads.md). Absent = no offload, and the SQS-sized limit.
+   */
+  readonly offload?: PayloadOffload;
   /** PEM certificate (chain) and private key the listeners present. */
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Address to bind.  @default '127.0.0.1' */
@@ -34,7 +42,10 @@ export interface GatewayOptions {
   readonly implicitTlsPort?: number;
   /** The name in the greeting and in `Received:`.  @default the OS host name */
   readonly serverName?: string;
-  /** Announced as SIZE and enforced.  @default MAX_MESSAGE_BYTES (1 MiB minus the queue envelope reserve) */
+  /**
+   * Announced as SIZE and enforced.  @default MAX_OFFLOADED_MESSAGE_BYTES (40 MiB minus the queue
+   * envelope reserve) with `offload`, else MAX_MESSAGE_BYTES (1 MiB minus the reserve)
+   */
   readonly maxMessageBytes?: number;
   readonly events?: GatewayEventSink;
   /** @default a throttle with the defaults of constants.ts */
@@ -110,8 +121,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authenticator = createAuthenticator({ directory: options.directory, throttle });
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const serverName = options.serverName ?? osHostname();
-  const maxMessageBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
-  const handlers = createHandlers({ authenticator, events, sleep, serverName, maxMessageBytes, queue: options.queue });
+  const maxMessageBytes = options.maxMessageBytes ?? (options.offload ? MAX_OFFLOADED_MESSAGE_BYTES : MAX_MESSAGE_BYTES);
+  const handlers = createHandlers({ authenticator, events, sleep, serverName, maxMessageBytes, queue: options.queue, offload: options.offload });
 
   const serverOptions = (secure: boolean): SMTPServerOptions => ({
     secure,
@@ -168,6 +179,7 @@ interface HandlerDeps {
   readonly serverName: string;
   readonly maxMessageBytes: number;
   readonly queue: SubmissionQueue;
+  readonly offload?: PayloadOffload | undefined;
 }
 
 type Handlers = Required<Pick<SMTPServerOptions, 'onConnect' | 'onSecure' | 'onAuth' | 'onMailFrom' | 'onRcptTo' | 'onData'>>;
@@ -295,16 +307,26 @@ async function receiveMessage(stream: Readable, session: SMTPServerSession, deps
     envelope: { from: (session.envelope.mailFrom as SMTPServerAddress).address, to: session.envelope.rcptTo.map((rcpt) => rcpt.address) },
     binding: identity.submitter.binding,
     submission: { authnId: identity.authnId, authzId: identity.authzId, clientAddress: session.remoteAddress, receivedAt: receivedAt.toISOString() },
+    maxBodyBytes: deps.offload ? MAX_PAYLOAD_BYTES : MAX_BODY_BYTES,
   });
   if (!built.ok) {
     deps.events.emit({ event: 'message-refused', code: built.code, ...at, reason: built.reason, detail: built.message });
     return built;
   }
-  let messageId: string;
-  try {
-    ({ messageId } = await deps.queue.send(built.body));
-  } catch (error) {
-    deps.events.emit({ event: 'queue-failed', code: 451, ...at, idempotencyKey: built.idempotencyKey, detail: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  // Never the body in an event: ids, sizes and the object's location only.
+  const sent = await submitQueueMessage(built.body, deps);
+  if (!sent.ok) {
+    const detail = sent.error instanceof Error ? `${sent.error.name}: ${sent.error.message}` : String(sent.error);
+    deps.events.emit({
+      event: sent.stage === 'offload' ? 'offload-failed' : 'queue-failed',
+      code: 451,
+      ...at,
+      idempotencyKey: built.idempotencyKey,
+      ...(sent.stage === 'offload' && { bucket: deps.offload?.bucket }),
+      // Stored but not queued: left to the bucket's lifecycle rule (submitMessage.ts says why).
+      ...(sent.payload && { payload: describePointer(sent.payload) }),
+      detail,
+    });
     return { ok: false, code: 451, message: 'Temporary failure queueing the message; try again later' };
   }
   deps.events.emit({
@@ -314,9 +336,10 @@ async function receiveMessage(stream: Readable, session: SMTPServerSession, deps
     authzId: identity.authzId,
     binding: identity.submitter.binding,
     idempotencyKey: built.idempotencyKey,
-    sqsMessageId: messageId,
+    sqsMessageId: sent.messageId,
     recipients: session.envelope.rcptTo.length,
     bytes: read.data.length,
+    ...(sent.payload && { payload: describePointer(sent.payload) }),
   });
   return { ok: true, message: `OK: queued as ${built.idempotencyKey}` };
 }

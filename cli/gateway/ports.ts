@@ -1,6 +1,8 @@
+import type { PayloadPointer, PointerMessage } from '../../lambda/core/payloads.js';
+
 /**
- * What the gateway needs from the world, as ports: the queue it submits to, and where its events
- * go. The gateway core knows nothing of AWS; `sqsSubmissionQueue.ts` is the SQS adapter. Config
+ * What the gateway needs from the world, as ports: the queue it submits to, the payload bucket
+ * large bodies go to, and where its events go. The gateway core knows nothing of AWS; `sqsSubmissionQueue.ts` is the SQS adapter. Config
  * items and secrets come through the core's own ports (`ConfigStore`, `SecretSource`).
  */
 
@@ -10,7 +12,17 @@ export interface SubmissionQueue {
    * Send one queue message body. Resolves only once the queue has durably accepted it.
    * @throws anything when it did not: the gateway answers 451 and the client retries.
    */
-  send(body: string): Promise<{ readonly messageId: string }>;
+  send(body: string, attributes?: PointerMessage['attributes']): Promise<{ readonly messageId: string }>;
+}
+
+/** The stack's payload bucket: where a body over 256 KiB goes before its pointer is queued (docs/payloads.md). */
+export interface PayloadOffload {
+  readonly bucket: string;
+  /**
+   * Store one queue body under a new key. Resolves only once the bucket has durably stored it.
+   * @throws anything when it did not: the gateway queues nothing and answers 451.
+   */
+  put(body: string): Promise<PayloadPointer>;
 }
 
 /** What happened, for logs and metrics (docs/gateway.md lists the events). */
@@ -24,7 +36,8 @@ export type GatewayEventName =
   | 'rcpt-refused'
   | 'message-refused'
   | 'message-queued'
-  | 'queue-failed';
+  | 'queue-failed'
+  | 'offload-failed';
 
 export interface GatewayEvent {
   readonly event: GatewayEventName;

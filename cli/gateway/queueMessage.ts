@@ -51,7 +51,13 @@ export function buildQueueMessage(input: {
   readonly envelope: { readonly from: string; readonly to: readonly string[] };
   readonly binding: string;
   readonly submission: Submission;
+  /**
+   * The largest JSON body: the SQS limit, or the worker's 40 MiB S3 pointer limit when the
+   * gateway offloads large bodies to the payload bucket.  @default MAX_BODY_BYTES (1 MiB)
+   */
+  readonly maxBodyBytes?: number;
 }): QueueMessageResult {
+  const maxBodyBytes = input.maxBodyBytes ?? MAX_BODY_BYTES;
   let text: string;
   try {
     text = utf8.decode(input.data);
@@ -67,11 +73,12 @@ export function buildQueueMessage(input: {
     binding: input.binding,
     submission: input.submission,
   });
-  if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) {
-    return { ok: false, code: 552, reason: 'too-large', message: `Message too large for the queue once encoded (SQS takes ${MAX_BODY_BYTES} bytes)` };
+  if (Buffer.byteLength(body, 'utf8') > maxBodyBytes) {
+    const limit = maxBodyBytes === MAX_BODY_BYTES ? `SQS takes ${MAX_BODY_BYTES} bytes` : `the S3 payload limit is ${maxBodyBytes} bytes`;
+    return { ok: false, code: 552, reason: 'too-large', message: `Message too large for the queue once encoded (${limit})` };
   }
   try {
-    parseQueueMessage(body, { fallbackIdempotencyKey: idempotencyKey });
+    parseQueueMessage(body, { fallbackIdempotencyKey: idempotencyKey, maxBodyBytes });
   } catch (error) {
     if (!(error instanceof MessageValidationError)) throw error;
     const detail = formatIssues(error.issues);

@@ -19,6 +19,7 @@ import { NetworkLoadBalancer, Protocol, type NetworkListener, type NetworkTarget
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { FilterPattern, LogGroup, MetricFilter, type IFilterPattern, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -42,6 +43,8 @@ export interface GatewayServiceProps {
   readonly image: string;
   readonly queue: IQueue;
   readonly configTable: ITable;
+  /** The stack's payload bucket: bodies over 256 KiB go there first, behind an SQS Extended Client pointer. */
+  readonly payloadBucket: IBucket;
   /** Keysources the gateway reads (submitter passwords, the TLS certificate) start with this; IAM grants nothing else. */
   readonly secretPrefix: string;
   /** Customer-managed keys of those secrets: `kms:Decrypt` through Secrets Manager and SSM only. */
@@ -77,7 +80,8 @@ export interface GatewayServiceProps {
  * internet-facing Network Load Balancer (TCP 587 and 465, client addresses preserved so the AUTH
  * failure throttle sees them), an HTTP health check on its own port, autoscaling on open
  * connections per task, its own log group with metric filters, alarms, and a task role that can
- * send to the queue, read submitter items and read keysources under its prefix, nothing more.
+ * send to the queue, put objects in the payload bucket, read submitter items and read keysources
+ * under its prefix, nothing more.
  */
 export class GatewayService extends Construct {
   public readonly vpc: IVpc;
@@ -209,7 +213,7 @@ export class GatewayService extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.replies4xxRate = new Alarm(this, 'Replies4xxRateAlarm', {
-      alarmDescription: `More than ${props.replies4xxPercentThreshold}% of the gateway's SMTP replies were 4xx in 5 minutes: clients are told to retry. queue-failed = SQS refused (451); auth-unavailable = the config table or a secret could not be read (454).`,
+      alarmDescription: `More than ${props.replies4xxPercentThreshold}% of the gateway's SMTP replies were 4xx in 5 minutes: clients are told to retry. queue-failed = SQS refused (451), offload-failed = S3 refused a large body (451); auth-unavailable = the config table or a secret could not be read (454).`,
       metric: new MathExpression({
         expression: 'IF(replies > 0, 100 * r4xx / replies, 0)',
         usingMetrics: { r4xx: metric(GATEWAY_LOG_METRIC.replies4xx), replies: metric(GATEWAY_LOG_METRIC.replies) },
@@ -253,6 +257,7 @@ export class GatewayService extends Construct {
       AWS_REGION: Stack.of(this).region,
       [CLI_ENV.queueUrl]: props.queue.queueUrl,
       [CLI_ENV.configTable]: props.configTable.tableName,
+      [CLI_ENV.payloadBucket]: props.payloadBucket.bucketName,
       [CLI_ENV.secretPrefix]: props.secretPrefix,
       [GATEWAY_ENV.host]: '0.0.0.0',
       [GATEWAY_ENV.port]: String(CONTAINER_SUBMISSION_PORT),
@@ -284,12 +289,22 @@ export class GatewayService extends Construct {
     return true;
   }
 
-  /** The task role: send to the queue, read submitter items, read keysources under the prefix. Nothing else. */
+  /** The task role: send to the queue, put payloads, read submitter items, read keysources under the prefix. Nothing else. */
   private grantAccess(props: GatewayServiceProps): void {
     const role = this.taskDefinition.taskRole;
     const stack = Stack.of(this);
     role.addToPrincipalPolicy(new PolicyStatement({ sid: 'SendToQueue', actions: ['sqs:SendMessage'], resources: [props.queue.queueArn] }));
     this.grantKey(props.queue.encryptionMasterKey, ['kms:GenerateDataKey', 'kms:Decrypt']);
+    // Write-only: no GetObject (the bucket policy lets only the worker read), no DeleteObject (an
+    // object whose SendMessage failed is left to the lifecycle rule, cli/gateway/submitMessage.ts).
+    const payloadObjects = props.payloadBucket.arnForObjects('*');
+    role.addToPrincipalPolicy(new PolicyStatement({ sid: 'PutPayloads', actions: ['s3:PutObject'], resources: [payloadObjects] }));
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceText(this, payloadObjects)}]`,
+      reason: 'Each large message is written under a new random key, so the gateway puts objects anywhere in the payload bucket, and in no other bucket; it can neither read nor delete them.',
+    });
+    // A single PutObject under SSE-KMS needs only a data key (no kms:Decrypt: no multipart upload).
+    this.grantKey(props.payloadBucket.encryptionKey, ['kms:GenerateDataKey']);
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReadSubmitterItems',

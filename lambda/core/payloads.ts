@@ -21,7 +21,7 @@ export const EXTENDED_PAYLOAD_SIZE_ATTRIBUTE = 'ExtendedPayloadSize';
 export const LEGACY_PAYLOAD_SIZE_ATTRIBUTE = 'SQSLargePayloadSize';
 /** The largest payload the worker reads from S3: 40 MiB (SES' own message limit is 40 MB). */
 export const MAX_PAYLOAD_BYTES = 40 * 1_048_576;
-/** Bodies above this are offloaded by `mailrelay enqueue` (the extended clients' default threshold). */
+/** Bodies above this are offloaded by `mailrelay enqueue` and the gateway (the extended clients' default threshold). */
 export const OFFLOAD_THRESHOLD_BYTES = 256 * 1024;
 /** S3's own limit on a key: 1,024 bytes of UTF-8. */
 const MAX_KEY_BYTES = 1024;
@@ -34,6 +34,31 @@ export interface PayloadPointer {
 /** The pointer body the extended clients write, byte for byte (compact JSON). */
 export function formatPayloadPointer(pointer: PayloadPointer): string {
   return JSON.stringify([PAYLOAD_POINTER_CLASS, { s3BucketName: pointer.bucket, s3Key: pointer.key }]);
+}
+
+/** An SQS message attribute as SendMessage takes it (kept free of the SDK's types). */
+export interface PointerAttribute {
+  readonly DataType: 'Number';
+  readonly StringValue: string;
+}
+
+/** What a producer sends instead of a body it offloaded: the pointer and its size attribute. */
+export interface PointerMessage {
+  readonly body: string;
+  readonly attributes: Readonly<Record<typeof EXTENDED_PAYLOAD_SIZE_ATTRIBUTE, PointerAttribute>>;
+}
+
+/**
+ * The SQS message that stands for a body of `bytes` stored at `pointer`, exactly as the extended
+ * clients send it: the pointer body and `ExtendedPayloadSize` (so the worker sizes its payload
+ * budget without a HeadObject). Shared by `mailrelay enqueue` and the gateway.
+ * @example
+ * pointerMessage({ bucket: 'b', key: 'k' }, 300_000);
+ * // { body: '["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":"k"}]',
+ * //   attributes: { ExtendedPayloadSize: { DataType: 'Number', StringValue: '300000' } } }
+ */
+export function pointerMessage(pointer: PayloadPointer, bytes: number): PointerMessage {
+  return { body: formatPayloadPointer(pointer), attributes: { [EXTENDED_PAYLOAD_SIZE_ATTRIBUTE]: { DataType: 'Number', StringValue: String(bytes) } } };
 }
 
 /**

@@ -3,31 +3,38 @@
  * finding not acknowledged), without Docker (the image is a reference), and asserted where it
  * matters: the task role's exact IAM, the listeners and their health check, scaling, alarms.
  */
-import { App } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AttributeType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Bucket, BucketEncryption } from 'aws-cdk-lib/aws-s3';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMailrelayContext, type MailrelayContextKey } from '../../infra/context.js';
 import { MailrelayPropsError } from '../../infra/errors.js';
-import type { GatewayStackProps } from '../../infra/gatewayProps.js';
+import { GatewayService } from '../../infra/constructs/gatewayService.js';
+import { resolveGatewayProps, type GatewayStackProps } from '../../infra/gatewayProps.js';
 import { MailrelayStack } from '../../infra/mailrelayStack.js';
 import { FIXTURE_ENTRY, logicalId, synthApp, thrownBy, type SynthesizedApp } from './helpers.js';
 
 const IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mailrelay:1.2.3';
 const GATEWAY: GatewayStackProps = { image: IMAGE, tlsCert: 'secret:mailrelay/gateway/tls#cert', tlsKey: 'secret:mailrelay/gateway/tls#key' };
+const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
 
 let synth: SynthesizedApp;
 let template: Template;
 let stack: MailrelayStack;
 
 beforeAll(() => {
-  synth = synthApp({ Gateway: { gateway: GATEWAY, alarmEmail: 'ops@example.com' }, Plain: {} }, { cloudFormationValidation: false });
+  synth = synthApp({ Gateway: { gateway: GATEWAY, alarmEmail: 'ops@example.com' }, Plain: {}, GatewayKms: { gateway: GATEWAY, encryptionKeyArn: KEY_ARN } }, { cloudFormationValidation: false });
   template = synth.template('Gateway');
   stack = synth.stacks['Gateway']!;
 });
 afterAll(() => synth?.cleanup());
 
-function statementsOf(roleLogicalId: string): Array<Record<string, unknown>> {
-  const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleLogicalId }] } });
+function statementsOf(roleLogicalId: string, of: Template = template): Array<Record<string, unknown>> {
+  const policies = of.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleLogicalId }] } });
   return Object.values(policies).flatMap((p) => (p as { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }).Properties.PolicyDocument.Statement);
 }
 
@@ -68,6 +75,7 @@ describe('gateway service', () => {
           LogConfiguration: Match.objectLike({ LogDriver: 'awslogs', Options: Match.objectLike({ 'awslogs-group': { Ref: logicalId(stack.gateway!.logGroup) } }) }),
           Environment: Match.arrayWith([
             { Name: 'MAILRELAY_SECRET_PREFIX', Value: 'mailrelay/gateway/' },
+            { Name: 'MAILRELAY_PAYLOAD_BUCKET', Value: { Ref: logicalId(stack.payloads.bucket) } },
             { Name: 'MAILRELAY_GATEWAY_PORT', Value: '2587' },
             { Name: 'MAILRELAY_GATEWAY_TLS_PORT', Value: '2465' },
             { Name: 'MAILRELAY_GATEWAY_TLS_KEY', Value: 'secret:mailrelay/gateway/tls#key' },
@@ -81,10 +89,12 @@ describe('gateway service', () => {
     expect(assets).toEqual([]);
   });
 
-  it('the task role can send to the queue, read submitter items and read keysources under the gateway prefix: nothing more', () => {
+  it('the task role can send to the queue, put payload objects, read submitter items and read keysources under the gateway prefix: nothing more', () => {
     const statements = statementsOf(logicalId(stack.gateway!.taskDefinition.taskRole));
     expect(statements).toEqual([
       { Sid: 'SendToQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [logicalId(stack.queues.queue), 'Arn'] } },
+      // Objects only, write only: no GetObject, no DeleteObject, nothing on the bucket itself.
+      { Sid: 'PutPayloads', Effect: 'Allow', Action: 's3:PutObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack.payloads.bucket), 'Arn'] }, '/*']] } },
       {
         Sid: 'ReadSubmitterItems',
         Effect: 'Allow',
@@ -105,6 +115,34 @@ describe('gateway service', () => {
         Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':parameter/mailrelay/gateway/*']] },
       },
     ]);
+  });
+
+  it('with an encryption key, the task role may make data keys with it (the SSE-KMS PutObject)', () => {
+    const kms = synth.stacks['GatewayKms']!;
+    const statements = statementsOf(logicalId(kms.gateway!.taskDefinition.taskRole), synth.template('GatewayKms'));
+    const keyStatements = statements.filter((s) => JSON.stringify(s['Action']).includes('kms:'));
+    expect(keyStatements.every((s) => s['Resource'] === KEY_ARN)).toBe(true);
+    expect(keyStatements.flatMap((s) => [s['Action']].flat())).toContain('kms:GenerateDataKey');
+    expect(statements.find((s) => s['Sid'] === 'PutPayloads')).toMatchObject({ Action: 's3:PutObject' });
+  });
+
+  it('the payload bucket\'s own key is granted for GenerateDataKey only, even when the queue uses no key', () => {
+    // The construct alone: a KMS bucket beside an unencrypted queue, so no other grant covers the key.
+    const scope = new Stack(new App(), 'Construct', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const bucketKey = new Key(scope, 'BucketKey');
+    const payloadBucket = new Bucket(scope, 'Payloads', { encryption: BucketEncryption.KMS, encryptionKey: bucketKey });
+    const gateway = new GatewayService(scope, 'Gateway', {
+      ...resolveGatewayProps(GATEWAY, 'mailrelay/'),
+      queue: new Queue(scope, 'Queue', { encryption: QueueEncryption.SQS_MANAGED }),
+      configTable: new Table(scope, 'Config', { partitionKey: { name: 'scope', type: AttributeType.STRING } }),
+      payloadBucket,
+      secretKmsKeyArns: [],
+      logRetention: RetentionDays.ONE_MONTH,
+      metricsNamespace: 'Mailrelay/Gateway',
+    });
+    const statements = statementsOf(logicalId(gateway.taskDefinition.taskRole), Template.fromStack(scope));
+    const keyStatements = statements.filter((s) => JSON.stringify(s['Action']).includes('kms:'));
+    expect(keyStatements).toEqual([{ Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: { 'Fn::GetAtt': [logicalId(bucketKey), 'Arn'] } }]);
   });
 
   it('the execution role pulls from the image repository only (plus the token call, which has no resource)', () => {

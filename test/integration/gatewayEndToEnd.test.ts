@@ -1,11 +1,14 @@
 /**
  * End to end under the `npm start` stack: nodemailer submits to the gateway (STARTTLS, AUTH PLAIN
- * as the demo submitter), the gateway puts the message on the queue (fauxqs), the real Lambda
- * handler picks it up and relays it to the local STARTTLS + AUTH relay.
+ * as the demo submitter), the gateway puts the message on the queue (fauxqs) — a large one through
+ * the payload bucket on the S3 stand-in — the real Lambda handler picks it up and relays it to the
+ * local STARTTLS + AUTH relay.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionMetricLine } from '../../cli/gateway/connectionMetric.js';
@@ -71,6 +74,8 @@ describe('mailrelay gateway (the command)', () => {
     });
     await expect.poll(() => err.join('\n'), { timeout: 10_000 }).toMatch(/Ctrl-C to stop/);
     const banner = err.join('\n');
+    // --local: the gateway offloads to the running npm start's payload bucket.
+    expect(banner).toContain('bodies over 256 KiB via s3://mailrelay-payloads');
     const port = Number(/STARTTLS\) on 127\.0\.0\.1:(\d+)/.exec(banner)![1]);
     const healthUrl = /health on (http:\S+)/.exec(banner)![1]!;
     // Act
@@ -96,4 +101,28 @@ describe('mailrelay gateway (the command)', () => {
       ActiveConnections: 3,
     });
   });
+});
+
+describe('a large message under npm start', () => {
+  it('2 MiB with an attachment: the gateway offloads it to the local payload bucket, the worker relays it intact and deletes the object', async () => {
+    // Prepare
+    const { host, port, user, password, from } = stack.gateway!.endpoint;
+    const client = nodemailer.createTransport({ host, port, secure: false, requireTLS: true, tls: { ca: testCerts.ca, servername: 'localhost' }, auth: { user, pass: password }, authMethod: 'PLAIN' });
+    const content = randomBytes(1_600_000);
+    const relayedBefore = stack.relay.messages.length;
+    // Act
+    const info = await client.sendMail({ from, to: 'dave@example.net', subject: 'Large through the gateway', text: 'See the attachment.', attachments: [{ filename: 'big.bin', content }] });
+    // Assess
+    expect(info.response).toMatch(/^250 /);
+    const queuedLine = printed.find((line) => line.includes('message-queued') && line.includes('payload=s3://mailrelay-payloads/'));
+    const key = /payload=s3:\/\/mailrelay-payloads\/(\S+)/.exec(queuedLine ?? '')?.[1];
+    expect(key).toBeDefined();
+    await stack.relay.waitForMessages(relayedBefore + 1, 30_000);
+    const relayed = stack.relay.messages.find((m) => m.rcptTo.includes('dave@example.net'))!;
+    const parsed = await simpleParser(relayed.raw);
+    expect(parsed.subject).toBe('Large through the gateway');
+    expect(parsed.attachments.map((a) => createHash('sha256').update(a.content).digest('hex'))).toEqual([createHash('sha256').update(content).digest('hex')]);
+    // Written by the gateway, read and then deleted by the worker once relayed.
+    await expect.poll(() => stack.s3.requests.filter((r) => r.key === key).map((r) => r.operation), { timeout: 10_000 }).toEqual(['PutObject', 'GetObject', 'DeleteObject']);
+  }, 60_000);
 });
