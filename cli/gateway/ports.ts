@@ -1,10 +1,10 @@
-import type { PayloadPointer, PointerMessage } from '../../lambda/core/payloads.js';
-
 /**
  * What the gateway needs from the world, as ports: the queue it submits to, the payload bucket
- * large bodies go to, and where its events go. The gateway core knows nothing of AWS; `sqsSubmissionQueue.ts` is the SQS adapter. Config
- * items and secrets come through the core's own ports (`ConfigStore`, `SecretSource`).
+ * large bodies go to, and where its events go. The gateway core knows nothing of AWS:
+ * `sqsSubmissionQueue.ts` is the SQS adapter, `cli/adapters/s3PayloadOffloader.ts` the S3 one.
+ * Config items and secrets come through the core's own ports (`ConfigStore`, `SecretSource`).
  */
+import type { PayloadPointer, PointerMessage } from '../../lambda/core/payloads.js';
 
 /** The queue accepted messages go to. */
 export interface SubmissionQueue {
