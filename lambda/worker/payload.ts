@@ -80,7 +80,11 @@ export async function resolveBody(record: QueueRecord, deps: PayloadDependencies
       read = await payloads.store.read(pointer.bucket, pointer.key, read.bytes);
       if (read.kind === 'too-large') throw new TransientDeliveryError(`the payload ${describePointer(pointer)} changed size while it was read (${read.bytes.toLocaleString('en-US')} bytes)`, { reason: 'aws-error' });
     }
-    deps.logger.debug('payload read from S3', { ...context, bytes: Buffer.byteLength(read.body, 'utf8') });
+    const bytes = Buffer.byteLength(read.body, 'utf8');
+    // The size acquired was declared by the producer (or S3's HEAD): hold what was read, so an
+    // inflated ExtendedPayloadSize (22 bytes declared as 40 MiB) does not starve the other records.
+    lease.shrinkTo(bytes);
+    deps.logger.debug('payload read from S3', { ...context, bytes });
     return { text: read.body, maxBytes: MAX_PAYLOAD_BYTES, pointer, lease };
   } catch (error) {
     lease.release();

@@ -119,6 +119,24 @@ describe('PayloadBudget', () => {
     expect(budget.waiting).toBe(0);
   });
 
+  it('a lease shrinks (never grows): the bytes handed back wake the waiters that fit now; release hands back only what is left', async () => {
+    const budget = new PayloadBudget(10);
+    const { granted, leases, take } = tracker(budget);
+    void take('a', 8);
+    void take('b', 5);
+    await settle();
+    expect(granted).toEqual(['a']);
+    leases.get('a')!.shrinkTo(20);
+    expect([leases.get('a')!.bytes, budget.held]).toEqual([8, 8]);
+    leases.get('a')!.shrinkTo(3);
+    await settle();
+    expect(granted).toEqual(['a', 'b']);
+    expect([leases.get('a')!.bytes, budget.held]).toEqual([3, 8]);
+    leases.get('a')!.release();
+    leases.get('a')!.shrinkTo(0);
+    expect(budget.held).toBe(5);
+  });
+
   it('refuses a budget or a size that is not a whole number of bytes', async () => {
     expect(() => new PayloadBudget(0)).toThrow(/positive whole number/);
     await expect(new PayloadBudget(10).acquire(-1)).rejects.toThrow(/whole number of bytes/);
@@ -220,6 +238,18 @@ describe('a record holds the budget from before the read until it is done', () =
     expect(await processRecord(pointerRecord('k', 10), w.deps)).toBe('duplicate');
     expect(w.calls).toEqual(['GET k ≤10', `GET k ≤${size}`]);
     expect(w.heldAtRead).toEqual([10, size]);
+    expect(w.budget.held).toBe(0);
+  });
+
+  it('an inflated ExtendedPayloadSize holds the budget only until the read: then the bytes read, so other records are not starved', async () => {
+    const w = world({ objects: { liar: valid, other: valid }, budgetBytes: 1000 });
+    const { resolveBody } = await import('../../../lambda/worker/payload.js');
+    const liar = await resolveBody(pointerRecord('liar', 40 * MiB), { ...w.deps, payloadWaitMs: () => 0 });
+    expect(liar.lease?.bytes).toBe(Buffer.byteLength(valid));
+    expect(w.budget.held).toBe(Buffer.byteLength(valid));
+    // Another record of the batch while the liar is still being relayed: no wait (payloadWaitMs 0 would defer it).
+    expect(await processRecord(pointerRecord('other', 50), { ...w.deps, payloadWaitMs: () => 0 })).toBe('duplicate');
+    liar.lease!.release();
     expect(w.budget.held).toBe(0);
   });
 
