@@ -244,7 +244,8 @@ export class RelayFunction extends Construct {
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'UseRelayStateTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        // BatchGetItem: one read of a relay's lease slots when they all seemed held (lambda/adapters/dynamoRelayLimiter.ts).
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [table.tableArn],
       }),
     );

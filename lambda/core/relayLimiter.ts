@@ -47,12 +47,19 @@ export interface ThrottleState {
 
 /** What the worker needs of the shared limit state. */
 export interface RelayLimiter {
-  /** Take a free connection slot of `key`, out of `maxConnections`. */
+  /**
+   * Take a free connection slot of `key`. `maxConnections` is the configured number: the limiter
+   * lowers it by the throttle level, read with the slots, and counts every slot held.
+   */
   acquireLease(key: string, maxConnections: number): Promise<LeaseResult>;
   /** Extend a lease this process holds; false when it lapsed and someone else holds the slot. */
   renewLease(lease: ConnectionLease): Promise<boolean>;
   releaseLease(lease: ConnectionLease): Promise<void>;
-  /** Take up to `count` messages' worth of the relay's rate (one GCRA update). */
+  /**
+   * Take up to `count` messages' worth of the relay's rate (one GCRA update). `messagesPerSecond`
+   * is the configured rate: the limiter lowers it by the throttle level it holds with the rate
+   * state, so a sandbox that never met the relay's 421 still sends at the fleet's lowered rate.
+   */
   takeTokens(key: string, messagesPerSecond: number, count: number): Promise<TokenGrant>;
   /** The relay throttled: one more throttle step (at most one per `holdMs` across the fleet). */
   throttled(key: string): Promise<ThrottleState>;
@@ -60,6 +67,8 @@ export interface RelayLimiter {
   throttleLevel(key: string): number;
   /** Calls made to the shared store (the bench's "extra AWS calls per message"). */
   readonly calls: number;
+  /** True when other sandboxes share the state (leases then cost calls and are given back sooner). */
+  readonly shared: boolean;
 }
 
 export interface LimiterPolicy {
@@ -97,8 +106,13 @@ export function throttleAfter(state: ThrottleState | undefined, policy: LimiterP
 export function allowance(limits: Pick<EffectiveLimits, 'maxConnections' | 'messagesPerSecond'>, level: number): { maxConnections: number; messagesPerSecond: number | undefined } {
   return {
     maxConnections: Math.max(1, limits.maxConnections - level),
-    messagesPerSecond: limits.messagesPerSecond === undefined ? undefined : limits.messagesPerSecond / 2 ** level,
+    messagesPerSecond: limits.messagesPerSecond === undefined ? undefined : rateAt(limits.messagesPerSecond, level),
   };
+}
+
+/** The rate a relay gets at a throttle level (halved per level). */
+export function rateAt(messagesPerSecond: number, level: number): number {
+  return messagesPerSecond / 2 ** level;
 }
 
 /** GCRA parameters of a rate: the emission interval and the burst tolerance (one second's worth in all). */
@@ -130,6 +144,7 @@ export class MemoryRelayLimiter implements RelayLimiter {
   private readonly throttles = new Map<string, ThrottleState>();
   private serial = 0;
   public calls = 0;
+  public readonly shared = false;
 
   public constructor(
     private readonly policy: LimiterPolicy = DEFAULT_LIMITER_POLICY,
@@ -140,7 +155,9 @@ export class MemoryRelayLimiter implements RelayLimiter {
     const now = this.now();
     const slots = this.leases.get(key) ?? new Map<number, ConnectionLease>();
     this.leases.set(key, slots);
-    for (let slot = 0; slot < maxConnections; slot++) {
+    const allowed = allowance({ maxConnections, messagesPerSecond: undefined }, this.throttleLevel(key)).maxConnections;
+    const held = [...slots.values()].filter((l) => l.expiresAt > now).length;
+    for (let slot = 0; slot < allowed && held < allowed; slot++) {
       const held = slots.get(slot);
       if (held && held.expiresAt > now) continue;
       const lease: ConnectionLease = { key, slot, holder: `memory-${++this.serial}`, expiresAt: now + this.policy.leaseTtlMs, ttlMs: this.policy.leaseTtlMs };
@@ -166,7 +183,7 @@ export class MemoryRelayLimiter implements RelayLimiter {
   }
 
   public takeTokens(key: string, messagesPerSecond: number, count: number): Promise<TokenGrant> {
-    const result = gcra(this.arrival.get(key), this.now(), messagesPerSecond, count);
+    const result = gcra(this.arrival.get(key), this.now(), rateAt(messagesPerSecond, this.throttleLevel(key)), count);
     this.arrival.set(key, result.tat);
     return Promise.resolve({ granted: result.granted, retryAfterMs: result.retryAfterMs });
   }

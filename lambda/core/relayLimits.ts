@@ -46,6 +46,23 @@ export class LimitDeferral extends TransientDeliveryError {
   }
 }
 
+/** The first pause after the fleet's slots were all found held; it doubles while they stay held. */
+const LEASE_POLL_FIRST_MS = 250;
+/** The longest pause between two looks at a full relay's slots. */
+const LEASE_POLL_MAX_MS = 2_000;
+/** A connection-limit deferral comes back after the soonest lease lapse, at most this many limit waits. */
+const LEASE_DEFERRAL_WAITS = 2;
+
+/** A relay whose slots this sandbox last found all held: nobody here looks again before `until`. */
+interface LeaseBackoff {
+  readonly until: number;
+  readonly stepMs: number;
+  /** The limiter's estimate of when a slot frees (ms from when it was found full). */
+  readonly retryAfterMs: number;
+}
+
+const jitter = (ms: number): number => Math.round(ms * (0.8 + Math.random() * 0.4));
+
 interface Waiter {
   readonly deadline: number;
   readonly resolve: (retryAfterMs: number | undefined) => void;
@@ -61,6 +78,9 @@ export class RelayLimits {
   private readonly maxWaitMs: number;
   private readonly maxBatch: number;
   private readonly queues = new Map<string, RateQueue>();
+  private readonly leaseBackoff = new Map<string, LeaseBackoff>();
+  /** A look at a relay's slots under way in this sandbox: others wait for its outcome instead of looking too. */
+  private readonly looking = new Map<string, Promise<unknown>>();
 
   public constructor(
     public readonly limiter: RelayLimiter,
@@ -82,26 +102,57 @@ export class RelayLimits {
   /**
    * A lease for one more session, or a {@link LimitDeferral} once `maxWaitMs` passed with every
    * slot held. `waitLocally` is called between tries: the pool resolves it early when one of its
-   * own sessions of the relay comes back.
+   * own sessions of the relay comes back. One look at a full relay serves every message of this
+   * sandbox that waits for it: the next look comes after a pause that doubles (250 ms, 500 ms, 1 s,
+   * 2 s, ±20 %) while the slots stay held, so waiting costs a few calls per sandbox, not per message.
    */
-  public async lease(route: LimitedRoute, waitLocally: (ms: number) => Promise<'session-free' | 'timeout'>): Promise<ConnectionLease | 'session-free'> {
+  public async lease(route: LimitedRoute, waitLocally: (ms: number) => Promise<'session-free' | 'changed' | 'timeout'>): Promise<ConnectionLease | 'session-free'> {
     const key = this.key(route);
     const deadline = Date.now() + this.maxWaitMs;
     for (;;) {
-      const max = this.allowance(route).maxConnections;
-      let retryAfterMs: number;
+      const backoff = this.leaseBackoff.get(key);
+      const now = Date.now();
+      if (backoff && backoff.until > now) {
+        const left = deadline - now;
+        if (left <= 0) throw this.connectionDeferral(key, backoff.retryAfterMs);
+        const woken = await waitLocally(Math.min(left, backoff.until - now));
+        if (woken === 'session-free') return 'session-free';
+        // Woken early by a change in this sandbox (one of its sessions closed and gave its slot
+        // back): worth a look now rather than at the end of the pause.
+        if (woken === 'changed' && this.leaseBackoff.get(key) === backoff) this.leaseBackoff.delete(key);
+        continue;
+      }
+      const under = this.looking.get(key);
+      if (under) {
+        await under;
+        continue;
+      }
+      let result;
+      const look = this.limiter.acquireLease(key, route.limits.maxConnections);
+      this.looking.set(key, look.catch(() => undefined));
       try {
-        const result = await this.limiter.acquireLease(key, max);
-        if (result.granted) return result.lease;
-        retryAfterMs = result.retryAfterMs;
+        result = await look;
       } catch (error) {
         this.options.onStateError?.(key, error as Error);
         return { key, slot: -1, holder: 'unshared', expiresAt: Number.MAX_SAFE_INTEGER, ttlMs: Number.MAX_SAFE_INTEGER };
+      } finally {
+        this.looking.delete(key);
       }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new LimitDeferral('connection-limit', key, Math.max(retryAfterMs, 1000));
-      if ((await waitLocally(Math.min(left, 250 + Math.random() * 250))) === 'session-free') return 'session-free';
+      if (result.granted) {
+        this.leaseBackoff.delete(key);
+        return result.lease;
+      }
+      // Still full since the last look: pause twice as long; a look long after the last one starts over.
+      const recent = backoff && Date.now() - backoff.until < backoff.stepMs;
+      const stepMs = recent ? Math.min(backoff.stepMs * 2, LEASE_POLL_MAX_MS) : LEASE_POLL_FIRST_MS;
+      this.leaseBackoff.set(key, { until: Date.now() + jitter(stepMs), stepMs, retryAfterMs: result.retryAfterMs });
+      if (deadline - Date.now() <= 0) throw this.connectionDeferral(key, result.retryAfterMs);
     }
+  }
+
+  /** Deferred until the soonest lease may lapse, at least 1 s, at most {@link LEASE_DEFERRAL_WAITS} limit waits, ±20 %. */
+  private connectionDeferral(key: string, retryAfterMs: number): LimitDeferral {
+    return new LimitDeferral('connection-limit', key, jitter(Math.min(Math.max(retryAfterMs, 1_000), Math.max(1_000, this.maxWaitMs * LEASE_DEFERRAL_WAITS))));
   }
 
   public async renew(lease: ConnectionLease): Promise<boolean> {
@@ -110,7 +161,9 @@ export class RelayLimits {
       return await this.limiter.renewLease(lease);
     } catch (error) {
       this.options.onStateError?.(lease.key, error as Error);
-      return true;
+      // Not renewed: the lease still holds until it lapses, and not a moment longer (another
+      // sandbox may take the slot then).
+      return Date.now() < lease.expiresAt;
     }
   }
 
@@ -157,17 +210,18 @@ export class RelayLimits {
     queue.busy = true;
     let retryAfterMs = 0;
     try {
-      const rate = this.allowance(route).messagesPerSecond ?? route.limits.messagesPerSecond!;
       const want = Math.min(queue.waiters.length, this.maxBatch);
       let grant;
       try {
-        grant = await this.limiter.takeTokens(key, rate, want);
+        // The configured rate: the limiter lowers it by the throttle level it shares with the fleet.
+        grant = await this.limiter.takeTokens(key, route.limits.messagesPerSecond!, want);
       } catch (error) {
         this.options.onStateError?.(key, error as Error);
         grant = { granted: want, retryAfterMs: 0 };
       }
       for (const waiter of queue.waiters.splice(0, grant.granted)) waiter.resolve(undefined);
       // A partial grant means the relay's room is used up: the next message fits one interval later.
+      const rate = this.allowance(route).messagesPerSecond ?? route.limits.messagesPerSecond!;
       retryAfterMs = grant.granted === 0 ? grant.retryAfterMs : grant.granted < want ? Math.ceil(1000 / rate) : 0;
       const now = Date.now();
       // Those who cannot wait that long are deferred now, with the limiter's delay.

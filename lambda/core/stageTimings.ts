@@ -4,7 +4,8 @@
  * something subscribes: `npm run bench` does, in the client process, to break an invocation
  * down (docs/performance.md); an operator's own extension or wrapper could too.
  *
- * Per record: `parse` (body and queue message), `claim` (the idempotency claim), `config`
+ * Per record: `parse` (body and queue message; for an S3 pointer also the wait for the payload
+ * budget and the read), `claim` (the idempotency claim), `config`
  * (resolving routes from the config store), `compose` (MIME), `session` (credentials, a pooled
  * or new authenticated session: pool wait included), `smtp` (MAIL FROM to the reply to the
  * dot). Per batch: `records` (first record start to last record end), `settle` (the final
@@ -32,14 +33,11 @@ export function startStage(stage: Stage): () => void {
   return () => stages.publish({ stage, ms: performance.now() - started } satisfies StageTiming);
 }
 
-/** `work()`, timed as `stage` whether it resolves or rejects. */
-export async function timeStage<T>(stage: Stage, work: () => Promise<T>): Promise<T> {
+/** `work()`, timed as `stage` whether it resolves or rejects; untouched without a subscriber. */
+export function timeStage<T>(stage: Stage, work: () => Promise<T>): Promise<T> {
+  if (!stages.hasSubscribers) return work();
   const end = startStage(stage);
-  try {
-    return await work();
-  } finally {
-    end();
-  }
+  return work().finally(end);
 }
 
 const noop = (): void => undefined;

@@ -205,7 +205,7 @@ describe('IAM', () => {
       {
         Sid: 'UseRelayStateTable',
         Effect: 'Allow',
-        Action: ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         Resource: { 'Fn::GetAtt': [logicalId(synth.stack.tables.relayStateTable), 'Arn'] },
       },
       {

@@ -109,6 +109,48 @@ describe('SmtpPool', () => {
     expect(p.stats()).toMatchObject({ total: 0, retired: 1 });
   });
 
+  it('an idle session holding a fleet-wide lease gives it back sooner; a per-sandbox one keeps the longer idle time', async () => {
+    const r = await relay();
+    const memory = new MemoryRelayLimiter();
+    // The same rules with the state shared (as on the relay-state table): leases are the fleet's.
+    const shared = Object.assign(Object.create(memory) as MemoryRelayLimiter, { shared: true });
+    const fleet = pool({ limits: new RelayLimits(shared), idleTimeoutMs: 60_000, leasedIdleTimeoutMs: 200, sweepIntervalMs: 50 });
+    const alone = pool({ limits: new RelayLimits(new MemoryRelayLimiter()), idleTimeoutMs: 60_000, leasedIdleTimeoutMs: 200, sweepIntervalMs: 50 });
+    await send(alone, route(r.port, 'b.example'), 'y@example.net');
+    await send(fleet, route(r.port, 'a.example'), 'x@example.net');
+    // Checked at once: the leased session may idle only 200 ms.
+    expect(memory.leasesInUse('127.0.0.1:' + r.port)).toBe(1);
+    await until(() => fleet.stats().total === 0, 'the leased idle session to close');
+    // Its slot goes back once the relay has closed the connection.
+    await until(() => memory.leasesInUse('127.0.0.1:' + r.port) === 0, 'the lease to go back');
+    expect(r.sessions.filter((x) => x.closed)).toHaveLength(1);
+    expect(alone.stats().total).toBe(1);
+  });
+
+  it('a throttle step takes a connection away across the fleet: the sandbox holding the slot above the lowered allowance closes its session', async () => {
+    const r = await relay();
+    const limiter = new MemoryRelayLimiter();
+    const limits = new RelayLimits(limiter);
+    const a = pool({ limits, sweepIntervalMs: 50 });
+    const b = pool({ limits, sweepIntervalMs: 50 });
+    const x = route(r.port, 'a.example', { limits: { maxConnections: 3 } });
+    // A holds slots 0 and 1 (two sessions busy at once), then B takes slot 2.
+    let releaseA!: () => void;
+    const holdA = new Promise<void>((resolve) => (releaseA = resolve));
+    const busyA = Promise.all([0, 1].map(() => a.withSession(x, credentials, () => holdA)));
+    await until(() => limiter.leasesInUse(`127.0.0.1:${r.port}`) === 2, 'A to hold two slots');
+    await send(b, x, 'b@example.net');
+    expect(b.stats().total).toBe(1);
+    // The relay throttles A: one step for the fleet, the allowance drops to 2 connections.
+    await limiter.throttled(`127.0.0.1:${r.port}`);
+    releaseA();
+    await busyA;
+    // B, alone in its sandbox, holds slot 2, which the lowered allowance no longer has: it closes that session.
+    await until(() => b.stats().total === 0, 'B to close the session over the allowance');
+    await until(() => limiter.leasesInUse(`127.0.0.1:${r.port}`) === 2, 'B to give its slot back');
+    expect(a.stats().total).toBe(2);
+  });
+
   it('retires a session older than limits.maxConnectionAgeSeconds before its next message', async () => {
     const r = await relay();
     const p = pool();

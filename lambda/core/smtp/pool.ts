@@ -6,7 +6,8 @@
  * most `limits.maxConnections` sessions are open (fleet-wide when the {@link RelayLimits} share
  * their state: each session holds a lease, renewed while it is open and released when it closes);
  * per sandbox, at most `maxOpenSessions` in all. A timer (unref'd: it never keeps a sandbox or a
- * test alive) closes idle sessions after `idleTimeoutMs` even when their route is not used again,
+ * test alive) closes idle sessions after `idleTimeoutMs` (sooner, `leasedIdleTimeoutMs`, when
+ * they hold a fleet-wide lease) even when their route is not used again,
  * and retires sessions older than `limits.maxConnectionAgeSeconds`. A session the relay closed
  * while idle is replaced, never used.
  */
@@ -26,6 +27,12 @@ export interface SmtpPoolOptions {
    * way) may have dropped it while the Lambda sandbox was frozen. @default 2_000
    */
   readonly probeAfterIdleMs?: number;
+  /**
+   * Idle sessions holding a fleet-wide lease (a shared limiter) are closed after this long, if
+   * sooner than `idleTimeoutMs`: an idle session keeps a slot other sandboxes may be waiting for.
+   * @default 2_000
+   */
+  readonly leasedIdleTimeoutMs?: number;
   /** Open sessions in this sandbox, all relays together. @default 32 */
   readonly maxOpenSessions?: number;
   /** The relays' connection and rate limits. @default per-process limits (a {@link MemoryRelayLimiter}) */
@@ -90,6 +97,7 @@ export class SmtpPool {
   private readonly keys = new Map<string, KeyState>();
   private readonly pooled = new Map<SmtpSession, PooledSession>();
   private readonly idleTimeoutMs: number;
+  private readonly leasedIdleTimeoutMs: number;
   private readonly probeAfterIdleMs: number;
   private readonly maxOpen: number;
   private readonly sweepMs: number;
@@ -104,6 +112,7 @@ export class SmtpPool {
 
   public constructor(private readonly options: SmtpPoolOptions = {}) {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+    this.leasedIdleTimeoutMs = Math.min(this.idleTimeoutMs, options.leasedIdleTimeoutMs ?? 2_000);
     this.probeAfterIdleMs = options.probeAfterIdleMs ?? 2_000;
     this.maxOpen = options.maxOpenSessions ?? 32;
     this.sweepMs = options.sweepIntervalMs ?? 1_000;
@@ -251,10 +260,10 @@ export class SmtpPool {
 
   private async stillGood(entry: PooledSession, route: RouteGroup): Promise<boolean> {
     const { session } = entry;
-    if (!session.usable || entry.leaseLost || this.tooOld(session, route.settings)) return false;
+    if (!session.usable || entry.leaseLost || this.tooOld(session, route.settings) || this.overAllowance(entry, route.settings)) return false;
     if (session.messagesSent >= route.settings.limits.maxMessagesPerConnection) return false;
     const idleFor = Date.now() - session.lastUsedAt;
-    if (idleFor > this.idleTimeoutMs) return false;
+    if (idleFor > this.idleLimit(entry)) return false;
     if (entry.lease && entry.lease.expiresAt - Date.now() <= entry.lease.ttlMs / 2 && !(await this.limits.renew(entry.lease))) return false;
     if (idleFor > this.probeAfterIdleMs) {
       try {
@@ -264,6 +273,16 @@ export class SmtpPool {
       }
     }
     return true;
+  }
+
+  /** The session holds a slot at or above the relay's allowance (lowered by a throttle since it was taken). */
+  private overAllowance(entry: PooledSession, settings: EffectiveSettings): boolean {
+    return entry.lease !== undefined && entry.lease.slot >= this.limits.allowance(settings).maxConnections;
+  }
+
+  /** How long a session may sit idle: less when it holds a slot of a fleet-wide limit. */
+  private idleLimit(entry: PooledSession): number {
+    return entry.lease && entry.lease.slot >= 0 && this.limits.limiter.shared ? this.leasedIdleTimeoutMs : this.idleTimeoutMs;
   }
 
   private tooOld(session: SmtpSession, settings: EffectiveSettings): boolean {
@@ -280,29 +299,46 @@ export class SmtpPool {
       !entry.leaseLost &&
       !this.tooOld(session, route.settings) &&
       session.messagesSent < route.settings.limits.maxMessagesPerConnection &&
-      // A throttled relay gets fewer connections: the one over its allowance is dropped.
-      this.openFor(state.limitKey) < this.limits.allowance(route.settings).maxConnections;
+      // A throttled relay gets fewer connections: the one over its allowance is dropped, and so is
+      // a session holding a slot the lowered allowance no longer has (whichever sandbox holds it).
+      this.openFor(state.limitKey) < this.limits.allowance(route.settings).maxConnections &&
+      !this.overAllowance(entry, route.settings);
     if (keep) state.idle.push(entry);
     else this.close(entry);
     this.notify();
   }
 
   private close(entry: PooledSession): void {
-    entry.session.close();
-    this.pooled.delete(entry.session);
-    if (entry.lease) void this.limits.release(entry.lease);
+    const lease = entry.lease;
     entry.lease = undefined;
+    this.pooled.delete(entry.session);
+    if (lease && lease.slot >= 0) {
+      // The slot goes back once the relay has closed the connection (or 2 s passed), so that
+      // another sandbox's new session never overlaps this one at the relay.
+      void entry.session
+        .quit(2_000)
+        .catch(() => undefined)
+        .then(() => this.limits.release(lease))
+        .finally(() => this.notify());
+    } else {
+      entry.session.close();
+      if (lease) void this.limits.release(lease);
+    }
     this.stopTimerIfEmpty();
   }
 
-  /** Wait until a session is released or closed (or `ms` pass, or `done()` already holds). */
-  private waitForChange(ms?: number, done?: () => boolean): Promise<'session-free' | 'timeout'> {
+  /**
+   * Wait until a session is released or closed (or `ms` pass, or `done()` already holds):
+   * 'session-free' when `done()` holds, 'changed' when woken by a change that did not make it
+   * hold, 'timeout' when `ms` passed.
+   */
+  private waitForChange(ms?: number, done?: () => boolean): Promise<'session-free' | 'changed' | 'timeout'> {
     if (done?.()) return Promise.resolve('session-free');
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const wake = (): void => {
         if (timer) clearTimeout(timer);
-        resolve(done ? (done() ? 'session-free' : 'timeout') : 'session-free');
+        resolve(done ? (done() ? 'session-free' : 'changed') : 'session-free');
       };
       if (ms !== undefined) {
         timer = setTimeout(() => {
@@ -333,14 +369,14 @@ export class SmtpPool {
     }
   }
 
-  /** Close idle sessions that timed out, grew too old or were closed by the relay; renew the leases of the others. */
+  /** Close idle sessions that timed out, grew too old, were closed by the relay or hold a slot a throttle took away; renew the leases of the others. */
   private async sweep(): Promise<void> {
     const now = Date.now();
     let changed = false;
     for (const state of this.keys.values()) {
       for (const entry of [...state.idle]) {
         const { session } = entry;
-        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleTimeoutMs || this.tooOld(session, state.settings)) {
+        if (!session.usable || entry.leaseLost || now - session.lastUsedAt > this.idleLimit(entry) || this.tooOld(session, state.settings) || this.overAllowance(entry, state.settings)) {
           state.idle.splice(state.idle.indexOf(entry), 1);
           this.close(entry);
           this.retired += 1;

@@ -234,8 +234,13 @@ export class SmtpSession {
   /** QUIT, and wait (at most `waitMs`) for the relay to close the connection. */
   public async quit(waitMs = 5_000): Promise<void> {
     if (this.closed) return;
+    if (this.connection.destroyed) {
+      this.closed = true;
+      return;
+    }
     const ended = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, waitMs);
+      timer.unref();
       this.connection.once('end', () => {
         clearTimeout(timer);
         resolve();

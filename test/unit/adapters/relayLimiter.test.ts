@@ -112,6 +112,30 @@ describe.each([
     expect(await a.renewLease(solo.lease)).toBe(false);
   });
 
+  it('a throttle takes a connection away: slots held above the lowered allowance still count', async () => {
+    const [a, b] = await makeFleet();
+    const leases = [await a.acquireLease('r:1587', 3), await a.acquireLease('r:1587', 3), await a.acquireLease('r:1587', 3)];
+    await a.throttled('r:1587');
+    const first = leases.find((l) => l.granted && l.lease.slot === 0);
+    if (!first?.granted) throw new Error('no lease of slot 0');
+    await a.releaseLease(first.lease);
+    // Two sessions are still open and the allowance is now two: no third.
+    expect((await b.acquireLease('r:1587', 3)).granted).toBe(false);
+  });
+
+  it('a sandbox whose view of the throttle is old takes leases by the fleet’s level, not its own', async () => {
+    const [a, b] = await makeFleet();
+    await a.throttled('r:4587');
+    await b.throttled('r:4587');
+    now += 5_000;
+    // A second step, seen only by A; B's view (one step, taken 12 s ago) has worn off by then.
+    expect((await a.throttled('r:4587')).level).toBe(2);
+    now += 7_000;
+    expect((await a.acquireLease('r:4587', 3)).granted).toBe(true);
+    // The fleet's allowance is 3 − 2 = 1, held by A.
+    expect((await b.acquireLease('r:4587', 3)).granted).toBe(false);
+  });
+
   it('a renewed lease is not taken by anyone else', async () => {
     const [a, b] = await makeFleet();
     const held = await a.acquireLease('r:25', 1);
@@ -143,6 +167,17 @@ describe.each([
     }
   });
 
+  it('a sandbox that never met the throttle takes tokens at the fleet’s lowered rate', async () => {
+    const [a, b] = await makeFleet();
+    // B has seen the relay unthrottled; then A meets a 421 (rate 10 → 5 msg/s).
+    expect((await b.takeTokens('r:465', 10, 1)).granted).toBe(1);
+    await a.throttled('r:465');
+    now += 5_000;
+    // An idle relay gives one second's burst: five at the lowered rate, not ten.
+    expect((await b.takeTokens('r:465', 10, 10)).granted).toBe(5);
+    expect(b.throttleLevel('r:465')).toBe(1);
+  });
+
   it('a throttle is one step for the fleet, and both sandboxes read it', async () => {
     const [a, b] = await makeFleet();
     expect((await a.throttled('r:587')).level).toBe(1);
@@ -157,6 +192,57 @@ describe.each([
 });
 
 describe('DynamoRelayLimiter items', () => {
+  it('sandboxes taking tokens at the same moment do not spoil each other’s updates', async () => {
+    const [a, b] = await dynamoFleet();
+    const calls = () => a.calls + b.calls;
+    await a.takeTokens('r:2525', 100, 1);
+    await b.takeTokens('r:2525', 100, 1);
+    const before = calls();
+    // Both views are out of date after each other's update; a range condition still fits both.
+    for (let i = 0; i < 10; i++) {
+      now += 5;
+      expect((await a.takeTokens('r:2525', 100, 2)).granted).toBe(2);
+      expect((await b.takeTokens('r:2525', 100, 2)).granted).toBe(2);
+    }
+    expect(calls() - before).toBe(20);
+  });
+
+  it('an out-of-date view never lets a sandbox run ahead of the fleet', async () => {
+    const [a, b] = await dynamoFleet();
+    // 4 msg/s: a burst of four. A takes one and remembers that; B then takes the other three.
+    expect((await a.takeTokens('r:26', 4, 1)).granted).toBe(1);
+    expect((await b.takeTokens('r:26', 4, 10)).granted).toBe(3);
+    // A's view says three more fit; the stored arrival time says none: the update fails, A learns, nothing granted.
+    const late = await a.takeTokens('r:26', 4, 4);
+    expect(late.granted).toBe(0);
+    expect(late.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it('a sandbox that never takes tokens learns the throttle level from its look at the slots and from its renewals', async () => {
+    const [a, b, tableName] = await dynamoFleet();
+    const held = await b.acquireLease('r:3587', 3);
+    if (!held.granted) throw new Error('no lease');
+    await a.throttled('r:3587');
+    // B renews its lease: it now knows the relay has one connection fewer.
+    expect(await b.renewLease(held.lease)).toBe(true);
+    expect(b.throttleLevel('r:3587')).toBe(1);
+    // A third sandbox, before any token: its first look carries the level.
+    const fresh = new DynamoRelayLimiter({ client, tableName, policy, now: clock });
+    expect((await fresh.acquireLease('r:3587', 3)).granted).toBe(true);
+    expect(fresh.throttleLevel('r:3587')).toBe(1);
+  });
+
+  it('a full relay costs one read per look, not a write per slot', async () => {
+    const [a, b] = await dynamoFleet();
+    for (let i = 0; i < 3; i++) expect((await a.acquireLease('r:2587', 3)).granted).toBe(true);
+    const before = b.calls;
+    expect((await b.acquireLease('r:2587', 3)).granted).toBe(false);
+    expect(b.calls - before).toBe(1);
+    // B learnt the slots are held: until one may lapse, it reads again (one call), never writes.
+    expect((await b.acquireLease('r:2587', 3)).granted).toBe(false);
+    expect(b.calls - before).toBe(2);
+  });
+
   it('keeps leases as lease#<relay>#<slot> and the rate as rate#<relay>, each with the TTL attribute', async () => {
     const [a, , tableName] = await dynamoFleet();
     const lease = await a.acquireLease('smtp.example:587#bob@x.example', 1);
@@ -212,6 +298,35 @@ describe('RelayLimits', () => {
     expect((error as LimitDeferral).retryAfterSeconds).toBeGreaterThanOrEqual(1);
   });
 
+  it('messages of one sandbox waiting for a full relay share its looks at the slots, spaced out', async () => {
+    const limiter = new MemoryRelayLimiter(policy);
+    let looks = 0;
+    const counting: RelayLimiter = Object.assign(Object.create(limiter) as RelayLimiter, {
+      acquireLease: (key: string, max: number) => {
+        looks += 1;
+        return limiter.acquireLease(key, max);
+      },
+    });
+    const limits = new RelayLimits(counting, { maxWaitMs: 1_200 });
+    const pause = (ms: number) => new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms));
+    expect(await limits.lease(route(), pause)).toMatchObject({ slot: 0 });
+    looks = 0;
+    // Five messages wait 1.2 s for the one slot: looks at 0, ~250 and ~750 ms, shared by all five.
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => limits.lease(route(), pause)));
+    expect(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof LimitDeferral)).toBe(true);
+    expect(looks).toBeGreaterThanOrEqual(2);
+    expect(looks).toBeLessThanOrEqual(4);
+  });
+
+  it('a renewal that fails keeps the lease only until it lapses', async () => {
+    const limiter = new MemoryRelayLimiter(policy);
+    const failing: RelayLimiter = Object.assign(Object.create(limiter) as RelayLimiter, { renewLease: () => Promise.reject(new Error('throttled')) });
+    const limits = new RelayLimits(failing, { onStateError: () => undefined });
+    const lease = { key: 'r:587', slot: 0, holder: 'h', expiresAt: Date.now() + 60_000, ttlMs: 30_000 };
+    expect(await limits.renew(lease)).toBe(true);
+    expect(await limits.renew({ ...lease, expiresAt: Date.now() - 1 })).toBe(false);
+  });
+
   it('the state table being down does not stop mail: granted, and reported', async () => {
     const broken: RelayLimiter = {
       calls: 0,
@@ -221,6 +336,7 @@ describe('RelayLimits', () => {
       takeTokens: () => Promise.reject(new Error('table unavailable')),
       throttled: () => Promise.reject(new Error('table unavailable')),
       throttleLevel: () => 0,
+      shared: true,
     };
     const errors: string[] = [];
     const limits = new RelayLimits(broken, { onStateError: (key, e) => errors.push(`${key}: ${e.message}`) });
