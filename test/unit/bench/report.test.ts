@@ -3,7 +3,7 @@
  * cold-init ratio pairs each round's samples.
  */
 import { describe, expect, it } from 'vitest';
-import { pairedRatio } from '../../../bench/coldInit.js';
+import { fastestRatio, pairedRatio } from '../../../bench/coldInit.js';
 import { batchShapes } from '../../../bench/report.js';
 
 describe('batchShapes', () => {
@@ -26,5 +26,14 @@ describe('pairedRatio', () => {
     expect(ratio.median).toBeCloseTo(1.1, 5);
     expect(ratio.max).toBeCloseTo(2.2, 5);
     expect(ratio.n).toBe(3);
+  });
+});
+
+describe('fastestRatio', () => {
+  it('divides the fastest sample by the baseline\'s fastest, whatever round each came from', () => {
+    const handler = [{ importMs: 300, initMs: 30 }, { importMs: 120, initMs: 12 }];
+    const bare = [{ importMs: 60, initMs: 6 }, { importMs: 200, initMs: 20 }];
+    expect(fastestRatio(handler, bare)).toBeCloseTo(2, 6);
+    expect(fastestRatio([], bare)).toBe(0);
   });
 });
