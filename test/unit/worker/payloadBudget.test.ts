@@ -5,7 +5,7 @@
  * into the invocation's end defers the record.
  */
 import { describe, expect, it } from 'vitest';
-import { TransientDeliveryError } from '../../../lambda/core/errors.js';
+import { PermanentDeliveryError, TransientDeliveryError } from '../../../lambda/core/errors.js';
 import { formatPayloadPointer } from '../../../lambda/core/payloads.js';
 import type { ClaimResult, IdempotencyStore, PayloadStore } from '../../../lambda/core/ports.js';
 import { PayloadBudget, PayloadBudgetTimeout, payloadBudgetForMemory, type PayloadLease } from '../../../lambda/worker/payloadBudget.js';
@@ -167,7 +167,7 @@ describe('a record holds the budget from before the read until it is done', () =
   const valid = JSON.stringify({ idempotencyKey: 'k1', from: 'billing@acme.example', to: ['bob@example.net'], subject: 's', text: 't' });
 
   /** A store whose reads can be held open, with what was held of the budget at each read. */
-  function world(options: { objects: Record<string, string>; claim?: () => Promise<ClaimResult>; readError?: Error; budgetBytes?: number }) {
+  function world(options: { objects: Record<string, string>; claim?: (key: string) => Promise<ClaimResult>; readError?: Error; budgetBytes?: number }) {
     const budget = new PayloadBudget(options.budgetBytes ?? 100);
     const calls: string[] = [];
     const heldAtRead: number[] = [];
@@ -264,6 +264,30 @@ describe('a record holds the budget from before the read until it is done', () =
     expect(await processRecord(pointerRecord('k', size), w.deps)).toBe(outcome);
     expect(w.heldAtRead).toEqual([size]);
     expect(w.budget.held).toBe(0);
+  });
+
+  it('a missing object of a pointer recorded as relayed is a duplicate; never recorded, payload-missing; the record unreadable, a retry', async () => {
+    const missing = new PermanentDeliveryError('reading the payload s3://payload-bucket/k: NoSuchKey', { reason: 'payload-missing' });
+    const claims: string[] = [];
+    const claimOf = (result: () => Promise<ClaimResult>) => async (key: string) => {
+      claims.push(key);
+      return result();
+    };
+    const relayed = world({ objects: {}, readError: missing, claim: claimOf(async () => ({ outcome: 'duplicate', previous: { status: 'delivered', delivered: [], failed: [] } })) });
+    expect(await processRecord(pointerRecord('k', 40), relayed.deps)).toBe('duplicate');
+    expect(relayed.dlq.entries).toEqual([]);
+    expect(claims).toEqual([`#payload#${BUCKET}/k`]);
+
+    const never = world({ objects: {}, readError: missing, claim: async () => ({ outcome: 'claimed' }) });
+    expect(await processRecord(pointerRecord('k', 40), never.deps)).toBe('dead-lettered');
+    expect(never.dlq.entries[0]?.reason).toMatchObject({ reason: 'payload-missing' });
+
+    const unknown = world({ objects: {}, readError: missing, claim: () => Promise.reject(new TransientDeliveryError('table throttled', { reason: 'aws-throttled' })) });
+    expect(await processRecord(pointerRecord('k', 40), unknown.deps)).toBe('retry');
+    expect(unknown.dlq.entries).toEqual([]);
+    expect(await processRecord(pointerRecord('k', 40, 3), unknown.deps)).toBe('dead-lettered');
+    expect(unknown.dlq.entries[0]?.reason).toMatchObject({ reason: 'retries-exhausted:aws-throttled', detail: expect.stringMatching(/NoSuchKey; whether it was relayed before could not be read/) });
+    expect(unknown.budget.held).toBe(0);
   });
 
   it('releases when the record throws out of processRecord, from the read or after it', async () => {
