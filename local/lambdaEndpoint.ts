@@ -17,7 +17,8 @@ import { listenOnLoopback, readBoundedBody } from './loopback.js';
  *   `{ errorType, errorMessage }`, as Lambda does.
  * - An unknown function answers 404 `ResourceNotFoundException`; `throttleNext(n)` makes the next
  *   n invocations answer 429 `TooManyRequestsException`.
- * A full ARN (`arn:aws:lambda:…:function:name[:qualifier]`) or `name:qualifier` is matched by name.
+ * A full ARN (`arn:aws:lambda:…:function:name[:qualifier]`) or `name:qualifier` is matched by name,
+ * both when invoked and when registered (`functions`, `setFunction`): either form reaches the same function.
  */
 
 /** A function of the stand-in: receives the parsed JSON payload. */
@@ -40,7 +41,7 @@ export interface LambdaEndpoint {
   readonly port: number;
   /** Every invocation, in order (live array). */
   readonly invocations: LambdaInvocation[];
-  /** Registers or replaces a function. */
+  /** Registers or replaces a function, by name or ARN (kept under its name). */
   setFunction(name: string, fn: LocalFunction): void;
   /** The next `times` invocations answer 429 TooManyRequestsException. */
   throttleNext(times?: number): void;
@@ -52,7 +53,9 @@ const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 const PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 
 export async function startLambdaEndpoint(options: { functions?: Record<string, LocalFunction>; port?: number } = {}): Promise<LambdaEndpoint> {
-  const functions = new Map(Object.entries(options.functions ?? {}));
+  // Registered by the function's name, as they are looked up: `--auth-hook-function` may name a
+  // function by its ARN (what a config's `hookFunction` often holds) or by its name.
+  const functions = new Map(Object.entries(options.functions ?? {}).map(([name, fn]) => [nameOf(name), fn] as const));
   const invocations: LambdaInvocation[] = [];
   let throttles = 0;
 
@@ -106,7 +109,7 @@ export async function startLambdaEndpoint(options: { functions?: Record<string, 
     port: address.port,
     invocations,
     setFunction(name, fn) {
-      functions.set(name, fn);
+      functions.set(nameOf(name), fn);
     },
     throttleNext(times = 1) {
       throttles += times;

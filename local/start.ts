@@ -578,7 +578,8 @@ Options:
   --auth-hook FILE    an auth hook module exporting outboundSmtpAuthConfig(context)
                       (docs/auth-hook.md), as the stack bundles authHook.entry
   --auth-hook-function NAME=FILE
-                      serve a function hook: config naming auth.hookFunction NAME invokes
+                      serve a function hook (NAME: a function name or ARN): config naming
+                      auth.hookFunction NAME invokes
                       FILE's handler(event) through a local Lambda Invoke stand-in (repeatable)
   -h, --help          this text
 

@@ -34,6 +34,15 @@ export class S3PayloadStore implements PayloadStore {
     }
   }
 
+  /**
+   * The object's size, from HeadObject. A HEAD error reply has no body, so a 4xx cannot say why:
+   * a 403 may be a missing key (AccessDenied), a skewed clock (RequestTimeTooSkewed, transient)
+   * or bad credentials; a 404 a missing key or a missing bucket (config-error). Such a reply is
+   * not classified here: a GetObject that reads nothing (limit 0: the body is dropped once its
+   * Content-Length is known) asks again, and its error, which names its code, decides — so a
+   * record sized by HEAD ends exactly as one read by GET would. 5xx, throttling and network
+   * errors are classified as they are.
+   */
   public async size(bucket: string, key: string): Promise<number> {
     const where = `reading the size of the payload s3://${bucket}/${key}`;
     try {
@@ -41,8 +50,11 @@ export class S3PayloadStore implements PayloadStore {
       if (response.ContentLength === undefined) throw new TransientDeliveryError(`${where}: S3 returned no Content-Length`, { reason: 'aws-error' });
       return response.ContentLength;
     } catch (error) {
-      throw classifyS3Error(error, where);
+      const status = (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+      if (status === undefined || status < 400 || status >= 500) throw classifyS3Error(error, where);
     }
+    const asked = await this.read(bucket, key, 0);
+    return asked.kind === 'too-large' ? asked.bytes : Buffer.byteLength(asked.body, 'utf8');
   }
 
   public async delete(bucket: string, key: string): Promise<void> {

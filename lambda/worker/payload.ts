@@ -8,7 +8,7 @@
 import { MessageValidationError, TransientDeliveryError } from '../core/errors.js';
 import { MAX_BODY_BYTES } from '../core/message/constants.js';
 import { declaredPayloadSize, describePointer, formatMiB, MAX_PAYLOAD_BYTES, readPayloadPointer, type PayloadPointer } from '../core/payloads.js';
-import type { PayloadStore } from '../core/ports.js';
+import type { IdempotencyStore, PayloadStore } from '../core/ports.js';
 import { PayloadBudgetTimeout, type PayloadBudget, type PayloadLease } from './payloadBudget.js';
 import type { QueueRecord, RecordOutcome, WorkerLogger } from './types.js';
 
@@ -80,7 +80,11 @@ export async function resolveBody(record: QueueRecord, deps: PayloadDependencies
       read = await payloads.store.read(pointer.bucket, pointer.key, read.bytes);
       if (read.kind === 'too-large') throw new TransientDeliveryError(`the payload ${describePointer(pointer)} changed size while it was read (${read.bytes.toLocaleString('en-US')} bytes)`, { reason: 'aws-error' });
     }
-    deps.logger.debug('payload read from S3', { ...context, bytes: Buffer.byteLength(read.body, 'utf8') });
+    const bytes = Buffer.byteLength(read.body, 'utf8');
+    // The size acquired was declared by the producer (or S3's HEAD): hold what was read, so an
+    // inflated ExtendedPayloadSize (22 bytes declared as 40 MiB) does not starve the other records.
+    lease.shrinkTo(bytes);
+    deps.logger.debug('payload read from S3', { ...context, bytes });
     return { text: read.body, maxBytes: MAX_PAYLOAD_BYTES, pointer, lease };
   } catch (error) {
     lease.release();
@@ -104,13 +108,55 @@ async function acquire(budget: PayloadBudget, bytes: number, context: Record<str
 }
 
 /**
- * After the record's outcome: the object goes once the message is relayed to every recipient.
+ * The idempotency table's `id` recording that the object of `pointer` was deleted after its message
+ * was relayed. A message's own id is `<binding>#<idempotencyKey>` with a non-empty binding, so an id
+ * starting with `#` is never one of them.
+ */
+export function relayedPayloadId(pointer: PayloadPointer): string {
+  return `#payload#${pointer.bucket}/${pointer.key}`;
+}
+
+/**
+ * A copy of a pointer record whose message was relayed finds no object: the worker deleted it.
+ * That copy must end as a `duplicate`, not as a `payload-missing` dead-letter ("relayed, or in the
+ * DLQ": never both; docs/design.md §3). Copies happen: SQS delivers a message twice (in one batch,
+ * or to another sandbox), a DLQ entry is redriven twice, or an invocation dies after the delete
+ * but before SQS hears the record succeeded.
+ *
+ * Why a record of the pointer, and not the message's own idempotency record: the message's key
+ * and binding are in the body, i.e. in the object that is gone, so a copy cannot check the
+ * message's claim before the read, and cannot find it after. So before the object is deleted, the
+ * idempotency table records the pointer itself as relayed ({@link relayedPayloadId}, kept as long as
+ * any idempotency record: 30 days, beyond the DLQ's 14), and a copy that finds no object looks the
+ * pointer up there ({@link wasRelayed}). This holds across sandboxes and invocations, which a
+ * sandbox's memory of what it deleted, or making only one record per key of a batch wait, would
+ * not. Its cost: one DynamoDB write per relayed S3 payload (none for bodies on the queue), and one
+ * read (a claim) per pointer found missing.
+ */
+export async function wasRelayed(record: QueueRecord, idempotency: IdempotencyStore): Promise<boolean> {
+  const pointer = readPayloadPointer(record.body);
+  if (!pointer) return false;
+  // A lease of 0: a pointer never recorded is left claimable at once (claim is the store's only read).
+  const claim = await idempotency.claim(relayedPayloadId(pointer), 0);
+  return claim.outcome === 'duplicate' && claim.previous.status === 'delivered';
+}
+
+/**
+ * After the record's outcome: the object goes once the message is relayed to every recipient,
+ * after the pointer is recorded as relayed ({@link wasRelayed}); if that record cannot be written
+ * the object is kept, so a missing object is never a relayed message nobody can tell apart.
  * Kept after a dead-letter (the DLQ entry points at it), a retry and a duplicate (a duplicate may
  * be a copy of a dead-lettered message). A failed delete is logged, never changes the outcome:
  * the lifecycle rule removes the object later.
  */
-export async function releasePayload(pointer: PayloadPointer | undefined, outcome: RecordOutcome, context: Record<string, unknown>, deps: PayloadDependencies): Promise<void> {
+export async function releasePayload(pointer: PayloadPointer | undefined, outcome: RecordOutcome, context: Record<string, unknown>, deps: PayloadDependencies & { readonly idempotency: IdempotencyStore }): Promise<void> {
   if (!pointer || outcome !== 'delivered' || !deps.payloads) return;
+  try {
+    await deps.idempotency.settle(relayedPayloadId(pointer), { status: 'delivered', delivered: [], failed: [] });
+  } catch (error) {
+    deps.logger.warn('could not record the payload as relayed; it is kept, the bucket lifecycle rule will delete it', { ...context, payload: describePointer(pointer), detail: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    return;
+  }
   try {
     await deps.payloads.store.delete(pointer.bucket, pointer.key);
     deps.logger.debug('payload deleted after delivery', { ...context, payload: describePointer(pointer) });

@@ -12,13 +12,20 @@
  *   removed and rejected with {@link PayloadBudgetTimeout}; the caller defers the record.
  * - A lease releases once: a second release is ignored, so an `finally` after an explicit release
  *   never hands the same bytes back twice.
+ * - A lease can shrink (never grow): a payload acquired at its declared size holds only the bytes
+ *   actually read, so an inflated `ExtendedPayloadSize` cannot keep the budget for a whole delivery.
  *
  * Pure: no AWS, no I/O; one instance per sandbox (lambda/handlers/createWorker.ts).
  */
 
 export interface PayloadLease {
-  /** The bytes this lease holds. */
+  /** The bytes this lease holds now. */
   readonly bytes: number;
+  /**
+   * Holds only `bytes` from now on when that is fewer (a payload smaller than its declared size,
+   * once read), handing the rest back and waking whoever fits now. Never grows; ignored once released.
+   */
+  shrinkTo(bytes: number): void;
   /** Hands the bytes back and wakes whoever fits now. Idempotent. */
   release(): void;
 }
@@ -106,12 +113,21 @@ export class PayloadBudget {
     this.heldBytes += bytes;
     if (this.heldBytes > this.peak) this.peak = this.heldBytes;
     let released = false;
+    let holding = bytes;
     return {
-      bytes,
+      get bytes() {
+        return holding;
+      },
+      shrinkTo: (fewer: number) => {
+        if (released || !(fewer >= 0) || fewer >= holding) return;
+        this.heldBytes -= holding - Math.floor(fewer);
+        holding = Math.floor(fewer);
+        this.drain();
+      },
       release: () => {
         if (released) return;
         released = true;
-        this.heldBytes -= bytes;
+        this.heldBytes -= holding;
         this.drain();
       },
     };

@@ -16,7 +16,7 @@ import { fitToQueue, shortDelaySeconds } from './backoff.js';
 import { decideFate, duplicateDispositions, type Disposition, type Plan } from './disposition.js';
 import type { EventBatch } from './events.js';
 import { idempotencyRecordId } from './idempotencyScope.js';
-import { releasePayload, resolveBody, type PayloadDependencies, type ResolvedBody } from './payload.js';
+import { releasePayload, resolveBody, wasRelayed, type PayloadDependencies, type ResolvedBody } from './payload.js';
 import { producerRefusal } from './producers.js';
 import type { SettleBatch } from './settleBatch.js';
 import { logNotices, recordDispositions } from './report.js';
@@ -77,9 +77,26 @@ export async function processRecord(record: QueueRecord, deps: WorkerDependencie
   }
 }
 
-/** The S3 object of a pointer body could not be read: a missing one is dead-lettered, else retried. */
-function payloadUnreadable(record: QueueRecord, deps: WorkerDependencies, error: DeliveryError): Promise<RecordOutcome> | RecordOutcome {
+/**
+ * The S3 object of a pointer body could not be read: a missing one is dead-lettered, unless the
+ * worker deleted it after relaying the message (a copy: `duplicate`, see payload.ts wasRelayed);
+ * anything else is retried.
+ */
+async function payloadUnreadable(record: QueueRecord, deps: WorkerDependencies, failure: DeliveryError): Promise<RecordOutcome> {
   const receiveCount = receiveCountOf(record);
+  let error = failure;
+  if (error.reason === 'payload-missing') {
+    try {
+      if (await wasRelayed(record, deps.idempotency)) {
+        deps.logger.info('duplicate: its payload was deleted after the message was relayed', { sqsMessageId: record.messageId, receiveCount, outcome: 'duplicate', previousStatus: 'delivered' });
+        deps.metrics.addMetric('Duplicate', 'Count', 1);
+        return 'duplicate';
+      }
+    } catch (lookup) {
+      // Unknown whether it was relayed: not dead-lettered on a guess, retried.
+      error = new TransientDeliveryError(`${error.message}; whether it was relayed before could not be read: ${describe(lookup)}`, { reason: isDeliveryError(lookup) ? lookup.reason : 'aws-error' });
+    }
+  }
   if (error instanceof TransientDeliveryError) {
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, undefined, error.reason, error.message);
     deps.logger.warn(error.reason === 'out-of-time' ? 'no payload budget before the invocation ran low on time; will retry' : 'payload not readable; will retry', { sqsMessageId: record.messageId, receiveCount, outcome: 'deferred', reason: error.reason, detail: error.message });

@@ -260,6 +260,23 @@ describe('function hook (auth.hookFunction, through the Lambda client)', () => {
     expect(relay.connectionCount).toBe(0);
   });
 
+  it('a function registered by its ARN (npm start -- --auth-hook-function ARN=FILE) answers a config naming it by ARN or by name', async () => {
+    const arn = 'arn:aws:lambda:us-east-1:123456789012:function:arn-registered';
+    const own = await startLambdaEndpoint({ functions: { [arn]: () => ({ user: TENANTS['tenant-a']!.user, pass: TENANTS['tenant-a']!.pass }) } });
+    const client = new LambdaClient({ endpoint: own.url, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+    try {
+      for (const hookFunction of [arn, 'arn-registered', `${arn}:$LATEST`]) {
+        const d = deps(new AuthHookRunner({ invoker: new LambdaAuthHookInvoker(client) }), config({ type: 'PLAIN', hookFunction }));
+        const result = await relayMessage(message('tenant-a', `arn-${hookFunction}`), d);
+        expect(summarizeRelay(result), `${hookFunction}: ${result.recipients[0]!.detail}`).toBe('delivered');
+      }
+      expect(own.invocations.map((c) => c.outcome)).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      client.destroy();
+      await own.stop();
+    }
+  });
+
   it('a malformed answer from the function names the field', async () => {
     lambda.setFunction('malformed', () => ({ user: 'a@tenants.example', pass: { secret: 'mailrelay/x', extra: true } }));
     const d = deps(new AuthHookRunner({ invoker: invoker() }), config({ type: 'PLAIN', hookFunction: 'malformed' }));

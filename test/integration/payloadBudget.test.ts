@@ -159,3 +159,51 @@ describe('the payload budget through the handler', () => {
     expect(world.s3.requests.filter((r) => r.operation === 'DeleteObject')).toHaveLength(sent.length);
   }, 120_000);
 });
+
+describe('copies of one pointer (an SQS duplicate delivery, a DLQ entry redriven twice): relayed once, never also dead-lettered', () => {
+  /** The handler's event: the same pointer record delivered once per receipt handle. */
+  const copies = (sent: Sent, receiptHandles: readonly string[]): SQSEvent => ({
+    Records: receiptHandles.map((receiptHandle) => ({
+      messageId: `sqs-${sent.key}-${receiptHandle}`,
+      receiptHandle,
+      body: formatPayloadPointer({ bucket: PAYLOAD_BUCKET, key: sent.key }),
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), ApproximateFirstReceiveTimestamp: String(Date.now()), SenderId: 'test' },
+      messageAttributes: { ExtendedPayloadSize: { dataType: 'Number', stringValue: String(sent.bytes) } },
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: world.queues.queueArn,
+      awsRegion: 'us-east-1',
+    })) as SQSEvent['Records'],
+  });
+  const invoke = async (event: SQSEvent) => (await handler(event, { getRemainingTimeInMillis: () => 60_000 } as never)) as { batchItemFailures: { itemIdentifier: string }[] };
+
+  it('two copies in one batch under a budget that holds one payload: the second, finding the object deleted, is a duplicate', async () => {
+    relay.clear();
+    await world.drainDlq();
+    const sent = await offload(100, 450 * KiB);
+    expect(sent.bytes * 2).toBeGreaterThan(BUDGET_BYTES);
+    world.s3.requests.length = 0;
+
+    const result = await invoke(copies(sent, ['rh-a', 'rh-b']));
+
+    expect(result.batchItemFailures).toEqual([]);
+    expect(relay.messages).toHaveLength(1);
+    expect(await world.drainDlq()).toEqual([]);
+    // The second copy waited for the budget, then read after the first was relayed and deleted.
+    expect(world.s3.requests.filter((r) => r.key === sent.key).map((r) => r.operation)).toEqual(['GetObject', 'DeleteObject', 'GetObject']);
+  }, 60_000);
+
+  it('a copy received by a later invocation (or another sandbox) after the delete is a duplicate, not payload-missing', async () => {
+    relay.clear();
+    await world.drainDlq();
+    const sent = await offload(101, 10 * KiB);
+    expect((await invoke(copies(sent, ['rh-first']))).batchItemFailures).toEqual([]);
+    expect(world.s3.keys(PAYLOAD_BUCKET)).not.toContain(sent.key);
+
+    const again = await invoke(copies(sent, ['rh-again']));
+
+    expect(again.batchItemFailures).toEqual([]);
+    expect(relay.messages).toHaveLength(1);
+    expect(await world.drainDlq()).toEqual([]);
+  }, 60_000);
+});

@@ -162,10 +162,12 @@ describe('S3 pointer bodies', () => {
     expect(result.failed).toBe(0);
     const [entry] = await world.drainDlq();
     expect(entry?.MessageAttributes?.['mailrelay.reason']?.StringValue).toBe('payload-missing');
-    // Without ExtendedPayloadSize the payload budget asks its size first: HeadObject answers 404 NotFound.
+    // Without ExtendedPayloadSize the payload budget asks its size first: HeadObject answers a
+    // body-less 404, which cannot say why; the GetObject it then asks names the code.
     expect(entry?.MessageAttributes?.['mailrelay.detail']?.StringValue).toBe(
-      `reading the size of the payload s3://${PAYLOAD_BUCKET}/${key}: NotFound (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`,
+      `reading the payload s3://${PAYLOAD_BUCKET}/${key}: NoSuchKey: The specified key does not exist. (the object does not exist: never written, expired by the bucket's lifecycle rule, or deleted after an earlier delivery)`,
     );
+    expect(world.s3.requests.filter((r) => r.key === key).map((r) => r.operation)).toEqual(['HeadObject', 'GetObject']);
   }, 30_000);
 
   it('S3 throttling (503 SlowDown) is transient: the record is retried, not dead-lettered, and the object kept', async () => {

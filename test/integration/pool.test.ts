@@ -123,7 +123,8 @@ describe('SmtpPool', () => {
     await until(() => fleet.stats().total === 0, 'the leased idle session to close');
     // Its slot goes back once the relay has closed the connection.
     await until(() => memory.leasesInUse('127.0.0.1:' + r.port) === 0, 'the lease to go back');
-    expect(r.sessions.filter((x) => x.closed)).toHaveLength(1);
+    await until(() => r.sessions.filter((x) => x.closed).length === 1, 'the relay to see the session close');
+    expect(r.sessions.filter((x) => x.commands.includes('QUIT'))).toHaveLength(1);
     expect(alone.stats().total).toBe(1);
   });
 

@@ -5,7 +5,7 @@
  * never silently another (docs/design.md §2, KumoMTA's `allow_smtp_auth_plain_without_tls`).
  */
 import { isAscii } from 'node:buffer';
-import { rootCertificates, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryError } from '../errors.js';
 import type { EffectiveRelay } from '../config/resolve.js';
@@ -269,8 +269,32 @@ export function tlsOptions(relay: Pick<EffectiveRelay, 'host' | 'verifyCertifica
     rejectUnauthorized: relay.verifyCertificate,
     minVersion: 'TLSv1.2',
     ...(isIpLiteral ? {} : { servername: relay.host }),
-    ...(ca ? { ca: [...rootCertificates, ...[ca as string | Buffer | (string | Buffer)[]].flat()] } : {}),
+    ...(ca ? { secureContext: secureContextFor(ca) } : {}),
   };
+}
+
+/** Node's public roots and the extra CAs, in that order: what a relay's certificate may chain to. */
+export function trustedCas(ca: NonNullable<SessionOptions['ca']>): (string | Buffer)[] {
+  return [...rootCertificates, ...[ca as string | Buffer | (string | Buffer)[]].flat()];
+}
+
+const MAX_CONTEXTS = 8;
+const contexts = new Map<unknown, SecureContext>();
+
+/**
+ * One TLS context per extra-CA value, built once: building one parses Node's ~140 public roots
+ * and the extra CAs, which cost ~20 ms of CPU and native memory per connection when every new
+ * session built its own (a sandbox opening many sessions with RELAY_CA_FILE set). The pool hands
+ * the same `ca` value to every session; a handful of values at most are kept.
+ */
+export function secureContextFor(ca: NonNullable<SessionOptions['ca']>): SecureContext {
+  let context = contexts.get(ca);
+  if (!context) {
+    context = createSecureContext({ ca: trustedCas(ca), minVersion: 'TLSv1.2' });
+    if (contexts.size >= MAX_CONTEXTS) contexts.delete(contexts.keys().next().value);
+    contexts.set(ca, context);
+  }
+  return context;
 }
 
 /**

@@ -5,7 +5,7 @@
  * into the invocation's end defers the record.
  */
 import { describe, expect, it } from 'vitest';
-import { TransientDeliveryError } from '../../../lambda/core/errors.js';
+import { PermanentDeliveryError, TransientDeliveryError } from '../../../lambda/core/errors.js';
 import { formatPayloadPointer } from '../../../lambda/core/payloads.js';
 import type { ClaimResult, IdempotencyStore, PayloadStore } from '../../../lambda/core/ports.js';
 import { PayloadBudget, PayloadBudgetTimeout, payloadBudgetForMemory, type PayloadLease } from '../../../lambda/worker/payloadBudget.js';
@@ -119,6 +119,24 @@ describe('PayloadBudget', () => {
     expect(budget.waiting).toBe(0);
   });
 
+  it('a lease shrinks (never grows): the bytes handed back wake the waiters that fit now; release hands back only what is left', async () => {
+    const budget = new PayloadBudget(10);
+    const { granted, leases, take } = tracker(budget);
+    void take('a', 8);
+    void take('b', 5);
+    await settle();
+    expect(granted).toEqual(['a']);
+    leases.get('a')!.shrinkTo(20);
+    expect([leases.get('a')!.bytes, budget.held]).toEqual([8, 8]);
+    leases.get('a')!.shrinkTo(3);
+    await settle();
+    expect(granted).toEqual(['a', 'b']);
+    expect([leases.get('a')!.bytes, budget.held]).toEqual([3, 8]);
+    leases.get('a')!.release();
+    leases.get('a')!.shrinkTo(0);
+    expect(budget.held).toBe(5);
+  });
+
   it('refuses a budget or a size that is not a whole number of bytes', async () => {
     expect(() => new PayloadBudget(0)).toThrow(/positive whole number/);
     await expect(new PayloadBudget(10).acquire(-1)).rejects.toThrow(/whole number of bytes/);
@@ -149,7 +167,7 @@ describe('a record holds the budget from before the read until it is done', () =
   const valid = JSON.stringify({ idempotencyKey: 'k1', from: 'billing@acme.example', to: ['bob@example.net'], subject: 's', text: 't' });
 
   /** A store whose reads can be held open, with what was held of the budget at each read. */
-  function world(options: { objects: Record<string, string>; claim?: () => Promise<ClaimResult>; readError?: Error; budgetBytes?: number }) {
+  function world(options: { objects: Record<string, string>; claim?: (key: string) => Promise<ClaimResult>; readError?: Error; budgetBytes?: number }) {
     const budget = new PayloadBudget(options.budgetBytes ?? 100);
     const calls: string[] = [];
     const heldAtRead: number[] = [];
@@ -223,6 +241,18 @@ describe('a record holds the budget from before the read until it is done', () =
     expect(w.budget.held).toBe(0);
   });
 
+  it('an inflated ExtendedPayloadSize holds the budget only until the read: then the bytes read, so other records are not starved', async () => {
+    const w = world({ objects: { liar: valid, other: valid }, budgetBytes: 1000 });
+    const { resolveBody } = await import('../../../lambda/worker/payload.js');
+    const liar = await resolveBody(pointerRecord('liar', 40 * MiB), { ...w.deps, payloadWaitMs: () => 0 });
+    expect(liar.lease?.bytes).toBe(Buffer.byteLength(valid));
+    expect(w.budget.held).toBe(Buffer.byteLength(valid));
+    // Another record of the batch while the liar is still being relayed: no wait (payloadWaitMs 0 would defer it).
+    expect(await processRecord(pointerRecord('other', 50), { ...w.deps, payloadWaitMs: () => 0 })).toBe('duplicate');
+    liar.lease!.release();
+    expect(w.budget.held).toBe(0);
+  });
+
   it.each([
     ['an invalid body in the object (dead-lettered after the read)', { objects: { k: '{"from":' } }, 'dead-lettered'],
     ['an object that cannot be read (retried)', { objects: {}, readError: new TransientDeliveryError('s3 down', { reason: 'aws-error' }) }, 'retry'],
@@ -234,6 +264,30 @@ describe('a record holds the budget from before the read until it is done', () =
     expect(await processRecord(pointerRecord('k', size), w.deps)).toBe(outcome);
     expect(w.heldAtRead).toEqual([size]);
     expect(w.budget.held).toBe(0);
+  });
+
+  it('a missing object of a pointer recorded as relayed is a duplicate; never recorded, payload-missing; the record unreadable, a retry', async () => {
+    const missing = new PermanentDeliveryError('reading the payload s3://payload-bucket/k: NoSuchKey', { reason: 'payload-missing' });
+    const claims: string[] = [];
+    const claimOf = (result: () => Promise<ClaimResult>) => async (key: string) => {
+      claims.push(key);
+      return result();
+    };
+    const relayed = world({ objects: {}, readError: missing, claim: claimOf(async () => ({ outcome: 'duplicate', previous: { status: 'delivered', delivered: [], failed: [] } })) });
+    expect(await processRecord(pointerRecord('k', 40), relayed.deps)).toBe('duplicate');
+    expect(relayed.dlq.entries).toEqual([]);
+    expect(claims).toEqual([`#payload#${BUCKET}/k`]);
+
+    const never = world({ objects: {}, readError: missing, claim: async () => ({ outcome: 'claimed' }) });
+    expect(await processRecord(pointerRecord('k', 40), never.deps)).toBe('dead-lettered');
+    expect(never.dlq.entries[0]?.reason).toMatchObject({ reason: 'payload-missing' });
+
+    const unknown = world({ objects: {}, readError: missing, claim: () => Promise.reject(new TransientDeliveryError('table throttled', { reason: 'aws-throttled' })) });
+    expect(await processRecord(pointerRecord('k', 40), unknown.deps)).toBe('retry');
+    expect(unknown.dlq.entries).toEqual([]);
+    expect(await processRecord(pointerRecord('k', 40, 3), unknown.deps)).toBe('dead-lettered');
+    expect(unknown.dlq.entries[0]?.reason).toMatchObject({ reason: 'retries-exhausted:aws-throttled', detail: expect.stringMatching(/NoSuchKey; whether it was relayed before could not be read/) });
+    expect(unknown.budget.held).toBe(0);
   });
 
   it('releases when the record throws out of processRecord, from the read or after it', async () => {

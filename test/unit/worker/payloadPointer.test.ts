@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { MessageValidationError } from '../../../lambda/core/errors.js';
 import { declaredPayloadSize, formatPayloadPointer, MAX_PAYLOAD_BYTES, readPayloadPointer } from '../../../lambda/core/payloads.js';
 import type { PayloadStore } from '../../../lambda/core/ports.js';
-import { releasePayload, resolveBody } from '../../../lambda/worker/payload.js';
+import { relayedPayloadId, releasePayload, resolveBody, wasRelayed } from '../../../lambda/worker/payload.js';
 import type { QueueRecord } from '../../../lambda/worker/types.js';
+import { MemoryIdempotencyStore } from '../../helpers/memoryPorts.js';
 
 const issuesOf = (body: string) => {
   try {
@@ -86,12 +87,29 @@ describe('resolveBody and releasePayload', () => {
     await expect(resolveBody(record(body), { logger })).rejects.toThrow(/bucket other-bucket refused: this worker has no payload bucket \(PAYLOAD_BUCKET_NAME is not set\)/);
   });
 
-  it('deletes the object only when the record was delivered', async () => {
+  it('deletes the object only when the record was delivered, after recording the pointer as relayed', async () => {
     calls.length = 0;
+    const idempotency = new MemoryIdempotencyStore();
     const pointer = { bucket: 'bucket', key: 'k1' };
-    for (const outcome of ['retry', 'dead-lettered', 'duplicate'] as const) await releasePayload(pointer, outcome, {}, deps);
+    for (const outcome of ['retry', 'dead-lettered', 'duplicate'] as const) await releasePayload(pointer, outcome, {}, { ...deps, idempotency });
     expect(calls).toEqual([]);
-    await releasePayload(pointer, 'delivered', {}, deps);
+    expect(idempotency.records.size).toBe(0);
+    await releasePayload(pointer, 'delivered', {}, { ...deps, idempotency });
     expect(calls).toEqual(['delete bucket/k1']);
+    expect(idempotency.records.get(relayedPayloadId(pointer))).toMatchObject({ status: 'delivered' });
+    expect(await wasRelayed(record(formatPayloadPointer(pointer)), idempotency)).toBe(true);
+    expect(await wasRelayed(record(formatPayloadPointer({ bucket: 'bucket', key: 'never-relayed' })), idempotency)).toBe(false);
+  });
+
+  it('keeps the object when the pointer cannot be recorded as relayed', async () => {
+    calls.length = 0;
+    const warnings: string[] = [];
+    const idempotency = new MemoryIdempotencyStore();
+    idempotency.settle = async () => {
+      throw new Error('table down');
+    };
+    await releasePayload({ bucket: 'bucket', key: 'k1' }, 'delivered', {}, { ...deps, logger: { ...logger, warn: (m: string) => void warnings.push(m) }, idempotency });
+    expect(calls).toEqual([]);
+    expect(warnings).toEqual(['could not record the payload as relayed; it is kept, the bucket lifecycle rule will delete it']);
   });
 });
