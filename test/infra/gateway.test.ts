@@ -74,8 +74,8 @@ describe('gateway service', () => {
           Command: ['gateway'],
           LogConfiguration: Match.objectLike({ LogDriver: 'awslogs', Options: Match.objectLike({ 'awslogs-group': { Ref: logicalId(stack.gateway!.logGroup) } }) }),
           Environment: Match.arrayWith([
-            { Name: 'MAILRELAY_SECRET_PREFIX', Value: 'mailrelay/gateway/' },
             { Name: 'MAILRELAY_PAYLOAD_BUCKET', Value: { Ref: logicalId(stack.payloads.bucket) } },
+            { Name: 'MAILRELAY_SECRET_PREFIX', Value: 'mailrelay/gateway/' },
             { Name: 'MAILRELAY_GATEWAY_PORT', Value: '2587' },
             { Name: 'MAILRELAY_GATEWAY_TLS_PORT', Value: '2465' },
             { Name: 'MAILRELAY_GATEWAY_TLS_KEY', Value: 'secret:mailrelay/gateway/tls#key' },

@@ -137,7 +137,7 @@ describe('gateway with a payload bucket', () => {
     // Prepare
     const events = new MemoryEvents();
     const { port } = await gateway({ events, payloadBucket: PAYLOAD_BUCKET });
-    const content = randomBytes(1_500_000);
+    const content = randomBytes(1_600_000);
     const mail = {
       from: 'Acme Billing <billing@acme.example>',
       to: 'bob@example.net',
