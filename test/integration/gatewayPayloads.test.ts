@@ -10,7 +10,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { simpleParser } from 'mailparser';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import { readPayloadPointer } from '../../lambda/core/payloads.js';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { testCerts } from '../../local/certs.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
+import { loadRelayHandler } from '../helpers/relayHandler.js';
 import { PAYLOAD_BUCKET, startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 import { plainToken, SmtpDialogue } from '../helpers/smtpDialogue.js';
 
@@ -101,21 +102,10 @@ beforeAll(async () => {
     auth: { type: 'PLAIN', pass: { secret: 'mailrelay/acme' } },
   });
   await world.putConfig({ scope: 'submitter#app1', password: { value: SUBMITTER_PASSWORD }, binding: 'acme', fromDomains: ['acme.example'] });
-  const module = await import('../../lambda/handlers/relay.js');
-  const lambda = module.handler as unknown as (event: SQSEvent, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+  const relayHandler = await loadRelayHandler('1024');
   handler = (event, context) => {
     records.push(...event.Records);
-    return lambda(event, {
-      ...context,
-      functionName: 'mailrelay-test',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:mailrelay-test',
-      memoryLimitInMB: '1024',
-      awsRequestId: `req-${Date.now()}`,
-      logGroupName: '/aws/lambda/mailrelay-test',
-      logStreamName: 'local',
-      callbackWaitsForEmptyEventLoop: false,
-    });
+    return relayHandler(event, context);
   };
 }, 60_000);
 

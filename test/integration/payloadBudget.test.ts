@@ -15,6 +15,7 @@ import { pollOnce, type BatchHandler } from '../../lambda/adapters/sqsPoller.js'
 import { formatPayloadPointer } from '../../lambda/core/payloads.js';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
+import { loadRelayHandler } from '../helpers/relayHandler.js';
 import { PAYLOAD_BUCKET, startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 
 const PASSWORD = 'Pw-Budget-8e2a41';
@@ -40,21 +41,10 @@ beforeAll(async () => {
     relay: { host: '127.0.0.1', port: relay.port, tls: 'starttls', timeoutSeconds: 30 },
     auth: { type: 'PLAIN', pass: { secret: 'mailrelay/acme' } },
   });
-  const module = await import('../../lambda/handlers/relay.js');
-  const lambda = module.handler as unknown as (event: SQSEvent, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
+  const relayHandler = await loadRelayHandler();
   handler = (event, context) => {
     batchSizes.push(event.Records.length);
-    return lambda(event, {
-      ...context,
-      functionName: 'mailrelay-test',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:mailrelay-test',
-      memoryLimitInMB: '512',
-      awsRequestId: `req-${Date.now()}`,
-      logGroupName: '/aws/lambda/mailrelay-test',
-      logStreamName: 'local',
-      callbackWaitsForEmptyEventLoop: false,
-    });
+    return relayHandler(event, context);
   };
 }, 60_000);
 

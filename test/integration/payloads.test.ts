@@ -6,13 +6,13 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSEvent } from 'aws-lambda';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pollOnce, type BatchHandler } from '../../lambda/adapters/sqsPoller.js';
 import { formatPayloadPointer } from '../../lambda/core/payloads.js';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
+import { loadRelayHandler } from '../helpers/relayHandler.js';
 import { PAYLOAD_BUCKET, startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 
 const PASSWORD = 'Pw-Payload-5c1d9e';
@@ -57,20 +57,7 @@ beforeAll(async () => {
     relay: { host: '127.0.0.1', port: relay.port, tls: 'starttls', timeoutSeconds: 30 },
     auth: { type: 'PLAIN', pass: { secret: 'mailrelay/acme' } },
   });
-  const module = await import('../../lambda/handlers/relay.js');
-  const lambda = module.handler as unknown as (event: SQSEvent, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
-  handler = (event, context) =>
-    lambda(event, {
-      ...context,
-      functionName: 'mailrelay-test',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:mailrelay-test',
-      memoryLimitInMB: '1024',
-      awsRequestId: `req-${Date.now()}`,
-      logGroupName: '/aws/lambda/mailrelay-test',
-      logStreamName: 'local',
-      callbackWaitsForEmptyEventLoop: false,
-    });
+  handler = await loadRelayHandler('1024');
 }, 60_000);
 
 afterAll(async () => {

@@ -5,9 +5,10 @@
  * reports every sender as one account, so the producers are set on the records here).
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
+import { loadRelayHandler } from '../helpers/relayHandler.js';
 import { startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 
 const ACME_PRODUCER = 'AROAACMEPRODUCER00001';
@@ -61,20 +62,8 @@ beforeAll(async () => {
   await world.putConfig({ scope: 'binding#globex', producers: [GLOBEX_PRODUCER] });
   await world.putConfig({ scope: 'domain#partner.example', relay: { host: '127.0.0.1', port: partnerRelay.port, tls: 'none', allowInsecureAuth: true, timeoutSeconds: 10 } });
 
-  const module = await import('../../lambda/handlers/relay.js');
-  const lambda = module.handler as unknown as (event: SQSEvent, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
-  invoke = (records) =>
-    lambda({ Records: records }, {
-      functionName: 'mailrelay-test',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:mailrelay-test',
-      memoryLimitInMB: '512',
-      awsRequestId: `req-${sequence}`,
-      logGroupName: '/aws/lambda/mailrelay-test',
-      logStreamName: 'local',
-      callbackWaitsForEmptyEventLoop: false,
-      getRemainingTimeInMillis: () => 60_000,
-    });
+  const relayHandler = await loadRelayHandler();
+  invoke = (records) => relayHandler({ Records: records }, { getRemainingTimeInMillis: () => 60_000 });
 });
 
 afterAll(async () => {

@@ -4,10 +4,10 @@
  * the same poller `npm start` uses.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollOnce, type BatchHandler } from '../../lambda/adapters/sqsPoller.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
+import { loadRelayHandler } from '../helpers/relayHandler.js';
 import { startLocalWorld, type LocalWorld } from '../helpers/localWorld.js';
 
 const PASSWORD_1 = 'Pw-One-7b1e2f0c9d';
@@ -51,20 +51,7 @@ beforeAll(async () => {
     auth: { type: 'PLAIN', pass: { secret: 'mailrelay/acme' } },
     limits: { maxConnections: 3, maxMessagesPerConnection: 1000 },
   });
-  const module = await import('../../lambda/handlers/relay.js');
-  const lambda = module.handler as unknown as (event: SQSEvent, context: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>;
-  handler = (event, context) =>
-    lambda(event, {
-      ...context,
-      functionName: 'mailrelay-test',
-      functionVersion: '$LATEST',
-      invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:mailrelay-test',
-      memoryLimitInMB: '512',
-      awsRequestId: `req-${Date.now()}`,
-      logGroupName: '/aws/lambda/mailrelay-test',
-      logStreamName: 'local',
-      callbackWaitsForEmptyEventLoop: false,
-    });
+  handler = await loadRelayHandler();
 });
 
 afterAll(async () => {
