@@ -61,8 +61,6 @@ export class DynamoRelayLimiter implements RelayLimiter {
   private readonly now: () => number;
   /** What this sandbox last saw of each rate item. */
   private readonly seen = new Map<string, RateView>();
-  /** What this sandbox last saw of each key's lease slots: slot → when its lease lapses (epoch ms). */
-  private readonly slots = new Map<string, Map<number, number>>();
   private readonly sandbox = randomUUID();
   private serial = 0;
   public calls = 0;
@@ -128,7 +126,6 @@ export class DynamoRelayLimiter implements RelayLimiter {
       throw error;
     }
     lease.expiresAt = expiresAt;
-    this.slots.get(lease.key)?.set(lease.slot, expiresAt);
     // Once per renewal (half a lease time), a sandbox whose sessions stay open learns the fleet's
     // throttle level: a step taken elsewhere lowers its allowance and its extra session closes.
     await this.readFresh(lease.key);
@@ -150,7 +147,6 @@ export class DynamoRelayLimiter implements RelayLimiter {
       // Someone else took the slot after this lease lapsed: nothing of ours to release.
       if (!isConditionFailure(error)) throw error;
     }
-    this.slots.get(lease.key)?.delete(lease.slot);
   }
 
   public async takeTokens(key: string, messagesPerSecond: number, count: number): Promise<TokenGrant> {
@@ -232,7 +228,7 @@ export class DynamoRelayLimiter implements RelayLimiter {
     return this.readFresh(key);
   }
 
-  /** One consistent read of a key's lease slots: what this sandbox then believes of them. */
+  /** One consistent read of a key's lease slots (slot → when its lease lapses, epoch ms), and of its rate item. */
   private async readSlots(key: string, maxConnections: number): Promise<Map<number, number>> {
     // The rate item comes along: a sandbox that never took a token (a route without
     // messagesPerSecond) learns the fleet's throttle level, and with it its connection allowance.
@@ -257,7 +253,6 @@ export class DynamoRelayLimiter implements RelayLimiter {
       if (unread['pk'] === rateKey(key)) continue;
       view.set(Number(String(unread['pk']).slice(leaseKey(key, 0).length - 1)), now + 1_000);
     }
-    this.slots.set(key, view);
     return view;
   }
 
