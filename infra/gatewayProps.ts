@@ -56,19 +56,25 @@ export interface GatewayStackProps {
 
 /** {@link GatewayStackProps} with defaults applied and every value checked. */
 export interface ResolvedGatewayProps {
+  /** Container image reference (registry/repository:tag or @digest) built from the repository's Dockerfile. */
   readonly image: string;
+  /** Keysources (as `mailrelay gateway --tls-cert/--tls-key` take them) of the certificate chain and key. */
   readonly tlsCert: string;
   readonly tlsKey: string;
+  /** Keysources the gateway reads (submitter passwords, the TLS certificate) start with this; IAM grants nothing else. */
   readonly secretPrefix: string;
   readonly submissionPort: number;
+  /** The implicit TLS port (465 style), or none. */
   readonly implicitTlsPort?: number;
   readonly healthPort: number;
   readonly serverName?: string;
   readonly minCapacity: number;
   readonly maxCapacity: number;
+  /** Autoscaling keeps the average open connections per task near this. */
   readonly connectionsPerTask: number;
   readonly cpu: number;
   readonly memoryLimitMiB: number;
+  /** Client networks allowed to connect (the NLB keeps client addresses, so the tasks' security group sees them). */
   readonly allowedCidrs: readonly string[];
   readonly authFailureThreshold: number;
   readonly replies4xxPercentThreshold: number;

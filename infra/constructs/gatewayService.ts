@@ -31,45 +31,27 @@ import {
 import { ENV as CLI_ENV } from '../../cli/target.js';
 import { parameterArnPrefix } from '../mailrelayStackProps.js';
 import { nagResourceText } from '../nagFinding.js';
+import type { ResolvedGatewayProps } from '../gatewayProps.js';
 
 const ALARM_PERIOD = Duration.minutes(5);
 
 /** Metrics the gateway's log group yields through metric filters. */
 export const GATEWAY_LOG_METRIC = { authFailures: 'AuthFailures', replies4xx: 'Replies4xx', replies: 'Replies' } as const;
 
-/** Props of {@link GatewayService}. Every value is already checked (mailrelayStackProps.ts). */
-export interface GatewayServiceProps {
-  /** Container image reference (registry/repository:tag or @digest) built from the repository's Dockerfile. */
-  readonly image: string;
+/**
+ * Props of {@link GatewayService}: the gateway's resolved settings (infra/gatewayProps.ts) and the
+ * stack's resources it uses. Every value is already checked (mailrelayStackProps.ts).
+ */
+export interface GatewayServiceProps extends ResolvedGatewayProps {
   readonly queue: IQueue;
   readonly configTable: ITable;
   /** The stack's payload bucket: bodies over 256 KiB go there first, behind an SQS Extended Client pointer. */
   readonly payloadBucket: IBucket;
-  /** Keysources the gateway reads (submitter passwords, the TLS certificate) start with this; IAM grants nothing else. */
-  readonly secretPrefix: string;
-  /** Customer-managed keys of those secrets: `kms:Decrypt` through Secrets Manager and SSM only. */
+  /** Customer-managed keys of the secrets under `secretPrefix`: `kms:Decrypt` through Secrets Manager and SSM only. */
   readonly secretKmsKeyArns: readonly string[];
-  /** Keysources (as `mailrelay gateway --tls-cert/--tls-key` take them) of the certificate chain and key. */
-  readonly tlsCert: string;
-  readonly tlsKey: string;
-  readonly submissionPort: number;
-  /** The implicit TLS port (465 style), or none. */
-  readonly implicitTlsPort?: number;
-  readonly healthPort: number;
-  readonly serverName?: string;
-  readonly minCapacity: number;
-  readonly maxCapacity: number;
-  /** Autoscaling keeps the average open connections per task near this. */
-  readonly connectionsPerTask: number;
-  readonly cpu: number;
-  readonly memoryLimitMiB: number;
   readonly logRetention: RetentionDays;
   /** Namespace of the gateway's metrics (EMF and metric filters). */
   readonly metricsNamespace: string;
-  /** Client networks allowed to connect (the NLB keeps client addresses, so the tasks' security group sees them). */
-  readonly allowedCidrs: readonly string[];
-  readonly authFailureThreshold: number;
-  readonly replies4xxPercentThreshold: number;
   /** @default - a new VPC: two AZs, public subnets only (no NAT), flow logs */
   readonly vpc?: IVpc;
   readonly topic?: ITopic;
