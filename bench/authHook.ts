@@ -24,11 +24,10 @@ import { DeleteQueueCommand, PurgeQueueCommand, SendMessageBatchCommand, type SQ
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { createQueues, type CreatedQueues } from '../local/emulators.js';
 import { startSmtpRelay, type SmtpRelay } from '../local/smtpRelay.js';
 import type { AuthHookStats } from '../lambda/core/authHook/runner.js';
-import { DEPLOYED, REPO_ROOT } from './build.js';
+import { buildDeployed, REPO_ROOT } from './build.js';
 import type { PhaseMeasurement, WorkerPhaseSpec } from './client.js';
 import { startChild } from './ipc.js';
 import { stat, type Stat } from './analyze.js';
@@ -147,14 +146,7 @@ export interface AuthHookRun {
 
 /** The handler bundled with bench/authHookModule.ts as its `#auth-hook`, as the stack bundles `authHook.entry`. */
 export async function buildHookedHandler(buildDir: string): Promise<string> {
-  const outfile = join(buildDir, 'relay-auth-hook.mjs');
-  await build({
-    ...DEPLOYED,
-    entryPoints: [join(REPO_ROOT, 'lambda/handlers/relay.ts')],
-    outfile,
-    alias: { '#auth-hook': join(REPO_ROOT, 'bench/authHookModule.ts') },
-  });
-  return outfile;
+  return buildDeployed(join(buildDir, 'relay-auth-hook'), { authHookEntry: join(REPO_ROOT, 'bench/authHookModule.ts') }).path;
 }
 
 export async function runAuthHookPhase(world: AuthHookWorld, options: AuthHookPhaseOptions): Promise<AuthHookRun | undefined> {

@@ -1,25 +1,32 @@
 /**
- * esbuild bundles for the bench, built the way infra/constructs/relayFunction.ts deploys the
- * handler (ESM, platform node, mainFields module,main, the createRequire banner, minified with
- * kept names, external source map without sources content, nothing external) except the target:
- * node20, the Node on this machine (Lambda runs node24).
+ * esbuild bundles for the bench. The handler and the bare baseline are built by
+ * infra/relayBundle.ts, the stack's own build (ESM, split at dynamic imports into `index.mjs` +
+ * `chunks/*.mjs`, minified with kept names, external source maps, nothing external), except the
+ * target: node20, the Node on this machine (Lambda runs node24).
  */
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build, type BuildOptions } from 'esbuild';
-
-/** Same banner as infra/constructs/relayFunction.ts: bundled CommonJS calls `require` for built-ins. */
-export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+import { bundleRelay, ESM_REQUIRE_BANNER, type RelayBundleOptions } from '../infra/relayBundle.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
+/** The Node this machine runs (Lambda runs node24). */
+export const BENCH_TARGET = 'node20';
+
 export interface BundleInfo {
+  /** The entry (`index.mjs`), what a cold start imports. */
   readonly path: string;
+  /** Every `.mjs` file of the build: the entry and all its chunks. */
   readonly bytes: number;
-  /** gzip -9 of the bundle: about what the deployment zip weighs. */
+  /** What a cold start reads and compiles: the entry and the chunks it imports statically, transitively (the 1 MB target). */
+  readonly startBytes: number;
+  readonly files: number;
+  /** gzip -9 of every `.mjs` file: about what the code weighs in the deployment zip. */
   readonly gzipBytes: number;
+  /** Every source map. */
   readonly mapBytes: number;
 }
 
@@ -35,14 +42,14 @@ export interface BenchBuild {
   readonly bareUnbundled: string;
 }
 
-export const DEPLOYED: BuildOptions = {
+/** Single-file esbuild options for the bench's own helpers (bench/client.ts): the deployed ones, unsplit. */
+export const HELPER_BUILD: BuildOptions = {
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: BENCH_TARGET,
   mainFields: ['module', 'main'],
   banner: { js: ESM_REQUIRE_BANNER },
-  minify: true,
   keepNames: true,
   sourcemap: true,
   sourcesContent: false,
@@ -51,9 +58,24 @@ export const DEPLOYED: BuildOptions = {
   absWorkingDir: REPO_ROOT,
 };
 
-function info(path: string): BundleInfo {
-  const code = readFileSync(path);
-  return { path, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length, mapBytes: statSync(`${path}.map`).size };
+/** Builds with the stack's options (target {@link BENCH_TARGET}) into `outDir`, emptied first, and measures the result. */
+export function buildDeployed(outDir: string, options: Omit<RelayBundleOptions, 'target'> = {}): BundleInfo {
+  rmSync(outDir, { recursive: true, force: true });
+  const bundle = bundleRelay(outDir, { ...options, target: BENCH_TARGET });
+  let gzipBytes = 0;
+  let mapBytes = 0;
+  for (const file of bundle.files) {
+    gzipBytes += gzipSync(readFileSync(file.path), { level: 9 }).length;
+    mapBytes += statSync(`${file.path}.map`).size;
+  }
+  return {
+    path: bundle.entry,
+    bytes: bundle.files.reduce((sum, f) => sum + f.bytes, 0),
+    startBytes: bundle.files.filter((f) => f.atStart).reduce((sum, f) => sum + f.bytes, 0),
+    files: bundle.files.length,
+    gzipBytes,
+    mapBytes,
+  };
 }
 
 /**
@@ -101,19 +123,17 @@ export function init() {
 /** Build everything into `buildDir` (created if needed). */
 export async function buildBench(buildDir: string): Promise<BenchBuild> {
   mkdirSync(buildDir, { recursive: true });
-  const handler = join(buildDir, 'relay.mjs');
-  const bare = join(buildDir, 'bare.mjs');
   const client = join(buildDir, 'client.mjs');
-  await Promise.all([
-    build({ ...DEPLOYED, entryPoints: [join(REPO_ROOT, 'lambda/handlers/relay.ts')], outfile: handler }),
-    build({ ...DEPLOYED, entryPoints: [join(REPO_ROOT, 'bench/bare.ts')], outfile: bare }),
-    build({ ...DEPLOYED, minify: false, entryPoints: [join(REPO_ROOT, 'bench/client.ts')], outfile: client }),
-  ]);
+  const clientBuilt = build({ ...HELPER_BUILD, entryPoints: [join(REPO_ROOT, 'bench/client.ts')], outfile: client });
+  // Both split the same way ("bundled the same way"), each in a directory of its own.
+  const handler = buildDeployed(join(buildDir, 'relay'));
+  const bare = buildDeployed(join(buildDir, 'bare'), { entry: join(REPO_ROOT, 'bench/bare.ts') });
+  await clientBuilt;
   const probe = join(buildDir, 'probe.mjs');
   const bareUnbundled = join(buildDir, 'bare-unbundled.mjs');
   writeFileSync(probe, PROBE_SOURCE);
   // ESLint 10 looks up the config from each file's directory: keep the bundles out of `eslint .`.
   writeFileSync(join(buildDir, 'eslint.config.js'), '// generated by bench/build.ts: esbuild output is not source to lint\nexport default [{ ignores: ["**/*"] }];\n');
   writeFileSync(bareUnbundled, bareUnbundledSource());
-  return { handler: info(handler), bare: info(bare), client, probe, bareUnbundled };
+  return { handler, bare, client, probe, bareUnbundled };
 }

@@ -1,6 +1,8 @@
 /**
  * Cold init, each sample in a fresh `node` process (no tsx): the time to import the module and
- * then do its first piece of work. Variants run interleaved, `runs` times each.
+ * then do its first piece of work. Variants run interleaved, `runs` times each. The bundles are
+ * split (infra/relayBundle.ts): the probe imports the entry, `index.mjs`, which loads the chunks it
+ * imports statically; chunks behind a dynamic import are not loaded unless the first work runs them.
  */
 import { fork } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -49,9 +51,9 @@ interface ProbeSample {
 
 export function coldInitVariants(build: BenchBuild): ColdInitVariant[] {
   return [
-    { id: 'handler-bundle', label: 'mailrelay handler bundle (as deployed: no --enable-source-maps)', module: build.handler.path, kind: 'handler', execArgv: [] },
+    { id: 'handler-bundle', label: 'mailrelay handler bundle (as deployed: split, index.mjs imported; no --enable-source-maps)', module: build.handler.path, kind: 'handler', execArgv: [] },
     { id: 'handler-bundle-source-maps', label: 'mailrelay handler bundle with NODE_OPTIONS=--enable-source-maps (opt-in)', module: build.handler.path, kind: 'handler', execArgv: ['--enable-source-maps'] },
-    { id: 'bare-bundle', label: 'bare: AWS SDK clients + nodemailer, bundled the same way', module: build.bare.path, kind: 'bare', execArgv: [] },
+    { id: 'bare-bundle', label: 'bare: AWS SDK clients + nodemailer, bundled the same way (split)', module: build.bare.path, kind: 'bare', execArgv: [] },
     { id: 'bare-node-modules', label: 'bare: AWS SDK clients + nodemailer, unbundled from node_modules', module: build.bareUnbundled, kind: 'bare', execArgv: [] },
   ];
 }

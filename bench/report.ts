@@ -195,13 +195,14 @@ function coldInitTable(report: BenchReport): Table {
 }
 
 function bundleTable(report: BenchReport): Table {
+  const row = (label: string, b: BundleInfo): string[] => [label, kb(b.startBytes), kb(b.bytes), String(b.files), kb(b.gzipBytes), kb(b.mapBytes)];
   return {
-    title: 'Bundle size (esbuild, as deployed: ESM, minified, external source map)',
-    headers: ['bundle', 'size', 'gzip -9', 'source map'],
-    align: ['l', 'r', 'r', 'r'],
-    rows: [
-      ['mailrelay handler (lambda/handlers/relay.ts)', kb(report.bundles.handler.bytes), kb(report.bundles.handler.gzipBytes), kb(report.bundles.handler.mapBytes)],
-      ['bare: AWS SDK clients + nodemailer', kb(report.bundles.bare.bytes), kb(report.bundles.bare.gzipBytes), kb(report.bundles.bare.mapBytes)],
+    title: 'Bundle size (esbuild, as deployed: ESM split at dynamic imports, minified, external source maps; infra/relayBundle.ts)',
+    headers: ['bundle', 'loaded at start', 'total', '.mjs files', 'gzip -9 (total)', 'source maps'],
+    align: ['l', 'r', 'r', 'r', 'r', 'r'],
+    rows: [row('mailrelay handler (lambda/handlers/relay.ts)', report.bundles.handler), row('bare: AWS SDK clients + nodemailer', report.bundles.bare)],
+    notes: [
+      'loaded at start = the entry (index.mjs) and the chunks it imports statically, transitively: what every cold start reads and compiles. The 1 MB target is judged on it; total adds the chunks loaded on first use (S3 client: pointer bodies; Lambda client: function auth hooks; SSM client: parameter keysources; the SDK\'s credential providers).',
     ],
   };
 }

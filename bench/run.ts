@@ -414,8 +414,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport & { r
           workerShape: WORKER_SHAPE,
           relays: report.relays,
           bundles: {
-            handler: { bytes: build.handler.bytes, gzipBytes: build.handler.gzipBytes, mapBytes: build.handler.mapBytes },
-            bare: { bytes: build.bare.bytes, gzipBytes: build.bare.gzipBytes, mapBytes: build.bare.mapBytes },
+            handler: { startBytes: build.handler.startBytes, bytes: build.handler.bytes, gzipBytes: build.handler.gzipBytes, mapBytes: build.handler.mapBytes },
+            bare: { startBytes: build.bare.startBytes, bytes: build.bare.bytes, gzipBytes: build.bare.gzipBytes, mapBytes: build.bare.mapBytes },
           },
           coldInit,
           configurations: results,

@@ -1,13 +1,11 @@
-import { join } from 'node:path';
-import { Annotations, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, AssetHashType, DockerImage, Duration, Stack, Validations, type ILocalBundling } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import type { ISecurityGroup, IVpc, SubnetSelection } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, Code, Function as LambdaFunction, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -15,13 +13,28 @@ import { ENV, REPO_ROOT } from '../constants.js';
 import { canonicalPrefix } from '../../lambda/core/secretPrefix.js';
 import type { RelayLogLevel } from '../mailrelayStackProps.js';
 import { nagResourceText } from '../nagFinding.js';
+import { bundleRelay } from '../relayBundle.js';
 import type { PayloadBucket } from './payloadBucket.js';
 
 /**
- * esbuild emits ESM, but some bundled dependencies are CommonJS and call
- * `require` for Node built-ins: give them one.
+ * CDK local bundling of the worker: infra/relayBundle.ts into the asset directory. aws-lambda-nodejs
+ * `NodejsFunction` cannot deploy it: it always builds one `--outfile=index.mjs`, which inlines every
+ * dynamic import, so each cold start would compile the S3, Lambda and SSM clients that only some
+ * messages need (relayBundle.ts says why the bundle is split). The entries are public fields on
+ * purpose: CDK keys its in-process asset cache on the JSON of the bundling options, so two
+ * functions with different entries or auth hooks never share an asset.
  */
-const ESM_REQUIRE_BANNER = "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+class RelayLocalBundling implements ILocalBundling {
+  public constructor(
+    public readonly entry: string,
+    public readonly authHookEntry: string | undefined,
+  ) {}
+
+  public tryBundle(outputDir: string): boolean {
+    bundleRelay(outputDir, { entry: this.entry, ...(this.authHookEntry ? { authHookEntry: this.authHookEntry } : {}) });
+    return true;
+  }
+}
 
 /**
  * Lambda's application log level for a Powertools level. Lambda drops JSON lines below it and
@@ -105,14 +118,14 @@ export interface RelayEventSourceOptions {
 }
 
 /**
- * The worker: a Node.js 24 arm64 function bundled by local esbuild (ESM,
- * minified, with source maps), its own log group and its own role, which
+ * The worker: a Node.js 24 arm64 function bundled by local esbuild (infra/relayBundle.ts: ESM,
+ * minified, with source maps, split at dynamic imports), its own log group and its own role, which
  * starts with nothing but writing to that log group. Each `bind*` method wires
  * one resource at once: the environment variable the worker reads and the
  * exact IAM statement it needs.
  */
 export class RelayFunction extends Construct {
-  public readonly function: NodejsFunction;
+  public readonly function: LambdaFunction;
   public readonly role: Role;
   public readonly logGroup: LogGroup;
 
@@ -137,9 +150,18 @@ export class RelayFunction extends Construct {
       });
     }
 
-    this.function = new NodejsFunction(this, 'Function', {
-      entry: props.entry,
-      handler: 'handler',
+    this.function = new LambdaFunction(this, 'Function', {
+      code: Code.fromAsset(REPO_ROOT, {
+        // The hash of the bundle, not of the repository: a change that does not reach the bundle does not redeploy.
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Never pulled: local bundling always succeeds (esbuild is a dependency of this project).
+          image: DockerImage.fromRegistry('dummy'),
+          local: new RelayLocalBundling(props.entry, props.authHookEntry),
+        },
+      }),
+      // RELAY_BUNDLE_ENTRY (index.mjs) exports `handler`.
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
       description: 'mailrelay: relays SQS messages over authenticated, encrypted SMTP',
@@ -152,8 +174,6 @@ export class RelayFunction extends Construct {
       applicationLogLevelV2: applicationLogLevel(props.logLevel),
       systemLogLevelV2: SystemLogLevel.INFO,
       tracing: props.tracing ? Tracing.ACTIVE : Tracing.DISABLED,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
       ...(props.vpc ? { vpc: props.vpc } : {}),
       ...(props.vpcSubnets ? { vpcSubnets: props.vpcSubnets } : {}),
       ...(props.securityGroups ? { securityGroups: props.securityGroups } : {}),
@@ -163,26 +183,10 @@ export class RelayFunction extends Construct {
         [ENV.logLevel]: props.logLevel,
         [ENV.configCacheTtlSeconds]: String(props.configCacheTtl.toSeconds()),
         [ENV.secretCacheTtlSeconds]: String(props.secretCacheTtl.toSeconds()),
-        // No --enable-source-maps by default: Node parses the whole 1.5 MB map at import, a third
-        // of the cold init (issue 17, docs/performance.md). The map ships with the bundle and names
-        // are kept, so setting NODE_OPTIONS=--enable-source-maps on the function maps stack traces
-        // again without a redeploy of code.
-      },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        target: 'node24',
-        minify: true,
-        keepNames: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Bundle the AWS SDK too: the versions package-lock.json pins, not whatever the runtime ships.
-        externalModules: [],
-        // The operator's auth hook replaces the handler's `#auth-hook` import: bundled statically,
-        // no extra cold start beyond its own imports.
-        ...(props.authHookEntry ? { esbuildArgs: { '--alias': `#auth-hook=${props.authHookEntry}` } } : {}),
+        // No --enable-source-maps by default: Node parses every loaded file's map at import, a
+        // third of the cold init (issue 17, docs/performance.md). The maps ship with the bundle and
+        // names are kept, so setting NODE_OPTIONS=--enable-source-maps on the function maps stack
+        // traces again without a redeploy of code.
       },
     });
     if (props.tracing) {

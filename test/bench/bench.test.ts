@@ -23,7 +23,7 @@ interface Results {
   mode: string;
   machine: { cpus: number; node: string };
   relays: { greeting: string; port: number; greetingMs: number }[];
-  bundles: { handler: { bytes: number; gzipBytes: number }; bare: { bytes: number } };
+  bundles: { handler: { startBytes: number; bytes: number; gzipBytes: number }; bare: { startBytes: number; bytes: number } };
   coldInit: ColdInitResult[];
   configurations: ConfigurationResult[];
   cost: { prices: { sesPerMessage: number }; estimates: CostEstimate[] };
@@ -160,6 +160,10 @@ describe('npm run bench -- --smoke', () => {
     }
     expect(results.bundles.handler.bytes).toBeGreaterThan(results.bundles.bare.bytes);
     expect(results.bundles.handler.gzipBytes).toBeGreaterThan(0);
+    // Split (infra/relayBundle.ts): the clients only some messages need are chunks not loaded at start.
+    expect(results.bundles.handler.startBytes).toBeGreaterThan(0);
+    expect(results.bundles.handler.startBytes).toBeLessThan(results.bundles.handler.bytes);
+    expect(results.bundles.bare.startBytes).toBeLessThanOrEqual(results.bundles.bare.bytes);
     expect(results.cost.estimates.map((e) => e.configuration).sort()).toEqual(['worker-r1-delay', 'worker-r1-no-delay', 'worker-r10-delay', 'worker-r10-no-delay']);
     for (const e of results.cost.estimates) {
       expect(e.perMillion.total).toBeGreaterThan(0);

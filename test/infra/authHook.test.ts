@@ -30,13 +30,13 @@ beforeAll(() => {
 });
 afterAll(() => synth.cleanup());
 
-/** The text of every bundled .mjs/.js file of the stack's function asset. */
+/** The text of every bundled .mjs/.js file of the stack's function asset, chunks included. */
 function bundleOf(stackId: string): string {
   const template = synth.template(stackId).toJSON() as { Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: string } } }> };
   const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function')!;
   const hash = fn.Properties.Code!.S3Key!.replace(/\.zip$/, '');
   const dir = join(synth.outdir, `asset.${hash}`);
-  return readdirSync(dir)
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => /\.m?js$/.test(f) && statSync(join(dir, f)).isFile())
     .map((f) => readFileSync(join(dir, f), 'utf8'))
     .join('\n');
