@@ -6,7 +6,7 @@
  * module given as `authHookEntry` is bundled in place of `#auth-hook`.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -68,8 +68,15 @@ describe('the split', () => {
   });
 });
 
+/** A module loader hook that prints every file the process loads (`LOADED <url>` on stderr), and its registration for `--import`. */
+function writeLoadTracer(into: string): string {
+  writeFileSync(join(into, 'trace-hooks.mjs'), 'export async function load(url, context, next) {\n  if (url.startsWith("file:")) process.stderr.write(`LOADED ${url}\\n`);\n  return next(url, context);\n}\n');
+  writeFileSync(join(into, 'trace.mjs'), "import { register } from 'node:module';\nregister('./trace-hooks.mjs', import.meta.url);\n");
+  return join(into, 'trace.mjs');
+}
+
 describe('the built entry', () => {
-  it('imports in a plain node and answers an empty batch', async () => {
+  it('imports in a plain node and answers an empty batch, loading exactly the files marked loaded at start', async () => {
     const script = `
       const { handler } = await import(${JSON.stringify(pathToFileURL(bundle.entry).href)});
       const context = { functionName: 'test', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:test',
@@ -86,10 +93,13 @@ describe('the built entry', () => {
       DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/test-dlq',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
-    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env, cwd: dir, timeout: 30_000 });
+    const args = ['--import', pathToFileURL(writeLoadTracer(dir)).href, '--input-type=module', '-e', script];
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, args, { env, cwd: dir, timeout: 30_000 });
     const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
-    expect(line, stdout).toBeDefined();
+    expect(line, stdout + stderr).toBeDefined();
     expect(JSON.parse(line!.slice('RESULT '.length))).toEqual({ batchItemFailures: [] });
+    const loaded = stderr.split('\n').filter((l) => l.startsWith('LOADED ')).map((l) => fileURLToPath(l.slice('LOADED '.length)));
+    expect(loaded.sort()).toEqual(bundle.files.filter((f) => f.atStart).map((f) => f.path).sort());
   });
 });
 
