@@ -1,7 +1,7 @@
 /**
  * The cold-init baseline: what any SQS-to-SMTP function needs at the least, the AWS SDK clients
  * the worker uses and nodemailer, imported and constructed, nothing else. Bundled with the same
- * esbuild options as the handler (`.build/bare.mjs`).
+ * esbuild options as the handler, split the same way (`.build/bare/index.mjs`).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';

@@ -2,7 +2,7 @@
  * Child process: the client under test, one phase per process. Bundled by esbuild into
  * `.build/client.mjs` and run with plain `node` (no tsx), so its CPU and RSS are the client's own.
  *
- * - `worker`: imports the bundled handler (`.build/relay.mjs`, as deployed) and drains the queue
+ * - `worker`: imports the bundled handler (`.build/relay/index.mjs`, as deployed) and drains the queue
  *   with the same poller `npm start` uses (receive 10 → real SQSEvent → handler → delete), one
  *   batch at a time like one Lambda sandbox.
  * - `naive`: a new nodemailer transport per message (connect, STARTTLS, AUTH, send, close).
