@@ -6,7 +6,7 @@
  * credentials rotate.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Keysource } from '../core/config/schema.js';
 import { PermanentDeliveryError } from '../core/errors.js';
 import { describeKeysource } from '../core/keysources.js';
@@ -113,6 +113,8 @@ export class AwsSecretSource implements SecretSource {
     }
     if ('parameter' in ref) {
       try {
+        // Imported here, not at the top: the SSM client is loaded only by sandboxes that read a parameter (lambda/adapters/lazy.ts).
+        const { GetParameterCommand } = await import('./ssmParameters.js');
         const response = await this.options.ssm.send(new GetParameterCommand({ Name: ref.parameter, WithDecryption: true }));
         const value = response.Parameter?.Value;
         if (value === undefined) throw new PermanentDeliveryError(`parameter ${ref.parameter} has no value`, { reason: 'secret-missing' });

@@ -3,12 +3,17 @@
  * Invoke (RequestResponse) with the hook context as the JSON payload. The SDK honours
  * AWS_ENDPOINT_URL_LAMBDA, so the same code runs against local/lambdaEndpoint.ts.
  */
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
 import type { AuthHookContext, AuthHookInvoker } from '../core/authHook/types.js';
 import { PermanentDeliveryError } from '../core/errors.js';
 
 export class LambdaAuthHookInvoker implements AuthHookInvoker {
   public constructor(private readonly client: LambdaClient) {}
+
+  /** An invoker with its own client: what the worker imports when a function hook is first invoked (lambda/adapters/lazy.ts). */
+  public static create(config: LambdaClientConfig): LambdaAuthHookInvoker {
+    return new LambdaAuthHookInvoker(new LambdaClient(config));
+  }
 
   /**
    * @returns the function's answer parsed from JSON (`null` when it returned nothing).

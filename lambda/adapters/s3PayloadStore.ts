@@ -4,7 +4,7 @@
  * payload bucket, so S3 answers a missing key with 403 AccessDenied rather than 404 NoSuchKey
  * (it hides what a caller without s3:ListBucket may not see): both are `payload-missing`.
  */
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { PermanentDeliveryError, TransientDeliveryError } from '../core/errors.js';
 import type { PayloadRead, PayloadStore } from '../core/ports.js';
 import { awsErrorName, classifyAwsError } from './awsErrors.js';
@@ -14,6 +14,11 @@ const S3_THROTTLING = new Set(['SlowDown', 'RequestTimeTooSkewed']);
 
 export class S3PayloadStore implements PayloadStore {
   public constructor(private readonly options: { readonly client: Pick<S3Client, 'send'> }) {}
+
+  /** A store with its own client: what the worker imports on its first pointer message (lambda/adapters/lazy.ts). */
+  public static create(config: S3ClientConfig): S3PayloadStore {
+    return new S3PayloadStore({ client: new S3Client(config) });
+  }
 
   public async read(bucket: string, key: string, maxBytes: number): Promise<PayloadRead> {
     const where = `reading the payload s3://${bucket}/${key}`;

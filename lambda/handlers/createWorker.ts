@@ -6,22 +6,22 @@
  */
 import { readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { EventBridgeClient, type EventBridgeClientConfig } from '@aws-sdk/client-eventbridge';
-import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
+import type { LambdaClientConfig } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { AwsSecretSource } from '../adapters/awsSecretSource.js';
-import { LambdaAuthHookInvoker } from '../adapters/lambdaAuthHookInvoker.js';
+import { lazySend, once } from '../adapters/lazy.js';
 import { AuthHookRunner } from '../core/authHook/runner.js';
 import type { AuthHookInvoker, AuthHookModule } from '../core/authHook/types.js';
+import type { PayloadStore } from '../core/ports.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
 import { DynamoRelayLimiter } from '../adapters/dynamoRelayLimiter.js';
 import { DynamoRouteHealth } from '../adapters/dynamoRouteHealth.js';
-import { S3PayloadStore } from '../adapters/s3PayloadStore.js';
 import { EventBridgePublisher } from '../adapters/eventBridgePublisher.js';
 import { SqsDeadLetterQueue } from '../adapters/sqsDeadLetterQueue.js';
 import { SqsRetryScheduler } from '../adapters/sqsRetryScheduler.js';
@@ -55,7 +55,8 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
   const sqs = new SQSClient(clientConfig);
   const secrets = new AwsSecretSource({
     secretsManager: new SecretsManagerClient(clientConfig),
-    ssm: new SSMClient(clientConfig),
+    // Loaded on first use (lambda/adapters/lazy.ts): only `parameter` keysources need it.
+    ssm: lazySend<SSMClient>(async () => new (await import('../adapters/ssmParameters.js')).SSMClient(clientConfig)),
     prefix: settings.secretPrefix,
     cacheTtlMs: settings.secretCacheTtlMs,
     onInlineValue: (where) => logger.warn(`config uses ${where}: plaintext secrets in config are meant for local use`),
@@ -95,7 +96,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
     payloads: settings.payloadBucketName
       ? {
           bucket: settings.payloadBucketName,
-          store: new S3PayloadStore({ client: new S3Client({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) }) }),
+          store: lazyPayloadStore(clientConfig),
           // One per sandbox: the payload bytes held at once (docs/payloads.md "Memory").
           budget: new PayloadBudget(settings.payloadBudgetBytes),
         }
@@ -114,12 +115,24 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
   };
 }
 
+/** The function hook's invoker, its Lambda client and module imported when a hook is first invoked. */
 function lazyInvoker(clientConfig: AwsClientConfig): AuthHookInvoker {
-  let invoker: LambdaAuthHookInvoker | undefined;
+  const invoker = once(async () => {
+    const { LambdaAuthHookInvoker } = await import('../adapters/lambdaAuthHookInvoker.js');
+    return LambdaAuthHookInvoker.create({ ...clientConfig } as LambdaClientConfig);
+  });
+  return { invoke: async (name, context, options) => (await invoker()).invoke(name, context, options) };
+}
+
+/** The S3 payload store, its client and module imported when the first pointer message arrives. */
+function lazyPayloadStore(clientConfig: AwsClientConfig): PayloadStore {
+  const store = once(async () => {
+    const { S3PayloadStore } = await import('../adapters/s3PayloadStore.js');
+    return S3PayloadStore.create({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) });
+  });
   return {
-    invoke: (name, context, options) => {
-      invoker ??= new LambdaAuthHookInvoker(new LambdaClient({ ...(clientConfig ?? {}) } as LambdaClientConfig));
-      return invoker.invoke(name, context, options);
-    },
+    read: async (bucket, key, maxBytes) => (await store()).read(bucket, key, maxBytes),
+    size: async (bucket, key) => (await store()).size(bucket, key),
+    delete: async (bucket, key) => (await store()).delete(bucket, key),
   };
 }
