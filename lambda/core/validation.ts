@@ -2,8 +2,9 @@
  * Helpers shared by the message and config schemas: field paths in the form users read
  * (`to[1]`, `headers.X-Foo`, `relay.port`, `$`), and the character rules of docs/design.md §1.1.
  */
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import type { FieldIssue } from './errors.js';
+import './zodLocale.js';
 
 /** `['to', 1]` → `to[1]`; `['headers', 'X-Foo']` → `headers.X-Foo`; `[]` → `$`. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -16,7 +17,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** Zod issues as {@link FieldIssue}s; an unknown key is reported at its own path. */
-export function toFieldIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): FieldIssue[] {
+export function toFieldIssues(error: z.core.$ZodError, prefix: readonly PropertyKey[] = []): FieldIssue[] {
   const issues: FieldIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -28,6 +29,15 @@ export function toFieldIssues(error: z.ZodError, prefix: readonly PropertyKey[] 
     issues.push({ path: formatPath([...prefix, ...issue.path]), message: issue.message });
   }
   return issues;
+}
+
+/**
+ * Report a custom issue from inside a `z.transform`: zod/mini hands the transform the bare parse
+ * payload, without the `ctx.addIssue` of classic zod, so the issue is pushed as classic zod did
+ * it (code `custom`, at the value, or at `path` below it).
+ */
+export function addTransformIssue(payload: z.core.ParsePayload, message: string, path?: PropertyKey[]): void {
+  payload.issues.push(path === undefined ? { code: 'custom', message, input: payload.value } : { code: 'custom', message, input: payload.value, path });
 }
 
 /**

@@ -2,7 +2,7 @@
  * The hook's answer: validated field by field (a malformed answer is a configuration error naming
  * the field, `hook.pass`, ...), then laid over the auth resolved from the scopes and the message.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { EffectiveAuth } from '../config/resolve.js';
 import { AUTH_TYPES, keysourceSchema, oauth2ClientSchema, safeString, type AuthType } from '../config/schema.js';
 import { PermanentDeliveryError } from '../errors.js';
@@ -17,22 +17,25 @@ export const MAX_LITERAL_SECRET = 16_384;
 
 const literalSecret = z
   .string()
-  .min(1, 'must not be empty')
-  .max(MAX_LITERAL_SECRET, `must be at most ${MAX_LITERAL_SECRET} characters`)
-  .refine((value) => !/[\r\n\0]/.test(value), 'must not contain CR, LF or NUL');
+  .check(
+    z.minLength(1, 'must not be empty'),
+    z.maxLength(MAX_LITERAL_SECRET, `must be at most ${MAX_LITERAL_SECRET} characters`),
+    z.refine((value) => !/[\r\n\0]/.test(value), 'must not contain CR, LF or NUL'),
+  );
 
 const answerSchema = z.strictObject({
-  type: z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' }).optional(),
-  user: safeString(512).optional(),
-  pass: z
-    .custom<unknown>()
-    .superRefine((value, ctx) => {
-      const schema = typeof value === 'string' ? literalSecret : keysourceSchema;
-      const result = schema.safeParse(value);
-      if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
-    })
-    .optional(),
-  oauth2: oauth2ClientSchema.optional(),
+  type: z.optional(z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' })),
+  user: z.optional(safeString(512)),
+  pass: z.optional(
+    z.custom<unknown>().check(
+      z.superRefine((value, ctx) => {
+        const schema = typeof value === 'string' ? literalSecret : keysourceSchema;
+        const result = schema.safeParse(value);
+        if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+      }),
+    ),
+  ),
+  oauth2: z.optional(oauth2ClientSchema),
 });
 
 /** A validated answer: `pass` is a keysource or a {@link HookSecret}, never a bare string. */

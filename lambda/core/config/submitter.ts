@@ -4,10 +4,10 @@
  * beside the delivery items but is never part of scope resolution: the worker never reads it.
  * Strict like every other item: unknown fields are errors with their path.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { ConfigValidationError } from '../errors.js';
 import { toALabel } from '../message/domains.js';
-import { stripNulls, toFieldIssues } from '../validation.js';
+import { addTransformIssue, stripNulls, toFieldIssues } from '../validation.js';
 import { bindingName, keysourceSchema } from './schema.js';
 
 export const SUBMITTER_SCOPE_PREFIX = 'submitter#';
@@ -23,39 +23,41 @@ const NAME_RULE = 'must be 1-128 letters, digits, ".", "_", "@", "+", "=" or "-"
 export const MAX_SUBMITTER_AUTHZ = 100;
 export const MAX_SUBMITTER_FROM_DOMAINS = 100;
 
-const identity = z.string('must be a string').regex(SUBMITTER_NAME_PATTERN, NAME_RULE);
+const identity = z.string('must be a string').check(z.regex(SUBMITTER_NAME_PATTERN, NAME_RULE));
 
-const fromDomain = z.string('must be a string').transform((value, ctx) => {
-  const result = toALabel(value.trim());
-  if (!result.ok) {
-    ctx.addIssue({ code: 'custom', message: result.reason });
-    return z.NEVER;
-  }
-  return result.domain;
-});
+const fromDomain = z.pipe(
+  z.string('must be a string'),
+  z.transform((value: string, ctx) => {
+    const result = toALabel(value.trim());
+    if (!result.ok) {
+      addTransformIssue(ctx, result.reason);
+      return z.NEVER;
+    }
+    return result.domain;
+  }),
+);
 
 export const submitterItemSchema = z.strictObject({
-  scope: z
-    .string('must be a string')
-    .refine((value) => value.startsWith(SUBMITTER_SCOPE_PREFIX) && SUBMITTER_NAME_PATTERN.test(value.slice(SUBMITTER_SCOPE_PREFIX.length)), {
+  scope: z.string('must be a string').check(
+    z.refine((value) => value.startsWith(SUBMITTER_SCOPE_PREFIX) && SUBMITTER_NAME_PATTERN.test(value.slice(SUBMITTER_SCOPE_PREFIX.length)), {
       message: `must be submitter#<name>, the name ${NAME_RULE}`,
     }),
-  description: z.string().max(1024, 'must be at most 1024 characters').optional(),
+  ),
+  description: z.optional(z.string().check(z.maxLength(1024, 'must be at most 1024 characters'))),
   /** Where the submitter's password lives; compared in constant time, never logged. */
   password: keysourceSchema,
   /** The binding every message of this submitter is sent under (never taken from the message). */
   binding: bindingName,
   /** Authorization identities this submitter may act as, besides itself. @default [] */
-  authz: z.array(identity, 'must be an array of identities').max(MAX_SUBMITTER_AUTHZ, `must hold at most ${MAX_SUBMITTER_AUTHZ} identities`).default([]),
+  authz: z._default(z.array(identity, 'must be an array of identities').check(z.maxLength(MAX_SUBMITTER_AUTHZ, `must hold at most ${MAX_SUBMITTER_AUTHZ} identities`)), []),
   /** Domains MAIL FROM may use (exact domains, compared as lower-case A-labels). */
   fromDomains: z
     .array(fromDomain, 'must be an array of domains')
-    .min(1, 'must name at least one domain')
-    .max(MAX_SUBMITTER_FROM_DOMAINS, `must hold at most ${MAX_SUBMITTER_FROM_DOMAINS} domains`),
+    .check(z.minLength(1, 'must name at least one domain'), z.maxLength(MAX_SUBMITTER_FROM_DOMAINS, `must hold at most ${MAX_SUBMITTER_FROM_DOMAINS} domains`)),
   /** AUTH LOGIN too (legacy clients); PLAIN only when absent. @default false */
-  allowLogin: z.boolean('must be true or false').optional(),
+  allowLogin: z.optional(z.boolean('must be true or false')),
   /** Written by the CLI; informational. */
-  updatedAt: z.string().optional(),
+  updatedAt: z.optional(z.string()),
 });
 export type SubmitterItem = z.infer<typeof submitterItemSchema>;
 

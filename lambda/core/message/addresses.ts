@@ -11,8 +11,8 @@
  * sends the message to the DLQ with the relay's reason.
  */
 import addressparser from 'nodemailer/lib/addressparser/index.js';
-import * as z from 'zod';
-import { unsafeCharacter } from '../validation.js';
+import * as z from 'zod/mini';
+import { addTransformIssue, unsafeCharacter } from '../validation.js';
 import { MAX_ADDRESS_OCTETS, MAX_ISSUES_PER_FIELD, MAX_LOCAL_PART_OCTETS, MAX_MAILBOX_CHARS } from './constants.js';
 import { toALabel } from './domains.js';
 import type { MailAddress } from './types.js';
@@ -73,12 +73,15 @@ export function dedupeAddresses(addresses: Iterable<MailAddress>): MailAddress[]
 }
 
 /** A zod string that must be one mailbox, parsed into a {@link MailAddress}. */
-export const mailboxSchema = z.string('must be a string').transform((value, ctx): MailAddress => {
-  const result = parseMailbox(value);
-  if (result.ok) return result.address;
-  ctx.addIssue({ code: 'custom', message: result.reason });
-  return z.NEVER;
-});
+export const mailboxSchema = z.pipe(
+  z.string('must be a string'),
+  z.transform((value: string, ctx): MailAddress => {
+    const result = parseMailbox(value);
+    if (result.ok) return result.address;
+    addTransformIssue(ctx, result.reason);
+    return z.NEVER;
+  }),
+);
 
 /**
  * A zod array of mailboxes (`to`, `cc`, `bcc`, `envelope.to`), each problem at its element's
@@ -88,23 +91,26 @@ export const mailboxSchema = z.string('must be a string').transform((value, ctx)
  */
 export function mailboxListSchema(options: { readonly minMessage?: string } = {}) {
   const array = z.array(z.unknown(), 'must be an array of addresses (one mailbox per element)');
-  const sized = options.minMessage === undefined ? array : array.min(1, options.minMessage);
-  return sized.transform((elements, ctx): MailAddress[] => {
-    const addresses: MailAddress[] = [];
-    const parsed = new Map<string, AddressResult>();
-    let bad = 0;
-    elements.forEach((element, index) => {
-      let result: AddressResult = { ok: false, reason: 'must be a string' };
-      if (typeof element === 'string') {
-        result = parsed.get(element) ?? parseMailbox(element);
-        parsed.set(element, result);
-      }
-      if (result.ok) addresses.push(result.address);
-      else if (++bad <= MAX_ISSUES_PER_FIELD) ctx.addIssue({ code: 'custom', path: [index], message: result.reason });
-    });
-    if (bad > MAX_ISSUES_PER_FIELD) ctx.addIssue({ code: 'custom', message: `has ${bad - MAX_ISSUES_PER_FIELD} more invalid addresses, not listed` });
-    return addresses;
-  });
+  const sized = options.minMessage === undefined ? array : array.check(z.minLength(1, options.minMessage));
+  return z.pipe(
+    sized,
+    z.transform((elements: unknown[], ctx): MailAddress[] => {
+      const addresses: MailAddress[] = [];
+      const parsed = new Map<string, AddressResult>();
+      let bad = 0;
+      elements.forEach((element, index) => {
+        let result: AddressResult = { ok: false, reason: 'must be a string' };
+        if (typeof element === 'string') {
+          result = parsed.get(element) ?? parseMailbox(element);
+          parsed.set(element, result);
+        }
+        if (result.ok) addresses.push(result.address);
+        else if (++bad <= MAX_ISSUES_PER_FIELD) addTransformIssue(ctx, result.reason, [index]);
+      });
+      if (bad > MAX_ISSUES_PER_FIELD) addTransformIssue(ctx, `has ${bad - MAX_ISSUES_PER_FIELD} more invalid addresses, not listed`);
+      return addresses;
+    }),
+  );
 }
 
 function failure(reason: string): { ok: false; reason: string } {

@@ -9,6 +9,7 @@
  * word that cannot fit one 998-octet line (RFC 5322 §2.1.1) is an error. Words with non-ASCII
  * characters become encoded words, which nodemailer splits, so only ASCII words are measured.
  */
+import * as z from 'zod/mini';
 import { MAX_HEADER_VALUE_CHARS, MAX_HEADERS, MAX_LINE_OCTETS } from './constants.js';
 import { isMessageId, MESSAGE_ID_REQUIREMENT } from './messageId.js';
 import { stringMapSchema } from './stringMap.js';
@@ -94,8 +95,9 @@ export interface CustomHeaders {
 }
 
 /** `headers`: name → value; `Message-ID` (any case) comes out as {@link CustomHeaders.messageId}. */
-export const headersSchema = stringMapSchema({ holds: 'header names to string values', maxEntries: MAX_HEADERS, check: headerProblems }).transform(
-  (map): CustomHeaders => {
+export const headersSchema = z.pipe(
+  stringMapSchema({ holds: 'header names to string values', maxEntries: MAX_HEADERS, check: headerProblems }),
+  z.transform((map: Record<string, string>): CustomHeaders => {
     const headers = Object.create(null) as Record<string, string>;
     let messageId: string | undefined;
     for (const [name, value] of Object.entries(map)) {
@@ -103,5 +105,5 @@ export const headersSchema = stringMapSchema({ holds: 'header names to string va
       else headers[name] = value;
     }
     return { headers, messageId };
-  },
+  }),
 );

@@ -3,7 +3,7 @@
  * is checked — and every problem reported — even when its neighbours are broken. How the fields
  * combine (structured or raw, recipients in all) is parseQueueMessage's business.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { messageAuthSchema, NAME_PATTERN } from '../config/schema.js';
 import type { FieldIssue } from '../errors.js';
 import { toFieldIssues } from '../validation.js';
@@ -16,18 +16,21 @@ import { stringMapSchema } from './stringMap.js';
 import { codePointLength, headerSafeProblems, headerSafeString, nonPrintableCharacter, nulFreeString, stringField } from './text.js';
 
 /** 1–256 printable characters (code points); see {@link nonPrintableCharacter} for "printable". */
-export const idempotencyKeySchema = stringField().superRefine((value, ctx) => {
-  const length = codePointLength(value);
-  if (length === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' });
-  if (length > MAX_IDEMPOTENCY_KEY_CHARS) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters` });
-  const bad = nonPrintableCharacter(value);
-  if (bad) ctx.addIssue({ code: 'custom', message: `must be printable: must not contain ${bad}` });
-});
+export const idempotencyKeySchema = stringField().check(
+  z.superRefine((value, ctx) => {
+    const length = codePointLength(value);
+    if (length === 0) ctx.addIssue({ code: 'custom', message: 'must not be empty' });
+    if (length > MAX_IDEMPOTENCY_KEY_CHARS) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters` });
+    const bad = nonPrintableCharacter(value);
+    if (bad) ctx.addIssue({ code: 'custom', message: `must be printable: must not contain ${bad}` });
+  }),
+);
 
 /** A binding name, lower-cased: binding names are case-insensitive. */
-export const bindingSchema = stringField()
-  .regex(NAME_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-"')
-  .transform((value) => value.toLowerCase());
+export const bindingSchema = z.pipe(
+  stringField().check(z.regex(NAME_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-"')),
+  z.transform((value: string) => value.toLowerCase()),
+);
 
 export const recipientListSchema = mailboxListSchema();
 
@@ -37,15 +40,16 @@ export const recipientListSchema = mailboxListSchema();
  */
 export const envelopeSchema = z.strictObject(
   {
-    from: mailboxSchema.optional(),
-    to: mailboxListSchema({ minMessage: 'must not be empty: leave it out to use the To, Cc and Bcc headers' }).optional(),
+    from: z.optional(mailboxSchema),
+    to: z.optional(mailboxListSchema({ minMessage: 'must not be empty: leave it out to use the To, Cc and Bcc headers' })),
   },
   'must be an object { from?, to? }',
 );
 
-export const rawSchema = stringField()
-  .min(1, 'must not be empty')
-  .refine((value) => !value.includes('\0'), 'must not contain NUL');
+export const rawSchema = stringField().check(
+  z.minLength(1, 'must not be empty'),
+  z.refine((value) => !value.includes('\0'), 'must not contain NUL'),
+);
 
 export const tagsSchema = stringMapSchema({
   holds: 'tag names to string values',
@@ -99,7 +103,7 @@ export type MessageFields = { -readonly [K in MessageFieldName]?: z.output<Field
 
 /** Only the field names: a strict object of them reports unknown fields at their own path. */
 const knownFieldsSchema = z.strictObject(
-  Object.fromEntries(Object.keys(messageFieldSchemas).map((name) => [name, z.unknown().optional()])),
+  Object.fromEntries(Object.keys(messageFieldSchemas).map((name) => [name, z.optional(z.unknown())])),
 );
 
 /**

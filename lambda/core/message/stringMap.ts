@@ -1,5 +1,6 @@
 /** `headers` and `tags`: JSON objects that map names to strings (docs/design.md §1.1). */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import { addTransformIssue } from '../validation.js';
 import { MAX_ISSUES_PER_FIELD } from './constants.js';
 
 /** The problems of one entry, reported at its path (`headers.X-Foo`); `input` is the whole map. */
@@ -18,28 +19,31 @@ export interface StringMapOptions {
  * has no prototype, so a name like `constructor` is just a name.
  */
 export function stringMapSchema(options: StringMapOptions) {
-  return z.unknown().transform((input, ctx): Record<string, string> => {
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-      ctx.addIssue({ code: 'custom', message: `must be an object mapping ${options.holds}` });
-      return z.NEVER;
-    }
-    const map = input as Record<string, unknown>;
-    const entries = Object.entries(map);
-    if (options.maxEntries !== undefined && entries.length > options.maxEntries) {
-      // Checking each of too many entries would only describe the same mistake many times.
-      ctx.addIssue({ code: 'custom', message: `must have at most ${options.maxEntries} entries (has ${entries.length})` });
-      return z.NEVER;
-    }
-    const out = Object.create(null) as Record<string, string>;
-    let bad = 0;
-    for (const [key, value] of entries) {
-      const problems = typeof value === 'string' ? options.check(key, value, map) : ['must be a string'];
-      if (problems.length > 0 && ++bad <= MAX_ISSUES_PER_FIELD) {
-        for (const message of problems) ctx.addIssue({ code: 'custom', path: [key], message });
+  return z.pipe(
+    z.unknown(),
+    z.transform((input: unknown, ctx): Record<string, string> => {
+      if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+        addTransformIssue(ctx, `must be an object mapping ${options.holds}`);
+        return z.NEVER;
       }
-      if (typeof value === 'string') out[key] = value;
-    }
-    if (bad > MAX_ISSUES_PER_FIELD) ctx.addIssue({ code: 'custom', message: `has ${bad - MAX_ISSUES_PER_FIELD} more invalid entries, not listed` });
-    return out;
-  });
+      const map = input as Record<string, unknown>;
+      const entries = Object.entries(map);
+      if (options.maxEntries !== undefined && entries.length > options.maxEntries) {
+        // Checking each of too many entries would only describe the same mistake many times.
+        addTransformIssue(ctx, `must have at most ${options.maxEntries} entries (has ${entries.length})`);
+        return z.NEVER;
+      }
+      const out = Object.create(null) as Record<string, string>;
+      let bad = 0;
+      for (const [key, value] of entries) {
+        const problems = typeof value === 'string' ? options.check(key, value, map) : ['must be a string'];
+        if (problems.length > 0 && ++bad <= MAX_ISSUES_PER_FIELD) {
+          for (const message of problems) addTransformIssue(ctx, message, [key]);
+        }
+        if (typeof value === 'string') out[key] = value;
+      }
+      if (bad > MAX_ISSUES_PER_FIELD) addTransformIssue(ctx, `has ${bad - MAX_ISSUES_PER_FIELD} more invalid entries, not listed`);
+      return out;
+    }),
+  );
 }

@@ -2,7 +2,7 @@
  * Character rules of docs/design.md §1.1 as zod building blocks, and the checks that apply to the
  * whole JSON tree (nesting depth, well-formed Unicode, reserved names).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { FieldIssue } from '../errors.js';
 import { formatPath, UNSAFE_HEADER_CHARS, unsafeCharacter } from '../validation.js';
 import { MAX_JSON_DEPTH } from './constants.js';
@@ -15,9 +15,11 @@ import { MAX_JSON_DEPTH } from './constants.js';
  */
 export function headerSafeString(options: { readonly max: number; readonly allowEmpty?: boolean }) {
   const { max, allowEmpty = false } = options;
-  return stringField().superRefine((value, ctx) => {
-    for (const problem of headerSafeProblems(value, max, allowEmpty)) ctx.addIssue({ code: 'custom', message: problem });
-  });
+  return stringField().check(
+    z.superRefine((value, ctx) => {
+      for (const problem of headerSafeProblems(value, max, allowEmpty)) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  );
 }
 
 /** A string field, with "is required" when it is missing and "must be a string" otherwise. */
@@ -37,7 +39,7 @@ export function headerSafeProblems(value: string, max: number, allowEmpty = fals
 
 /** A body string (text, html, raw): any text, but never NUL, which no relay passes on intact. */
 export function nulFreeString() {
-  return stringField().refine((value) => !value.includes('\0'), 'must not contain NUL');
+  return stringField().check(z.refine((value) => !value.includes('\0'), 'must not contain NUL'));
 }
 
 /**
