@@ -5,8 +5,9 @@
  * transactions, so it runs on dynalite too.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, UpdateItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { TransientDeliveryError } from '../core/errors.js';
 import type { ClaimOptions, ClaimResult, DeliveryRecord, IdempotencyStore, RecordedFailure, SettledRecord, SettleEntry, SettleFailure } from '../core/ports.js';
 import { IDEMPOTENCY_TABLE_PARTITION_KEY, IDEMPOTENCY_TABLE_TTL_ATTRIBUTE } from '../core/names.js';
@@ -14,6 +15,15 @@ import { awsErrorName, classifyAwsError } from './awsErrors.js';
 
 export interface DynamoIdempotencyStoreOptions {
   readonly client: DynamoDBDocumentClient;
+  /**
+   * The client of the claim, the one call every message makes: a low-level client built with
+   * `cacheMiddleware: true`, so the SDK resolves the claim's middleware stack once per sandbox
+   * instead of once per message (measured: about a fifth of the call's client CPU). The document
+   * client cannot cache: its commands bind their handler to the first command's input. The claim
+   * is therefore sent as a low-level UpdateItem with its values marshalled here.
+   * @default `client` (which passes low-level commands through)
+   */
+  readonly claimClient?: Pick<DynamoDBClient, 'send'>;
   readonly tableName: string;
   /** How long a record is kept after its last change (the TTL). @default 30 days, beyond the DLQ's 14-day retention */
   readonly retentionSeconds?: number;
@@ -39,26 +49,27 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
 
   public async claim(key: string, leaseMs: number, options: ClaimOptions = {}): Promise<ClaimResult> {
     const now = this.now();
+    const number = (value: number): AttributeValue => ({ N: String(value) });
     try {
-      const response = await this.options.client.send(
-        new UpdateCommand({
+      const response = await (this.options.claimClient ?? this.options.client).send(
+        new UpdateItemCommand({
           TableName: this.options.tableName,
-          Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key },
+          Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: { S: key } },
           UpdateExpression: `SET #status = :claimed, leaseUntil = :lease, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires`,
           ConditionExpression: `attribute_not_exists(${IDEMPOTENCY_TABLE_PARTITION_KEY}) OR #status = :pending OR (#status = :claimed AND leaseUntil < :now)${options.redrive ? ' OR #status = :dead' : ''}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
-            ':claimed': 'in-progress',
-            ':pending': 'pending',
-            ...(options.redrive ? { ':dead': 'dead-lettered' } : {}),
-            ':lease': now + leaseMs,
-            ':now': now,
-            ':expires': Math.floor(now / 1000) + this.retention,
+            ':claimed': { S: 'in-progress' },
+            ':pending': { S: 'pending' },
+            ...(options.redrive ? { ':dead': { S: 'dead-lettered' } } : {}),
+            ':lease': number(now + leaseMs),
+            ':now': number(now),
+            ':expires': number(Math.floor(now / 1000) + this.retention),
           },
           ReturnValues: 'ALL_OLD',
         }),
       );
-      return { outcome: 'claimed', previous: toRecord(response.Attributes) };
+      return { outcome: 'claimed', previous: toRecord(response.Attributes && unmarshall(response.Attributes)) };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException) && (error as Error)?.name !== 'ConditionalCheckFailedException') {
         throw classifyAwsError(error, `claiming idempotency key in ${this.options.tableName}`);

@@ -50,11 +50,22 @@ export interface CreateWorkerOptions {
 
 export type Worker = Omit<WorkerDependencies, 'claimLeaseMs'> & { readonly settings: WorkerSettings };
 
+/**
+ * The low-level clients' config: `cacheMiddleware` resolves each command's middleware stack once
+ * per sandbox instead of on every call (about a fifth of a call's client CPU, measured in
+ * docs/performance.md). Never for the document client, whose commands bind their handler to the
+ * first command's input (test/integration/worker.test.ts fails at once if it is); nor where
+ * middleware is added after the first call (nothing here does).
+ */
+function cached(clientConfig: AwsClientConfig): NonNullable<AwsClientConfig> {
+  return { ...clientConfig, cacheMiddleware: true };
+}
+
 export function createWorker({ settings, logger, metrics, clientConfig = {}, authHook }: CreateWorkerOptions): Worker {
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(clientConfig), { marshallOptions: { removeUndefinedValues: true } });
-  const sqs = new SQSClient(clientConfig);
+  const sqs = new SQSClient(cached(clientConfig));
   const secrets = new AwsSecretSource({
-    secretsManager: new SecretsManagerClient(clientConfig),
+    secretsManager: new SecretsManagerClient(cached(clientConfig)),
     // Loaded on first use (lambda/adapters/lazy.ts): only `parameter` keysources need it.
     ssm: lazySend<SSMClient>(async () => new (await import('../adapters/ssmParameters.js')).SSMClient(clientConfig)),
     prefix: settings.secretPrefix,
@@ -87,7 +98,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
       idleTimeoutMs: settings.sessionIdleMs,
       maxOpenSessions: settings.maxOpenSessions,
     }),
-    idempotency: new DynamoIdempotencyStore({ client: dynamo, tableName: settings.idempotencyTableName }),
+    idempotency: new DynamoIdempotencyStore({ client: dynamo, claimClient: new DynamoDBClient(cached(clientConfig)), tableName: settings.idempotencyTableName }),
     deadLetters: new SqsDeadLetterQueue({ client: sqs, queueUrl: settings.deadLetterQueueUrl }),
     retries: new SqsRetryScheduler({ client: sqs, queueUrl: settings.queueUrl }),
     maxReceiveCount: settings.maxReceiveCount,
@@ -102,7 +113,7 @@ export function createWorker({ settings, logger, metrics, clientConfig = {}, aut
         }
       : undefined,
     queueRetentionSeconds: settings.queueRetentionSeconds,
-    events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(clientConfig as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
+    events: settings.eventBusName ? new EventBridgePublisher({ client: new EventBridgeClient(cached(clientConfig) as EventBridgeClientConfig), eventBusName: settings.eventBusName }) : undefined,
     // Always there: a route may name `auth.hookFunction` in any scope. The Lambda client is built
     // only when a function hook is first invoked.
     authHook: new AuthHookRunner({
