@@ -5,6 +5,7 @@
  */
 import type { HookSecret } from '../authHook/hookSecret.js';
 import { ConfigValidationError, type FieldIssue } from '../errors.js';
+import { LruCache } from '../lruCache.js';
 import type { MailAddress } from '../message/types.js';
 import type { ConfigStore } from '../ports.js';
 import { isUnderPrefix } from '../secretPrefix.js';
@@ -221,7 +222,7 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore,
   const shared = await bindingLayers(request.binding, store, first);
   if (shared instanceof ConfigValidationError) return { routes: [], failures: [{ recipients: request.recipients, error: shared }] };
 
-  const byKey = new Map<string, { settings: EffectiveSettings; origins: Record<string, SettingOrigin>; recipients: MailAddress[] }>();
+  const byKey = new Map<string, MergedRoute & { recipients: MailAddress[] }>();
   const failuresByScope = new Map<string, { error: ConfigValidationError; recipients: MailAddress[] }>();
   const messageLayer: SettingLayer[] = request.auth ? [{ origin: 'message', item: { auth: request.auth } }] : [];
 
@@ -239,24 +240,86 @@ export async function resolveRoutes(request: RoutingRequest, store: ConfigStore,
       }
       layers = [...shared, { origin: scope, item }];
     }
-    const merged = mergeLayers([...layers, ...messageLayer], request.senderDomain, options);
+    const merged = mergedRoute([...layers, ...messageLayer], request, options);
     if (merged instanceof ConfigValidationError) {
       const entry = failuresByScope.get(`incomplete:${recipient.domain}`) ?? { error: merged, recipients: [] };
       entry.recipients.push(recipient);
       failuresByScope.set(`incomplete:${recipient.domain}`, entry);
       continue;
     }
-    const key = routeKey(merged.settings);
-    const group = byKey.get(key) ?? { ...merged, recipients: [] };
+    const group = byKey.get(merged.key) ?? { ...merged, recipients: [] };
     group.recipients.push(recipient);
-    byKey.set(key, group);
+    byKey.set(merged.key, group);
   }
 
   return {
-    routes: [...byKey.entries()].map(([key, group]) => ({ ...group, key, label: routeLabel(group.settings) })),
+    routes: [...byKey.values()],
     failures: [...failuresByScope.values()],
     delivery: mergeDelivery(shared),
   };
+}
+
+/** A route's merged settings with its pool key and log label: everything of a RouteGroup but its recipients. */
+type MergedRoute = Omit<RouteGroup, 'recipients'>;
+
+/** At most this many merges are remembered per sandbox (a few hundred bytes to a few KB each). */
+export const MERGED_ROUTES_MAX_ENTRIES = 1_000;
+
+/**
+ * Merged routes by what decides them: the identity of each validated layer item (a new stored
+ * object after the config cache's TTL is a new item, so a changed item is never served an old
+ * merge), the sender's domain (the default EHLO name), the message's auth override and the merge
+ * options. Every message of a binding merges the same items, so this saves the merge, the route
+ * key and the label per message. Bounded (docs/design.md §3): the sender domain, the recipient
+ * domains and the auth override are the message's to choose.
+ */
+const mergedRoutes = new LruCache<string, MergedRoute | ConfigValidationError>(MERGED_ROUTES_MAX_ENTRIES);
+
+/** A number per validated item object, never reused: a memo key names the item, not its content. */
+const itemIds = new WeakMap<object, number>();
+let nextItemId = 0;
+function itemId(item: object): number {
+  let id = itemIds.get(item);
+  if (id === undefined) {
+    id = ++nextItemId;
+    itemIds.set(item, id);
+  }
+  return id;
+}
+
+/** How many merges are remembered right now (at most {@link MERGED_ROUTES_MAX_ENTRIES}). */
+export function mergedRouteCount(): number {
+  return mergedRoutes.size;
+}
+
+/**
+ * {@link mergeLayers} plus the route key and label, remembered (see mergedRoutes). The result is
+ * shared by every message that merges the same layers, so it is frozen.
+ */
+function mergedRoute(layers: readonly SettingLayer[], request: RoutingRequest, options: MergeOptions): MergedRoute | ConfigValidationError {
+  let memoKey = `${options.authHook === true ? 'hook' : '-'}\n${request.senderDomain}\n${request.auth === undefined ? '-' : stableJson(request.auth)}`;
+  // The message layer is keyed by its content above; the stored items by their identity.
+  for (const layer of layers) if (layer.origin !== 'message') memoKey += `\n${layer.origin}=${itemId(layer.item)}`;
+  const known = mergedRoutes.get(memoKey);
+  if (known !== undefined) return known;
+  const merged = mergeLayers(layers, request.senderDomain, options);
+  const result = merged instanceof ConfigValidationError ? merged : freezeRoute({ ...merged, key: routeKey(merged.settings), label: routeLabel(merged.settings) });
+  mergedRoutes.set(memoKey, result);
+  return result;
+}
+
+/** Freeze the objects mergeLayers built (not the stored items they point into: those are never mutated either). */
+function freezeRoute(route: MergedRoute): MergedRoute {
+  const { settings } = route;
+  for (const relay of settings.relays) Object.freeze(relay);
+  Object.freeze(settings.relays);
+  Object.freeze(settings.auth);
+  Object.freeze(settings.limits);
+  Object.freeze(settings.delivery);
+  if (settings.dkim) Object.freeze(settings.dkim);
+  Object.freeze(settings);
+  Object.freeze(route.origins);
+  return route;
 }
 
 /**
