@@ -17,6 +17,7 @@ import { AwsSecretSource } from '../adapters/awsSecretSource.js';
 import { lazySend, once } from '../adapters/lazy.js';
 import { AuthHookRunner } from '../core/authHook/runner.js';
 import type { AuthHookInvoker, AuthHookModule } from '../core/authHook/types.js';
+import { TransientDeliveryError } from '../core/errors.js';
 import type { PayloadStore } from '../core/ports.js';
 import { DynamoConfigStore } from '../adapters/dynamoConfigStore.js';
 import { DynamoIdempotencyStore } from '../adapters/dynamoIdempotencyStore.js';
@@ -55,7 +56,11 @@ export type Worker = Omit<WorkerDependencies, 'claimLeaseMs'> & { readonly setti
  * per sandbox instead of on every call (about a fifth of a call's client CPU, measured in
  * docs/performance.md). Never for the document client, whose commands bind their handler to the
  * first command's input (test/integration/worker.test.ts fails at once if it is); nor where
- * middleware is added after the first call (nothing here does).
+ * middleware is added after the first call (nothing here does). The cached handler also keeps one
+ * handler context per command type, shared by concurrent calls: middleware writes the resolved
+ * endpoint and signing identity there, which are the same for every call of a sandbox (one
+ * region, one set of credentials, queue URLs of one account). A client whose calls differ in
+ * those must not cache. A call given per-call options (an abort signal) skips the cache.
  */
 function cached(clientConfig: AwsClientConfig): NonNullable<AwsClientConfig> {
   return { ...clientConfig, cacheMiddleware: true };
@@ -138,8 +143,15 @@ function lazyInvoker(clientConfig: AwsClientConfig): AuthHookInvoker {
 /** The S3 payload store, its client and module imported when the first pointer message arrives. */
 function lazyPayloadStore(clientConfig: AwsClientConfig): PayloadStore {
   const store = once(async () => {
-    const { S3PayloadStore } = await import('../adapters/s3PayloadStore.js');
-    return S3PayloadStore.create({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) });
+    let module;
+    try {
+      module = await import('../adapters/s3PayloadStore.js');
+    } catch (error) {
+      // A chunk that cannot load (a broken deployment, EMFILE) fails like an S3 call that cannot
+      // be made: the record is retried with backoff and, at the end, dead-lettered with this reason.
+      throw new TransientDeliveryError(`could not load the S3 client: ${error instanceof Error ? error.message : String(error)}`, { reason: 'aws-error' }, { cause: error });
+    }
+    return module.S3PayloadStore.create({ ...(clientConfig as S3ClientConfig), forcePathStyle: Boolean(process.env['AWS_ENDPOINT_URL_S3']) });
   });
   return {
     read: async (bucket, key, maxBytes) => (await store()).read(bucket, key, maxBytes),

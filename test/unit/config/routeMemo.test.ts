@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   bindingLayers,
@@ -152,5 +154,13 @@ describe('resolveRoutes remembers merges', () => {
     if (first instanceof ConfigValidationError || second instanceof ConfigValidationError) throw new Error('expected settings');
     expect(second.settings).not.toBe(first.settings);
     expect(second.settings).toEqual(first.settings);
+  });
+});
+
+describe('remembered merges do not outlive their items', () => {
+  it('a rotated inline secret: once the config cache lets the old item go, its merge and keysource are collectable with no further message', () => {
+    const script = fileURLToPath(new URL('./fixtures/routeMemoRetention.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(JSON.parse(out.trim())).toEqual({ reused: true, rotatedPass: { value: 'rotated-secret' }, oldPassCollected: true });
   });
 });

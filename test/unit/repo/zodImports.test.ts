@@ -23,6 +23,9 @@ describe('zod imports under lambda/', () => {
     ["export { string } from 'zod';", 'classic re-export'],
     ["export * from 'zod';", 'classic export-all'],
     ["export const load = () => import('zod');", 'classic dynamic import'],
+    ["import * as z from 'zod/v4/classic';\nexport const s = z.string();", 'classic through zod/v4/classic'],
+    ["import * as z from 'zod/v4/classic/external.js';\nexport const s = z.string();", 'classic through its external file'],
+    ["import * as z from 'zod/v3';\nexport const s = z.string();", 'zod 3 through zod/v3'],
   ])('refuses %j (%s)', async (code) => {
     const problems = await zodProblems(code);
     expect(problems).toHaveLength(1);
