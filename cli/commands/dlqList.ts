@@ -2,7 +2,7 @@
 import type { CommandRun } from '../command.js';
 import { str } from '../command.js';
 import { integerOption } from '../args.js';
-import { receiveDeadLetters, release, type DeadLetter } from '../dlq/deadLetters.js';
+import { heldElsewhere, receiveDeadLetters, release, type DeadLetter } from '../dlq/deadLetters.js';
 import { age, plural, printJson } from '../io.js';
 
 export const run: CommandRun = async ({ values }, ctx) => {
@@ -13,8 +13,15 @@ export const run: CommandRun = async ({ values }, ctx) => {
   const letters = await receiveDeadLetters(sqs, url, { max });
   await release(sqs, url, letters);
 
+  // None visible is not "empty" when another reader holds them: say so rather than mislead.
+  const held = letters.length === 0 ? await heldElsewhere(sqs, url) : 0;
+
   if (ctx.json) {
-    printJson(ctx.io, { queueUrl: url, messages: letters.map(({ receiptHandle: _r, ...rest }) => rest) });
+    printJson(ctx.io, { queueUrl: url, messages: letters.map(({ receiptHandle: _r, ...rest }) => rest), ...(held ? { heldElsewhere: held } : {}) });
+    return 0;
+  }
+  if (letters.length === 0 && held > 0) {
+    ctx.io.out(`No message of the DLQ is visible right now, but ${plural(held, 'message')} ${held === 1 ? 'is' : 'are'} held by another reader (another dlq list, show or redrive); they are visible again within its visibility timeout (20 s for these commands). Try again shortly (${url}).`);
     return 0;
   }
   if (letters.length === 0) {

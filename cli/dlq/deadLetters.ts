@@ -72,6 +72,16 @@ export async function receiveDeadLetters(client: Pick<SQSClient, 'send'>, queueU
   return [...found.values()].sort((a, b) => (a.sentAt ?? 0) - (b.sentAt ?? 0));
 }
 
+/**
+ * Messages of the queue received by someone and not yet deleted or released: another `dlq list`,
+ * `show` or `redrive` holds them for its visibility timeout (20 s here). Approximate, as SQS's
+ * counts are.
+ */
+export async function heldElsewhere(client: Pick<SQSClient, 'send'>, queueUrl: string): Promise<number> {
+  const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }));
+  return Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) || 0;
+}
+
 /** Makes messages visible again at once. */
 export async function release(client: Pick<SQSClient, 'send'>, queueUrl: string, letters: readonly DeadLetter[]): Promise<void> {
   for (let i = 0; i < letters.length; i += 10) {

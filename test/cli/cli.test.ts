@@ -373,6 +373,26 @@ describe('dlq', () => {
     expect(again.id).not.toBe(letter.id);
   });
 
+  it('a listing while another reader holds every DLQ message says they are held, not that the DLQ is empty', async () => {
+    // Prepare: a poison message in the DLQ, then hold all of it the way another `dlq list` does
+    const sent = await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.state.queueUrl, MessageBody: JSON.stringify({ from: 'billing@acme.example', to: [], subject: 'held', text: 'x' }) }));
+    await waitForDeadLetter('the held message in the DLQ', (l) => l.sourceMessageId === sent.MessageId);
+    const held = await receiveDeadLetters(stack.sqs, stack.state.dlqUrl, { visibilitySeconds: 30 });
+    try {
+      // Act
+      const text = await cli('dlq', 'list');
+      const json = await cli('dlq', 'list', '--json');
+
+      // Assess
+      expect(text.code).toBe(0);
+      expect(text.stdout).not.toContain('The DLQ is empty');
+      expect(text.stdout).toMatch(new RegExp(`^No message of the DLQ is visible right now, but ${held.length} messages? (is|are) held by another reader`, 'm'));
+      expect(JSON.parse(json.stdout)).toMatchObject({ messages: [], heldElsewhere: held.length });
+    } finally {
+      await release(stack.sqs, stack.state.dlqUrl, held);
+    }
+  });
+
   it('a message dead-lettered for a missing secret is delivered once the secret exists and it is redriven', async () => {
     // Prepare: recipients at fixme.example need a secret nobody created yet
     const item = file('fixme.json', { scope: 'domain#fixme.example', auth: { type: 'PLAIN', user: 'fixme-user', pass: { secret: 'mailrelay/fixme' } } });
