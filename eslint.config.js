@@ -24,7 +24,7 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: ":matches(ImportDeclaration, ExportNamedDeclaration, ExportAllDeclaration, ImportExpression)[source.value=/^zod(?!.mini$|.v4.mini$|.v4.locales.)/]",
+          selector: ":matches(ImportDeclaration, ExportNamedDeclaration, ExportAllDeclaration, ImportExpression)[source.value=/^zod(?:$|\\x2F(?!(?:mini|v4-mini|v4\\x2Fmini|v4\\x2Fcore|v4\\x2Flocales\\x2F[a-z][\\w-]*(?:\\.js)?)$))|^zod\\x2F(?:.*\\x2F)?\\.\\.(?:\\x2F|$)/]",
           message: "use `import * as z from 'zod/mini'`: classic zod costs the handler ~60 KB and ~14 ms of cold init and first parse (issue 17).",
         },
         {

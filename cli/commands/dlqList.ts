@@ -21,7 +21,7 @@ export const run: CommandRun = async ({ values }, ctx) => {
     return 0;
   }
   if (letters.length === 0 && held > 0) {
-    ctx.io.out(`No message of the DLQ is visible right now, but ${plural(held, 'message')} ${held === 1 ? 'is' : 'are'} held by another reader (another dlq list, show or redrive); they are visible again within its visibility timeout (20 s for these commands). Try again shortly (${url}).`);
+    ctx.io.out(`No message of the DLQ is visible right now, but about ${plural(held, 'message')} ${held === 1 ? 'is' : 'are'} in flight: received by another reader (another dlq list, show or redrive, the SQS console, a script). They reappear when that reader's visibility timeout ends, unless it deletes them (${url}).`);
     return 0;
   }
   if (letters.length === 0) {

@@ -43,6 +43,11 @@ export class LruCache<K, V> {
     return this.entries.delete(key);
   }
 
+  /** The keys, least recently used first. */
+  public keys(): IterableIterator<K> {
+    return this.entries.keys();
+  }
+
   public clear(): void {
     this.entries.clear();
   }

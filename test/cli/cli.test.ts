@@ -386,7 +386,7 @@ describe('dlq', () => {
       // Assess
       expect(text.code).toBe(0);
       expect(text.stdout).not.toContain('The DLQ is empty');
-      expect(text.stdout).toMatch(new RegExp(`^No message of the DLQ is visible right now, but ${held.length} messages? (is|are) held by another reader`, 'm'));
+      expect(text.stdout).toMatch(new RegExp(`^No message of the DLQ is visible right now, but about ${held.length} messages? (is|are) in flight: received by another reader`, 'm'));
       expect(JSON.parse(json.stdout)).toMatchObject({ messages: [], heldElsewhere: held.length });
     } finally {
       await release(stack.sqs, stack.state.dlqUrl, held);

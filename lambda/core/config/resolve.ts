@@ -278,16 +278,16 @@ const mergedRoutes = new LruCache<string, MergedRoute | ConfigValidationError>(M
 /** A number per validated item object, never reused: a memo key names the item, not its content. */
 const itemIds = new WeakMap<object, number>();
 let nextItemId = 0;
-/** The memo keys naming each live item, so that they go when it goes. */
-const keysByItem = new Map<number, Set<string>>();
 /**
- * A merge holds parts of its items (keysources, which may be inline `value`s): it must not keep
- * them past the items themselves. When the config cache lets an item go and the item is
- * collected, every merge that named it is forgotten, whether or not another message comes.
+ * A merge holds parts of its items (keysources, which may be inline `value`s): when an item is
+ * collected, the merges that name it go too. Found by scanning the memo (at most
+ * MERGED_ROUTES_MAX_ENTRIES keys, once per collected item), so nothing is kept per item.
  */
 const itemGone = new FinalizationRegistry<number>((id) => {
-  for (const key of keysByItem.get(id) ?? []) mergedRoutes.delete(key);
-  keysByItem.delete(id);
+  // A key is `hook\nsender\nauth` then one `\n<scope>=<id>` per item; neither the sender domain nor
+  // the auth JSON (which ends in `}`) can end a line in `=<digits>`, so this matches item lines only.
+  const line = `=${id}`;
+  for (const key of [...mergedRoutes.keys()]) if (key.endsWith(line) || key.includes(`${line}\n`)) mergedRoutes.delete(key);
 });
 function itemId(item: object): number {
   let id = itemIds.get(item);
@@ -311,25 +311,12 @@ export function mergedRouteCount(): number {
 function mergedRoute(layers: readonly SettingLayer[], request: RoutingRequest, options: MergeOptions): MergedRoute | ConfigValidationError {
   let memoKey = `${options.authHook === true ? 'hook' : '-'}\n${request.senderDomain}\n${request.auth === undefined ? '-' : stableJson(request.auth)}`;
   // The message layer is keyed by its content above; the stored items by their identity.
-  const ids: number[] = [];
-  for (const layer of layers) {
-    if (layer.origin === 'message') continue;
-    const id = itemId(layer.item);
-    ids.push(id);
-    memoKey += `\n${layer.origin}=${id}`;
-  }
+  for (const layer of layers) if (layer.origin !== 'message') memoKey += `\n${layer.origin}=${itemId(layer.item)}`;
   const known = mergedRoutes.get(memoKey);
   if (known !== undefined) return known;
   const merged = mergeLayers(layers, request.senderDomain, options);
   const result = merged instanceof ConfigValidationError ? merged : freezeRoute({ ...merged, key: routeKey(merged.settings), label: routeLabel(merged.settings) });
   mergedRoutes.set(memoKey, result);
-  for (const id of ids) {
-    const keys = keysByItem.get(id) ?? new Set<string>();
-    // Keys the LRU already dropped are pruned here, so a long-lived item's set stays as bounded as the memo.
-    if (keys.size >= MERGED_ROUTES_MAX_ENTRIES) for (const key of keys) if (!mergedRoutes.has(key)) keys.delete(key);
-    keys.add(memoKey);
-    keysByItem.set(id, keys);
-  }
   return result;
 }
 

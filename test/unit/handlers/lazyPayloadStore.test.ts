@@ -42,7 +42,7 @@ describe('a pointer message when the S3 chunk cannot load', () => {
   });
   const record = (id: string) => ({ messageId: id, receiptHandle: 'r', body: pointer, attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()) }, messageAttributes: {} });
 
-  it('is a transient aws-error naming the S3 client, and the next message tries the import again', async () => {
+  it('is a transient aws-error naming the S3 client, for every message (that a failed load is not kept: test/unit/adapters/lazy.test.ts)', async () => {
     for (const id of ['m1', 'm2']) {
       const error = await resolveBody(record(id) as never, worker as never).then(
         () => undefined,

@@ -26,10 +26,22 @@ describe('zod imports under lambda/', () => {
     ["import * as z from 'zod/v4/classic';\nexport const s = z.string();", 'classic through zod/v4/classic'],
     ["import * as z from 'zod/v4/classic/external.js';\nexport const s = z.string();", 'classic through its external file'],
     ["import * as z from 'zod/v3';\nexport const s = z.string();", 'zod 3 through zod/v3'],
+    ["import * as z from 'zod/v4/locales/../classic/external.js';\nexport const s = z.string();", 'classic through a locales path'],
+    ["import * as z from 'zod/mini/../v4/classic/external.js';\nexport const s = z.string();", 'classic through a mini path'],
+    ["import { en } from 'zod/v4/locales';\nexport const l = en;", 'every locale through the locales index'],
   ])('refuses %j (%s)', async (code) => {
     const problems = await zodProblems(code);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain("use `import * as z from 'zod/mini'`: classic zod");
+  });
+
+  it.each([
+    ["import type { $ZodIssue } from 'zod/v4/core';\nexport type I = $ZodIssue;", 'zod/v4/core types (what zod/mini is built on)'],
+    ["import { $ZodError } from 'zod/v4/core';\nexport const E = $ZodError;", 'zod/v4/core values'],
+    ["import { fromError } from 'zod-validation-error';\nexport const f = fromError;", 'another package whose name starts with zod'],
+    ["import * as z from 'zod/v4-mini';\nexport const s = z.string();", 'zod/v4-mini'],
+  ])('accepts %j (%s)', async (code) => {
+    expect(await zodProblems(code)).toEqual([]);
   });
 
   it('refuses the named z of zod/mini, which pulls every locale in', async () => {
