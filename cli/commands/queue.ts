@@ -5,9 +5,9 @@
  * last receive); the DLQ's depth, and its oldest entry from the entries themselves (received with
  * a short visibility and released at once, as `dlq list` does).
  */
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { CommandRun } from '../command.js';
 import { receiveDeadLetters, release } from '../dlq/deadLetters.js';
+import { queueCounts } from '../queueCounts.js';
 import { age, printJson } from '../io.js';
 
 export interface QueueReport {
@@ -34,7 +34,7 @@ export const run: CommandRun = async (_parsed, ctx) => {
   const queueUrl = target.queueUrl();
   const dlqUrl = target.dlqUrl();
   const sqs = await target.sqs();
-  const [main, dlq] = await Promise.all([attributes(sqs, queueUrl), attributes(sqs, dlqUrl)]);
+  const [main, dlq] = await Promise.all([queueCounts(sqs, queueUrl), queueCounts(sqs, dlqUrl)]);
 
   let oldestAgeSeconds: number | null = null;
   let oldestAgeSource = 'CloudWatch AWS/SQS ApproximateAgeOfOldestMessage';
@@ -75,17 +75,6 @@ export const run: CommandRun = async (_parsed, ctx) => {
   ctx.io.out(`  oldest     ${seconds(report.dlqOldestAgeSeconds)}`);
   return 0;
 };
-
-async function attributes(sqs: Pick<SQSClient, 'send'>, url: string): Promise<{ visible: number; notVisible: number; delayed: number }> {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-    }),
-  );
-  const n = (name: string): number => Number(Attributes[name as keyof typeof Attributes] ?? 0) || 0;
-  return { visible: n('ApproximateNumberOfMessages'), notVisible: n('ApproximateNumberOfMessagesNotVisible'), delayed: n('ApproximateNumberOfMessagesDelayed') };
-}
 
 /** `https://sqs.eu-west-1.amazonaws.com/123456789012/mailrelay-Queue` → `mailrelay-Queue`. */
 export function queueName(url: string): string {

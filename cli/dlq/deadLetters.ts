@@ -11,6 +11,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { DLQ_ATTRIBUTES } from '../../lambda/adapters/sqsDeadLetterQueue.js';
+import { queueCounts } from '../queueCounts.js';
 
 /** One DLQ message with the reason the worker attached (docs/design.md §3). */
 export interface DeadLetter {
@@ -78,8 +79,7 @@ export async function receiveDeadLetters(client: Pick<SQSClient, 'send'>, queueU
  * counts are.
  */
 export async function heldElsewhere(client: Pick<SQSClient, 'send'>, queueUrl: string): Promise<number> {
-  const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }));
-  return Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) || 0;
+  return (await queueCounts(client, queueUrl)).notVisible;
 }
 
 /** Makes messages visible again at once. */
