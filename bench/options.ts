@@ -40,7 +40,19 @@
  * `--payload-messages` is per S3 row of the payloads phase (bench/payloads.ts; its two event rows
  * take 5× as many), `--payload-sizes` the attachment sizes of its S3 rows in MiB (at most 29:
  * base64 makes a larger one's body pass the worker's 40 MiB limit).
- * `BENCH_CPU_PROFILE_DIR=dir` also writes a V8 CPU profile per client process (see bench/profile.ts).
+ * `--floor` (on unless `none`) adds, next to each raw pooled phase, the floor: the same raw pooled
+ * nodemailer (same in-flight count and connection limits) that first makes, for each message, the
+ * worker's idempotency claim — DynamoIdempotencyStore.claim, one conditional UpdateItem, on a
+ * low-level client built like createWorker's (`cacheMiddleware`, endpoint from the function's
+ * environment) against the same DynamoDB emulator and idempotency table, fresh keys so every claim
+ * succeeds. It is the least any worker that suppresses duplicates with a DynamoDB conditional
+ * write spends: the throughput table shows it with its ratio to raw pooled, and results.json the
+ * worker's `ratios.cpuToFloor`; the worker's own cost is its CPU minus the floor's.
+ * `BENCH_CPU_PROFILE_DIR=dir` writes a V8 CPU profile of each phase's timed window only (no
+ * startup, compile or warm-up): `dir/<configuration>.round<N>.cpuprofile`, with the window's
+ * message count and `process.cpuUsage()` in `dir/<configuration>.round<N>.json`, which
+ * bench/profile.ts turns into ms per message by group. The client runs the profiler (1 ms
+ * sampling), so a profiled run's CPU figures are a little higher than an unprofiled one's.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
