@@ -8,13 +8,14 @@ import { configurations } from '../../../bench/run.js';
 
 describe('--floor', () => {
   it('runs a floor next to every raw pooled phase by default, smoke included, shaped like it', () => {
-    const list = configurations(parseOptions(['--smoke'], {}));
+    const list = configurations(parseOptions(['--smoke', '--messages=30', '--pooled-messages=40'], {}));
     const floors = list.filter((c) => c.kind === 'floor');
     expect(floors.map((c) => c.id)).toEqual(['floor-r1-delay', 'floor-r10-delay', 'floor-r1-no-delay', 'floor-r10-no-delay']);
     for (const floor of floors) {
       const pooled = list.find((c) => c.id === floor.id.replace('floor-', 'pooled-'))!;
       expect({ ...floor, id: pooled.id, kind: pooled.kind, label: pooled.label }).toEqual(pooled);
       expect(floor.label).toBe("floor: raw pooled + the worker's claim (4 conns/route, 10 in flight)");
+      expect(floor.messages).toBe(40);
     }
   });
 
