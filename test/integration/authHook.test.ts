@@ -4,17 +4,17 @@
  * Lambda client and the local Invoke stand-in) that answer different credentials per `auth.key`.
  */
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LambdaAuthHookInvoker } from '../../lambda/adapters/lambdaAuthHookInvoker.js';
 import { AuthHookRunner, type AuthHookContext, type OutboundSmtpAuthConfig } from '../../lambda/core/authHook/index.js';
 import { relayMessage, summarizeRelay, type RelayDependencies } from '../../lambda/core/relay.js';
-import { SmtpPool } from '../../lambda/core/smtp/pool.js';
+import type { SmtpPool } from '../../lambda/core/smtp/pool.js';
 import { processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
-import { testCerts } from '../../local/certs.js';
 import { startLambdaEndpoint, type LambdaEndpoint } from '../../local/lambdaEndpoint.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
 import { MemoryConfigStore, MemoryDeadLetterQueue, MemoryIdempotencyStore, MemorySecretSource } from '../helpers/memoryPorts.js';
 import { structuredMessage } from '../helpers/messages.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
 
 const TENANTS: Record<string, { user: string; pass: string }> = {
   'tenant-a': { user: 'a@tenants.example', pass: 'pass-of-tenant-a' },
@@ -26,7 +26,6 @@ const SUBJECT = 'Invoice 42';
 let relay: SmtpRelay;
 let lambda: LambdaEndpoint;
 let lambdaClient: LambdaClient;
-const pools: SmtpPool[] = [];
 
 beforeAll(async () => {
   relay = await startSmtpRelay({ users: Object.fromEntries(Object.values(TENANTS).map((t) => [t.user, t.pass])) });
@@ -38,18 +37,15 @@ afterAll(async () => {
   await Promise.all([relay.stop(), lambda.stop()]);
 });
 beforeEach(() => relay.clear());
-afterEach(() => {
-  for (const pool of pools.splice(0)) pool.closeIdle();
-});
+// One relay for the file (above); each test's pools are closed after it (test/helpers/relayFixtures.ts).
+const fixtures = relayFixtures();
 
 /** The relay and the mechanism are configured; the credentials are the hook's business. */
 const config = (auth: Record<string, unknown> = { type: 'PLAIN' }) =>
   new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, tls: 'starttls', timeoutSeconds: 5 }, auth } });
 
 function deps(runner: AuthHookRunner, store = config(), secrets = new MemorySecretSource()): RelayDependencies & { pool: SmtpPool } {
-  const pool = new SmtpPool({ ca: testCerts.ca });
-  pools.push(pool);
-  return { config: store, secrets, pool, authHook: runner };
+  return { config: store, secrets, pool: fixtures.pool(), authHook: runner };
 }
 
 const message = (tenant: string, key: string) =>

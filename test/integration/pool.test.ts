@@ -4,38 +4,18 @@
  * per sandbox, idle sessions closed by the timer, old sessions retired, a session the relay
  * dropped replaced without failing the message.
  */
-import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mergeLayers, routeKey, routeLabel, type RouteGroup, type SettingLayer } from '../../lambda/core/config/resolve.js';
 import { MemoryRelayLimiter } from '../../lambda/core/relayLimiter.js';
 import { RelayLimits } from '../../lambda/core/relayLimits.js';
 import { SmtpPool, sessionKey } from '../../lambda/core/smtp/pool.js';
 import type { SessionCredentials } from '../../lambda/core/smtp/session.js';
-import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
-import { CA_FILE } from '../helpers/localWorld.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
 
 const PASSWORD = 'Pool-Pw-91c3e7';
-const ca = readFileSync(CA_FILE);
-const relays: SmtpRelay[] = [];
-const pools: SmtpPool[] = [];
+// Relays and pools are cleaned up after every test (test/helpers/relayFixtures.ts).
+const { relay, pool } = relayFixtures({ users: { 'billing@acme.example': PASSWORD } });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-afterEach(async () => {
-  for (const pool of pools.splice(0)) pool.closeIdle();
-  for (const relay of relays.splice(0)) await relay.stop();
-});
-
-async function relay(options: Parameters<typeof startSmtpRelay>[0] = {}): Promise<SmtpRelay> {
-  const started = await startSmtpRelay({ users: { 'billing@acme.example': PASSWORD }, ...options });
-  relays.push(started);
-  return started;
-}
-
-function pool(options: ConstructorParameters<typeof SmtpPool>[0] = {}): SmtpPool {
-  const created = new SmtpPool({ ca, ...options });
-  pools.push(created);
-  return created;
-}
 
 /** The route a message from `senderDomain` gets: the EHLO name defaults to its domain, `auth.key` is the message's. */
 function route(port: number, senderDomain: string, extra: { authKey?: string; limits?: Record<string, unknown> } = {}): RouteGroup {
@@ -174,7 +154,6 @@ describe('SmtpPool', () => {
     await send(p, x, 'x@example.net');
     // The relay restarts on the same port: every open connection is dropped under the pooled session.
     await first.stop();
-    relays.splice(relays.indexOf(first), 1);
     const second = await relay({ port: first.port });
     // The pool notices the dead session (its timer retires it) and opens a new one for the next message.
     await until(() => p.stats().total === 0, 'the pool to retire the dead session');

@@ -3,35 +3,23 @@
  * real AUTH): every mechanism in every TLS mode, TLS and mechanism enforcement, failure
  * classification and routing by recipient domain.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Keysource } from '../../lambda/core/config/schema.js';
 import type { ReadOptions, SecretSource } from '../../lambda/core/ports.js';
 import { MessageValidationError } from '../../lambda/core/errors.js';
 import { parseQueueMessage } from '../../lambda/core/message/index.js';
 import { relayMessage, summarizeRelay, type RelayDependencies } from '../../lambda/core/relay.js';
-import { SmtpPool } from '../../lambda/core/smtp/pool.js';
-import { testCerts } from '../../local/certs.js';
-import { startSmtpRelay, type SmtpRelay, type SmtpRelayOptions } from '../../local/smtpRelay.js';
+import type { SmtpRelay, SmtpRelayOptions } from '../../local/smtpRelay.js';
 import { MemoryConfigStore, MemorySecretSource } from '../helpers/memoryPorts.js';
 import { structuredMessage } from '../helpers/messages.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
 
-const relays: SmtpRelay[] = [];
-const pools: SmtpPool[] = [];
-afterEach(async () => {
-  for (const pool of pools.splice(0)) pool.closeIdle();
-  await Promise.all(relays.splice(0).map((r) => r.stop()));
-});
-
-async function relay(options: SmtpRelayOptions): Promise<SmtpRelay> {
-  const r = await startSmtpRelay(options);
-  relays.push(r);
-  return r;
-}
+// Relays and pools are cleaned up after every test (test/helpers/relayFixtures.ts).
+const fixtures = relayFixtures();
+const relay = (options: SmtpRelayOptions): Promise<SmtpRelay> => fixtures.relay(options);
 
 function deps(config: MemoryConfigStore, secrets: SecretSource, extra: Partial<RelayDependencies> = {}): RelayDependencies {
-  const pool = new SmtpPool({ ca: testCerts.ca });
-  pools.push(pool);
-  return { config, secrets, pool, ...extra };
+  return { config, secrets, pool: fixtures.pool(), ...extra };
 }
 
 const globalFor = (r: SmtpRelay, auth: Record<string, unknown>, relayExtra: Record<string, unknown> = {}) =>

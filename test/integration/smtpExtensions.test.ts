@@ -4,27 +4,20 @@
  * asked for when the message needs it, and a relay without it is a permanent failure naming it,
  * before MAIL FROM — never a silent 8-bit send.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseQueueMessage } from '../../lambda/core/message/index.js';
 import { relayMessage, summarizeRelay } from '../../lambda/core/relay.js';
-import { SmtpPool } from '../../lambda/core/smtp/pool.js';
-import { testCerts } from '../../local/certs.js';
-import { startSmtpRelay, type SmtpRelay, type SmtpRelayOptions } from '../../local/smtpRelay.js';
+import type { SmtpRelayOptions } from '../../local/smtpRelay.js';
 import { MemoryConfigStore, MemorySecretSource } from '../helpers/memoryPorts.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
 
-const relays: SmtpRelay[] = [];
-const pools: SmtpPool[] = [];
-afterEach(async () => {
-  for (const pool of pools.splice(0)) pool.closeIdle();
-  await Promise.all(relays.splice(0).map((r) => r.stop()));
-});
+// Relays and pools are cleaned up after every test (test/helpers/relayFixtures.ts).
+const fixtures = relayFixtures({ users: { u: 'p' } });
 
 /** Relay one queue body to a fresh relay; returns the relay and the result. */
 async function send(body: Record<string, unknown>, options: Pick<SmtpRelayOptions, 'hideExtensions'> = {}) {
-  const relay = await startSmtpRelay({ users: { u: 'p' }, ...options });
-  relays.push(relay);
-  const pool = new SmtpPool({ ca: testCerts.ca });
-  pools.push(pool);
+  const relay = await fixtures.relay(options);
+  const pool = fixtures.pool();
   const config = new MemoryConfigStore({
     global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' } } },
   });

@@ -5,33 +5,22 @@
  * user the auth hook answered, not the configured one); a relay that cannot serve
  * the route (no STARTTLS) is skipped for the next relay of the list without being suspended.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuthHookRunner } from '../../lambda/core/authHook/index.js';
 import type { OAuth2Client } from '../../lambda/core/config/schema.js';
 import type { ReadOptions, TokenProvider } from '../../lambda/core/ports.js';
 import { relayMessage, type RelayDependencies } from '../../lambda/core/relay.js';
 import { MemoryRouteHealth } from '../../lambda/core/routeHealth.js';
-import { SmtpPool } from '../../lambda/core/smtp/pool.js';
-import { testCerts } from '../../local/certs.js';
-import { startSmtpRelay, type SmtpRelay, type SmtpRelayOptions } from '../../local/smtpRelay.js';
+import type { SmtpRelay, SmtpRelayOptions } from '../../local/smtpRelay.js';
 import { MemoryConfigStore, MemorySecretSource } from '../helpers/memoryPorts.js';
 import { structuredMessage } from '../helpers/messages.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
 
-const relays: SmtpRelay[] = [];
-const pools: SmtpPool[] = [];
-afterEach(async () => {
-  for (const pool of pools.splice(0)) pool.closeIdle();
-  await Promise.all(relays.splice(0).map((r) => r.stop()));
-});
-async function relay(options: SmtpRelayOptions): Promise<SmtpRelay> {
-  const r = await startSmtpRelay(options);
-  relays.push(r);
-  return r;
-}
+// Relays and pools are cleaned up after every test (test/helpers/relayFixtures.ts).
+const fixtures = relayFixtures();
+const relay = (options: SmtpRelayOptions): Promise<SmtpRelay> => fixtures.relay(options);
 function deps(config: MemoryConfigStore, extra: Partial<RelayDependencies> & { routeHealth?: MemoryRouteHealth } = {}): RelayDependencies & { routeHealth: MemoryRouteHealth } {
-  const pool = new SmtpPool({ ca: testCerts.ca });
-  pools.push(pool);
-  return { config, secrets: new MemorySecretSource(), pool, routeHealth: new MemoryRouteHealth(), ...extra };
+  return { config, secrets: new MemorySecretSource(), pool: fixtures.pool(), routeHealth: new MemoryRouteHealth(), ...extra };
 }
 
 describe('what suspends a relay', () => {

@@ -1,23 +1,17 @@
 import tls from 'node:tls';
 import nodemailer from 'nodemailer';
 import type { SMTPTransportOptions } from 'nodemailer/lib/smtp-transport';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { testCerts } from '../../local/certs.js';
 import { startSmtpRelay } from '../../local/smtpRelay.js';
-import type { RelayAuthMethod, RelayTlsMode, SmtpRelay, SmtpRelayOptions } from '../../local/smtpRelay.js';
+import type { RelayAuthMethod, RelayTlsMode, SmtpRelay } from '../../local/smtpRelay.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
 
 const USER = 'alice@acme.example';
 const PASS = 'correct horse battery staple';
 
-const relays: SmtpRelay[] = [];
-async function relayWith(options: SmtpRelayOptions): Promise<SmtpRelay> {
-  const relay = await startSmtpRelay({ users: { [USER]: PASS }, ...options });
-  relays.push(relay);
-  return relay;
-}
-afterEach(async () => {
-  await Promise.all(relays.splice(0).map((relay) => relay.stop()));
-});
+// Every relay started through relayWith is stopped after its test (test/helpers/relayFixtures.ts).
+const { relay: relayWith } = relayFixtures({ users: { [USER]: PASS } });
 
 /** A nodemailer transport that talks to the relay the way the worker would for `mode`. */
 function transportFor(relay: SmtpRelay, mode: RelayTlsMode, extra: Partial<SMTPTransportOptions> = {}) {
