@@ -58,18 +58,37 @@ export function coldInitVariants(build: BenchBuild): ColdInitVariant[] {
   ];
 }
 
-/** Settings the handler's first invocation needs; nothing is called. */
-const PROBE_ENV = {
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'probe',
-  AWS_SECRET_ACCESS_KEY: 'probe',
+/**
+ * The environment of a probe: the deployed function's, with dummy values of the same shape
+ * (nothing is called, no secret is involved), so the first invocation wires what a deployed
+ * worker wires: the EventBridge publisher, the DynamoDB relay limiter and route health, the
+ * payload store. Plain values are the default stack's own (MAX_RECEIVE_COUNT, the cache TTLs, ...);
+ * references (tables, queues, the bus, the bucket) are dummies. test/infra/sharedNames.test.ts
+ * fails when the default stack sets a variable this does not, or a plain value that differs.
+ */
+export const PROBE_ENV = {
+  // Set by the stack (infra/constructs/relayFunction.ts and its bind* methods).
   CONFIG_TABLE_NAME: 'probe-config',
   IDEMPOTENCY_TABLE_NAME: 'probe-idempotency',
-  DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/probe-dlq',
+  RELAY_STATE_TABLE_NAME: 'probe-relay-state',
   QUEUE_URL: 'http://127.0.0.1:9/000000000000/probe',
+  DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/probe-dlq',
+  MAX_RECEIVE_COUNT: '204',
+  QUEUE_RETENTION_SECONDS: '345600',
+  SECRET_PREFIX: 'mailrelay/',
+  EVENT_BUS_NAME: 'arn:aws:events:us-east-1:000000000000:event-bus/probe',
+  CONFIG_CACHE_TTL_SECONDS: '60',
+  SECRET_CACHE_TTL_SECONDS: '300',
   POWERTOOLS_SERVICE_NAME: 'mailrelay',
   POWERTOOLS_METRICS_NAMESPACE: 'Mailrelay',
   POWERTOOLS_LOG_LEVEL: 'INFO',
+  PAYLOAD_BUCKET_NAME: 'probe-payloads',
+  // Set by Lambda: the worker derives its payload budget from it (the stack's MemorySize).
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+  // Set by Lambda from the role; dummies here (nothing is signed: no call is made).
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'probe',
+  AWS_SECRET_ACCESS_KEY: 'probe',
   // Lambda runs node24; on Node 20 the SDK would print a support warning during the first work.
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 };
