@@ -83,6 +83,9 @@ export interface ProfileSidecar {
   readonly delivered: number;
   readonly wallMs: number;
   readonly cpuMs: number;
+  /** The window in the profile's time, ms from its start: samples outside it (the profiler's own start and stop) are not the phase's. */
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
 }
 
 /** One timed window of one phase, as the client process saw it. */
@@ -352,14 +355,14 @@ function nodemailerRunner(spec: NodemailerPhaseSpec | FloorPhaseSpec): Runner {
   };
 }
 
-/** V8's sampling profiler in this process, started just before a timed window (1 ms samples, as `--cpu-prof`). */
-async function startProfiler(): Promise<Session> {
+/** V8's sampling profiler in this process, started just before a timed window (1 ms samples, as `--cpu-prof`); `at`: once started. */
+async function startProfiler(): Promise<{ session: Session; at: number }> {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 1000 });
   await session.post('Profiler.start');
-  return session;
+  return { session, at: performance.now() };
 }
 
 let spec: PhaseSpec | undefined;
@@ -388,13 +391,15 @@ serve(
       const cpu = process.cpuUsage();
       const started = performance.now();
       const { delivered, failed } = await runner.run(spec.messages);
-      const wallMs = performance.now() - started;
+      const ended = performance.now();
+      const wallMs = ended - started;
       const cpuMs = cpuMsSince(cpu);
       if (profiler && request?.cpuProfile) {
-        const { profile } = await profiler.post('Profiler.stop');
-        profiler.disconnect();
+        const { profile } = await profiler.session.post('Profiler.stop');
+        profiler.session.disconnect();
         writeFileSync(`${request.cpuProfile}.cpuprofile`, JSON.stringify(profile));
-        writeFileSync(`${request.cpuProfile}.json`, `${JSON.stringify({ kind: spec.kind, delivered, wallMs, cpuMs } satisfies ProfileSidecar)}\n`);
+        const window = { windowStartMs: started - profiler.at, windowEndMs: ended - profiler.at };
+        writeFileSync(`${request.cpuProfile}.json`, `${JSON.stringify({ kind: spec.kind, delivered, wallMs, cpuMs, ...window } satisfies ProfileSidecar)}\n`);
       }
       const after = runner.handlerStats?.();
       const hookAfter = runner.authHookStats?.();

@@ -7,9 +7,11 @@
  * Each profile covers one phase's timed window only (bench/client.ts starts V8's profiler through
  * node:inspector just before the window and stops it just after: no startup, compile or warm-up
  * in it), named `<configuration>.round<N>.cpuprofile`, e.g. `worker-r10-no-delay.round1.cpuprofile`.
- * Next to it, `<configuration>.round<N>.json` holds the window's messages delivered, wall ms and
- * `process.cpuUsage()` ms, so every figure is also printed per message; `--messages=N` stands in
- * for a profile without one. Given several profiles with message counts, a last table puts their
+ * Next to it, `<configuration>.round<N>.json` holds the window's messages delivered, wall ms,
+ * `process.cpuUsage()` ms and where the window lies in the profile (samples outside it, the
+ * profiler's own start and stop, are dropped), so every figure is also printed per message;
+ * `--messages=N` stands in for a profile without one. The bench's stdout counter is transparent:
+ * the function's log writes are charged to its logger, not to the bench harness. Given several profiles with message counts, a last table puts their
  * ms per message by group side by side (worker vs floor vs raw pooled: where the worker's CPU
  * above the floor goes).
  *
@@ -50,8 +52,23 @@ export function packageOf(source: string): string {
   return source;
 }
 
-/** CPU milliseconds per package (idle excluded), largest first. */
-export function cpuByPackage(profile: CpuProfile): { total: number; rows: [string, number][] } {
+/** Where the phase's window lies in a profile, ms from its start (bench/client.ts's sidecar). */
+export interface ProfileWindow {
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+}
+
+/**
+ * The bench's output counter (bench/client.ts wraps stdout/stderr `write`) is transparent: a log
+ * line's write is charged to whoever wrote it (Powertools' logger), not to the bench.
+ */
+const TRANSPARENT = new Set(['bench/client:stream.write']);
+
+/**
+ * CPU milliseconds per package (idle excluded), largest first. Given the window, samples outside
+ * it (the profiler's own start and stop) are left out.
+ */
+export function cpuByPackage(profile: CpuProfile, window?: ProfileWindow): { total: number; rows: [string, number][] } {
   const maps = new Map<string, SourceMap | null>();
   const mapOf = (url: string): SourceMap | null => {
     if (!url.startsWith('file://') || !url.endsWith('.mjs')) return null;
@@ -74,10 +91,17 @@ export function cpuByPackage(profile: CpuProfile): { total: number; rows: [strin
     if (!entry.originalSource) return undefined;
     // Sources are relative to the map (`../../lambda/core/relay.ts`, `../../node_modules/...`).
     const source = entry.originalSource.startsWith('file://') ? fileURLToPath(entry.originalSource) : resolve(dirname(fileURLToPath(n.callFrame.url)), entry.originalSource);
-    return packageOf(relative(REPO_ROOT, source));
+    const owner = packageOf(relative(REPO_ROOT, source));
+    return TRANSPARENT.has(`${owner}:${n.callFrame.functionName}`) ? undefined : owner;
   };
   const selfTime = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  let at = 0;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (window && (at / 1000 < window.windowStartMs || at / 1000 > window.windowEndMs)) return;
+    selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
+  });
   const totals = new Map<string, number>();
   let total = 0;
   for (const [id, micros] of selfTime) {
@@ -150,10 +174,10 @@ export function compareByGroup(windows: readonly ProfiledWindow[]): string {
 }
 
 /** `x.cpuprofile` → `x.json` (bench/client.ts's sidecar), if there is one. */
-function sidecarOf(file: string): { delivered: number; cpuMs: number } | undefined {
+function sidecarOf(file: string): (ProfileWindow & { delivered: number; cpuMs: number }) | undefined {
   const path = file.replace(/\.cpuprofile$/, '.json');
   if (path === file || !existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8')) as { delivered: number; cpuMs: number };
+  return JSON.parse(readFileSync(path, 'utf8')) as ProfileWindow & { delivered: number; cpuMs: number };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -167,8 +191,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   }
   const windows: ProfiledWindow[] = [];
   for (const file of files) {
-    const { total, rows } = cpuByPackage(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile);
     const sidecar = sidecarOf(file);
+    const { total, rows } = cpuByPackage(JSON.parse(readFileSync(file, 'utf8')) as CpuProfile, sidecar);
     const messages = sidecar?.delivered ?? messagesGiven;
     const window = { total, ...(messages ? { messages } : {}), ...(sidecar ? { cpuMs: sidecar.cpuMs } : {}) };
     const perMsg = (ms: number): string => (messages ? `${msPerMessage(ms, window)!.toFixed(3).padStart(8)} ms/msg  ` : '');

@@ -171,8 +171,14 @@ describe('npm run bench -- --smoke', () => {
       expect(sidecar.delivered, c.id).toBe(c.runs[0]!.delivered);
       expect(sidecar.cpuMs / sidecar.delivered, c.id).toBeCloseTo(c.cpuMsPerMsg.median, 6);
       expect(sidecar.kind, c.id).toBe(c.kind.startsWith('naive') ? 'naive' : c.kind);
+      expect(sidecar.windowStartMs, c.id).toBeGreaterThanOrEqual(0);
+      expect(sidecar.windowEndMs - sidecar.windowStartMs, c.id).toBeCloseTo(sidecar.wallMs, 3);
     }
-    const groups = (id: string) => new Map(byGroup(cpuByPackage(JSON.parse(readFileSync(join(dir, 'profiles', `${id}.round1.cpuprofile`), 'utf8')) as Parameters<typeof cpuByPackage>[0]).rows));
+    const groups = (id: string) => {
+      const base = join(dir, 'profiles', `${id}.round1`);
+      const profile = JSON.parse(readFileSync(`${base}.cpuprofile`, 'utf8')) as Parameters<typeof cpuByPackage>[0];
+      return new Map(byGroup(cpuByPackage(profile, JSON.parse(readFileSync(`${base}.json`, 'utf8')) as ProfileSidecar).rows));
+    };
     const worker = groups('worker-r10-no-delay');
     for (const group of ['nodemailer (MIME composition, SMTP client)', 'AWS SDK v3 (@aws-sdk/*, @smithy/*)', 'mailrelay code (lambda/**)']) expect(worker.get(group), group).toBeGreaterThan(0);
     expect(groups('floor-r10-no-delay').get('AWS SDK v3 (@aws-sdk/*, @smithy/*)')).toBeGreaterThan(0);
