@@ -1,6 +1,6 @@
 /** `mailrelay dlq redrive`: send dead-lettered messages back to the main queue. */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { IDEMPOTENCY_KEY_ATTRIBUTE } from '../../lambda/worker/types.js';
+import { IDEMPOTENCY_KEY_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE } from '../../lambda/worker/types.js';
 import type { CommandRun } from '../command.js';
 import { list } from '../command.js';
 import { receiveDeadLetters, release, remove, type DeadLetter } from '../dlq/deadLetters.js';
@@ -23,11 +23,13 @@ export const run: CommandRun = async ({ values }, ctx) => {
     try {
       // The idempotency key travels along, so a body without its own `idempotencyKey` keeps the
       // key (and Message-ID) it had: recipients already delivered are not sent again. A message the
-      // queue's redrive policy moved keeps its SQS id, which was its fallback key.
+      // queue's redrive policy moved keeps its SQS id, which was its fallback key. The entry's source
+      // id travels too: a second redrive of the same entry (an SQS copy, or an entry this loop
+      // duplicated by a crash below) finds the key redriven from it and is not sent again.
       const key = letter.idempotencyKey ?? letter.id;
-      const sent = await sqs.send(
-        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: letter.body, MessageAttributes: { [IDEMPOTENCY_KEY_ATTRIBUTE]: { DataType: 'String', StringValue: key } } }),
-      );
+      const source = letter.sourceMessageId ?? letter.id;
+      const attributes = { [IDEMPOTENCY_KEY_ATTRIBUTE]: { DataType: 'String', StringValue: key }, [SOURCE_MESSAGE_ID_ATTRIBUTE]: { DataType: 'String', StringValue: source } };
+      const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: letter.body, MessageAttributes: attributes }));
       // sent first, deleted second: a crash in between duplicates the entry, never loses it
       await remove(sqs, dlqUrl, letter);
       redriven.push({ id: letter.id, messageId: sent.MessageId ?? '' });

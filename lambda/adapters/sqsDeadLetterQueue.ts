@@ -5,6 +5,7 @@
  */
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DeadLetterQueue, DeadLetterReason } from '../core/ports.js';
+import { IDEMPOTENCY_KEY_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE } from '../worker/types.js';
 import { classifyAwsError } from './awsErrors.js';
 
 /** SQS's maximum message size, body and attributes together (raised to 1 MiB in 2025). */
@@ -20,8 +21,8 @@ export const DLQ_ATTRIBUTES = {
   smtpReply: 'mailrelay.smtpReply',
   route: 'mailrelay.route',
   recipients: 'mailrelay.recipients',
-  idempotencyKey: 'mailrelay.idempotencyKey',
-  sourceMessageId: 'mailrelay.sourceMessageId',
+  idempotencyKey: IDEMPOTENCY_KEY_ATTRIBUTE,
+  sourceMessageId: SOURCE_MESSAGE_ID_ATTRIBUTE,
   receiveCount: 'mailrelay.receiveCount',
   failedAt: 'mailrelay.failedAt',
 } as const;

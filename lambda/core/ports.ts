@@ -45,6 +45,11 @@ export interface DeliveryRecord {
   readonly failed: readonly string[];
   /** Why the first of `failed` was refused, so a later DLQ entry still carries the relay's reply. */
   readonly failure?: RecordedFailure | undefined;
+  /**
+   * The DLQ entry the key was last redriven from (that entry's `mailrelay.sourceMessageId`): a
+   * second redrive of the same entry finds the key dead-lettered again and is a `duplicate`.
+   */
+  readonly redrivenFrom?: string | undefined;
 }
 
 export interface RecordedFailure {
@@ -58,6 +63,14 @@ export interface RecordedFailure {
 export interface ClaimOptions {
   /** The record is a DLQ redrive: a dead-lettered key may be claimed again. @default false */
   readonly redrive?: boolean | undefined;
+  /**
+   * The DLQ entry a redrive came from (its `mailrelay.sourceMessageId`, docs/design.md §3): a
+   * dead-lettered key already redriven from this entry is a `duplicate`, not claimed again. That
+   * is an SQS copy of the redrive, or an entry duplicated by an interrupted `dlq redrive`; a new
+   * DLQ entry of the same key (the redrive failed again) has a new source id and may be redriven.
+   * Absent (a redrive written before this existed): any redrive may claim a dead-lettered key.
+   */
+  readonly redriveOf?: string | undefined;
 }
 
 export type ClaimResult =

@@ -20,7 +20,7 @@ import { releasePayload, resolveBody, wasRelayed, type PayloadDependencies, type
 import { producerRefusal } from './producers.js';
 import type { SettleBatch } from './settleBatch.js';
 import { logNotices, recordDispositions } from './report.js';
-import { fallbackIdempotencyKey, isRedrive, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
+import { fallbackIdempotencyKey, isRedrive, redriveSource, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
 export interface WorkerDependencies extends RelayDependencies, PayloadDependencies {
   readonly idempotency: IdempotencyStore;
@@ -110,11 +110,12 @@ async function payloadUnreadable(record: QueueRecord, deps: WorkerDependencies, 
 async function processMessage(record: QueueRecord, message: QueueMessage, receiveCount: number, deps: WorkerDependencies): Promise<RecordOutcome> {
   const context = logContext(record, message, receiveCount);
   const redrive = isRedrive(record);
+  const redriveOf = redriveSource(record);
   let claim;
   try {
     const refused = await producerRefusal(record, message, deps);
     if (refused) return await deadLetter(record, deps, refused);
-    claim = await timeStage('claim', () => deps.idempotency.claim(idempotencyRecordId(message), deps.claimLeaseMs, { redrive }));
+    claim = await timeStage('claim', () => deps.idempotency.claim(idempotencyRecordId(message), deps.claimLeaseMs, { redrive, redriveOf }));
   } catch (error) {
     const reason = isDeliveryError(error) ? error.reason : 'aws-error';
     if (receiveCount >= deps.maxReceiveCount) return exhausted(record, deps, message, reason, `could not claim the idempotency key: ${describe(error)}`);
@@ -125,7 +126,12 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   if (claim.outcome === 'duplicate') {
     // Delivered before, or dead-lettered before and this is a producer's copy, not a redrive:
     // acknowledged without contacting a relay, so one message never sits in the DLQ twice.
-    const why = claim.previous.status === 'dead-lettered' ? 'already dead-lettered (a redrive carries mailrelay.idempotencyKey)' : 'already delivered';
+    const why =
+      claim.previous.status !== 'dead-lettered'
+        ? 'already delivered'
+        : redriveOf !== undefined && claim.previous.redrivenFrom === redriveOf
+          ? 'already redriven from this DLQ entry and dead-lettered again'
+          : 'already dead-lettered (a redrive carries mailrelay.idempotencyKey)';
     deps.logger.info(`duplicate: ${why}`, { ...context, outcome: 'duplicate', previousStatus: claim.previous.status });
     deps.metrics.addMetric('Duplicate', 'Count', 1);
     recordDispositions(duplicateDispositions(message.envelope.to.map((r) => r.address), receiveCount, claim.previous.status), context, deps);
@@ -156,7 +162,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     // queue holds, so SQS never drops or moves a message before the worker decides its fate.
     delivery: fitToQueue(relayed.delivery ?? DEFAULT_DELIVERY, { retentionSeconds: deps.queueRetentionSeconds, maxReceiveCount: deps.maxReceiveCount }),
   });
-  return carryOut(plan, record, message, context, deps);
+  // The redrive source stays on the record, so another copy of the same redrive is a duplicate.
+  const redrivenFrom = redriveOf ?? previous?.redrivenFrom;
+  return carryOut(redrivenFrom === undefined ? plan : { ...plan, record: { ...plan.record, redrivenFrom } }, record, message, context, deps);
 }
 
 /** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */

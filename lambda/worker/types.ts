@@ -31,6 +31,21 @@ export function fallbackIdempotencyKey(record: QueueRecord): string {
 }
 
 /**
+ * Message attribute naming the SQS message a DLQ entry was made from. The worker writes it on every
+ * entry; SQS's own DLQ redrive keeps it and `mailrelay dlq redrive` copies it, so a redrive names the
+ * entry it came from and the same entry is never taken back twice (docs/design.md §3).
+ */
+export const SOURCE_MESSAGE_ID_ATTRIBUTE = 'mailrelay.sourceMessageId';
+
+/** The DLQ entry a redrive came from (its source message id), when the record carries one. */
+export function redriveSource(record: QueueRecord): string | undefined {
+  if (!isRedrive(record)) return undefined;
+  const source = record.messageAttributes?.[SOURCE_MESSAGE_ID_ATTRIBUTE]?.stringValue;
+  // An SQS message id (a UUID); anything else is not used to refuse a claim.
+  return source && source.length <= 128 && /^[\x21-\x7e]+$/.test(source) ? source : undefined;
+}
+
+/**
  * A redrive (`mailrelay dlq redrive`, or SQS's own DLQ redrive of an entry the worker wrote) carries
  * the key attribute; a producer's copy of the same message does not. Only a redrive gives
  * recipients refused before another chance.

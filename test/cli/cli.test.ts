@@ -413,6 +413,13 @@ describe('dlq', () => {
     expect(redrive.stdout).toContain(`redriven ${letter.id}`);
     const delivered = await stack.relay.waitForMessages(before + 1, 15_000);
     expect(delivered.find((m) => m.rcptTo.includes('carol@fixme.example'))).toMatchObject({ user: 'fixme-user', authMethod: 'PLAIN', secure: true });
+    // The record names the entry it was redriven from, so a second copy of that redrive is not sent.
+    const traced = await waitFor('the redriven record', async () => {
+      const r = await cliInProcess('trace', letter.idempotencyKey ?? letter.id, '--json');
+      const doc = JSON.parse(r.stdout) as { records: { status: string; redrivenFrom?: string }[] };
+      return doc.records[0]?.status === 'delivered' ? doc.records[0] : undefined;
+    });
+    expect(traced.redrivenFrom).toBe(letter.sourceMessageId);
   });
 });
 

@@ -38,8 +38,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const current = this.records.get(key);
     if (current?.status === 'delivered') return { outcome: 'duplicate', previous: current };
     if (current?.status === 'dead-lettered' && !options.redrive) return { outcome: 'duplicate', previous: current };
+    // Like the DynamoDB store: a dead-lettered key is not taken back twice from the same DLQ entry.
+    const from = options.redrive ? options.redriveOf : undefined;
+    if (current?.status === 'dead-lettered' && from !== undefined && current.redrivenFrom === from) return { outcome: 'duplicate', previous: current };
     if (current?.status === 'in-progress' && (current.leaseUntil ?? 0) > Date.now()) return { outcome: 'busy' };
-    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs });
+    const redrivenFrom = from ?? current?.redrivenFrom;
+    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(redrivenFrom !== undefined && { redrivenFrom }) });
     return { outcome: 'claimed', previous: current };
   }
   public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {

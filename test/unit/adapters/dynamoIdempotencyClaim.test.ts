@@ -51,4 +51,27 @@ describe('claim with a cached-middleware client', () => {
     expect((await store.claim('b#two', 60_000)).outcome).toBe('duplicate');
     expect(await store.claim('b#two', 60_000, { redrive: true })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered' } });
   });
+
+  it.each(['settle', 'settleMany'] as const)('a dead-lettered key is taken back once per DLQ entry (settled with %s)', async (how) => {
+    const store = new DynamoIdempotencyStore({ client, claimClient, tableName: 'idem', now: () => now });
+    const key = `b#redrive-${how}`;
+    const settle = (record: Parameters<DynamoIdempotencyStore['settle']>[1]) => (how === 'settle' ? store.settle(key, record) : store.settleMany([{ key, record }]));
+    expect((await store.claim(key, 60_000)).outcome).toBe('claimed');
+    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'] });
+    // The redrive of entry m-1 claims the key and records where it came from.
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'm-1' })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered', redrivenFrom: undefined } });
+    expect(await item(key)).toMatchObject({ status: 'in-progress', redrivenFrom: 'm-1' });
+    // It fails again: dead-lettered again (a new DLQ entry, m-2), the source kept as the worker passes it on.
+    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], redrivenFrom: 'm-1' });
+    expect(await item(key)).toMatchObject({ status: 'dead-lettered', redrivenFrom: 'm-1' });
+    // Another copy of the redrive of m-1 (SQS delivered it twice, or the entry was duplicated) is a duplicate...
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'm-1' })).toMatchObject({ outcome: 'duplicate', previous: { status: 'dead-lettered', redrivenFrom: 'm-1' } });
+    // ...the redrive of the new entry m-2 is not, and neither is a redrive that names no entry.
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'm-2' })).toMatchObject({ outcome: 'claimed', previous: { redrivenFrom: 'm-1' } });
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], redrivenFrom: 'm-2' });
+    expect(await store.claim(key, 60_000, { redrive: true })).toMatchObject({ outcome: 'claimed', previous: { redrivenFrom: 'm-2' } });
+    // A plain claim never takes a dead-lettered key back.
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], redrivenFrom: 'm-2' });
+    expect((await store.claim(key, 60_000, { redriveOf: 'm-3' })).outcome).toBe('duplicate');
+  });
 });
