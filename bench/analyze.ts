@@ -9,7 +9,8 @@ import { COST_ASSUMPTIONS, PRICES } from './prices.js';
 import type { RelayCounters } from './relayChild.js';
 import type { GreetingMode } from './workload.js';
 
-export type ConfigurationKind = 'worker' | 'pooled' | 'naive-serial' | 'naive-16';
+/** `floor`: raw pooled nodemailer plus the worker's idempotency claim before each send (bench/client.ts). */
+export type ConfigurationKind = 'worker' | 'pooled' | 'floor' | 'naive-serial' | 'naive-16';
 
 export interface BenchConfiguration {
   /** `worker-r10-no-delay`, `naive-16-r1-delay`, ... */
@@ -107,6 +108,8 @@ export interface ConfigurationResult extends BenchConfiguration {
     readonly toPooled?: number;
     /** CPU ms/msg median ÷ the pooled one's (same route count). */
     readonly cpuToPooled?: number;
+    /** Worker: CPU ms/msg median ÷ the floor's (same route count and in-flight count). */
+    readonly cpuToFloor?: number;
   };
 }
 
@@ -237,14 +240,19 @@ export function summarize(configurations: readonly BenchConfiguration[], runs: R
   const find = (kind: ConfigurationKind, greeting: GreetingMode, routes?: number) =>
     base.find((c) => c.kind === kind && c.greeting === greeting && (routes === undefined || c.routes === routes));
   const ratio = (a: number, b: number | undefined): number | undefined => (b && b > 0 ? a / b : undefined);
+  // The baseline of the same greeting and routes, the same in-flight count when there is one.
+  const sibling = (kind: ConfigurationKind, c: (typeof base)[number]) =>
+    base.find((p) => p.kind === kind && p.greeting === c.greeting && p.routes === c.routes && p.inFlight === c.inFlight) ?? find(kind, c.greeting, c.routes);
   return base.map((c) => {
-    if (c.kind !== 'worker' && c.kind !== 'pooled') return { ...c, ratios: {} };
-    const pooled = c.kind === 'worker' ? (base.find((p) => p.kind === 'pooled' && p.greeting === c.greeting && p.routes === c.routes && p.inFlight === c.inFlight) ?? find('pooled', c.greeting, c.routes)) : undefined;
+    if (c.kind !== 'worker' && c.kind !== 'pooled' && c.kind !== 'floor') return { ...c, ratios: {} };
+    const pooled = c.kind === 'pooled' ? undefined : sibling('pooled', c);
+    const floor = c.kind === 'worker' ? sibling('floor', c) : undefined;
     const ratios = {
       toNaiveSerial: ratio(c.msgPerSec.median, find('naive-serial', c.greeting)?.msgPerSec.median),
       toNaive16: ratio(c.msgPerSec.median, find('naive-16', c.greeting)?.msgPerSec.median),
       toPooled: ratio(c.msgPerSec.median, pooled?.msgPerSec.median),
       cpuToPooled: ratio(c.cpuMsPerMsg.median, pooled?.cpuMsPerMsg.median),
+      cpuToFloor: ratio(c.cpuMsPerMsg.median, floor?.cpuMsPerMsg.median),
     };
     return { ...c, ratios: Object.fromEntries(Object.entries(ratios).filter(([, v]) => v !== undefined)) };
   });

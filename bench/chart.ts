@@ -30,6 +30,8 @@ function rowLabel(c: ConfigurationResult): string {
       return `mailrelay worker · ${routes}`;
     case 'pooled':
       return `raw pooled nodemailer · ${routes}`;
+    case 'floor':
+      return `floor: pooled + claim · ${routes}`;
     case 'naive-serial':
       return 'naive, serial';
     case 'naive-16':

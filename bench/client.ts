@@ -7,17 +7,24 @@
  *   batch at a time like one Lambda sandbox.
  * - `naive`: a new nodemailer transport per message (connect, STARTTLS, AUTH, send, close).
  * - `pooled`: one `pool: true` nodemailer transport per route with the worker's connection limits.
+ * - `floor`: `pooled`, each send preceded by the worker's idempotency claim (DynamoIdempotencyStore.claim
+ *   on a low-level client built like createWorker's claim client, from the worker's environment).
  *
- * Requests: `start` (load), `warmup` (untimed), `measure` (the timed window), `exit`.
+ * Requests: `start` (load), `warmup` (untimed), `measure` (the timed window; given `cpuProfile`,
+ * a V8 CPU profile of that window only, see {@link measure}), `exit`.
  */
 import { subscribe } from 'node:diagnostics_channel';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { localAwsClientConfig } from '../local/awsClientConfig.js';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import { pollOnce, type BatchHandler } from '../lambda/adapters/sqsPoller.js';
+import { DynamoIdempotencyStore } from '../lambda/adapters/dynamoIdempotencyStore.js';
 import type { AuthHookStats } from '../lambda/core/authHook/runner.js';
 import { STAGE_CHANNEL, type StageTiming } from '../lambda/core/stageTimings.js';
 import { serve } from './ipc.js';
@@ -50,7 +57,33 @@ export interface NodemailerPhaseSpec {
   readonly messages: number;
 }
 
-export type PhaseSpec = WorkerPhaseSpec | NodemailerPhaseSpec;
+/**
+ * `pooled` plus the worker's claim before each send: the least a worker that suppresses duplicates
+ * with a DynamoDB conditional write spends. The DynamoDB endpoint, region and credentials come from
+ * the process environment, as the function's do (the orchestrator gives it the worker's).
+ */
+export interface FloorPhaseSpec extends Omit<NodemailerPhaseSpec, 'kind'> {
+  readonly kind: 'floor';
+  readonly idempotencyTable: string;
+  /** Prefix of the claimed keys, unique per phase and round: every claim finds a new key and succeeds. */
+  readonly keyPrefix: string;
+}
+
+export type PhaseSpec = WorkerPhaseSpec | NodemailerPhaseSpec | FloorPhaseSpec;
+
+/** `measure`'s options. */
+export interface MeasureRequest {
+  /** Write a V8 CPU profile of the timed window to `<cpuProfile>.cpuprofile` and its counts to `<cpuProfile>.json` (bench/profile.ts reads both). */
+  readonly cpuProfile?: string;
+}
+
+/** The sidecar next to a window's profile: what bench/profile.ts divides by. */
+export interface ProfileSidecar {
+  readonly kind: PhaseSpec['kind'];
+  readonly delivered: number;
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
 
 /** One timed window of one phase, as the client process saw it. */
 export interface PhaseMeasurement {
@@ -241,7 +274,20 @@ async function pollWindow(handler: BatchHandler, sqs: SQSClient, spec: WorkerPha
   return { received: messages.length, deleted: done.length, failed: failed.size };
 }
 
-function nodemailerRunner(spec: NodemailerPhaseSpec): Runner {
+/** The worker's claim lease: the invocation's remaining time (15 min at most) + relay.ts's 60 s margin. */
+const FLOOR_CLAIM_LEASE_MS = 900_000 + 60_000;
+
+/** The worker's claim as createWorker builds it: a low-level client with `cacheMiddleware`, config from the environment. */
+function floorClaim(spec: FloorPhaseSpec): (index: number) => Promise<boolean> {
+  const store = new DynamoIdempotencyStore({
+    client: DynamoDBDocumentClient.from(new DynamoDBClient({})),
+    claimClient: new DynamoDBClient({ cacheMiddleware: true }),
+    tableName: spec.idempotencyTable,
+  });
+  return async (index) => (await store.claim(`${spec.keyPrefix}${index}`, FLOOR_CLAIM_LEASE_MS)).outcome === 'claimed';
+}
+
+function nodemailerRunner(spec: NodemailerPhaseSpec | FloorPhaseSpec): Runner {
   const ca = readFileSync(spec.caFile);
   const transportOptions = (route: number) => {
     const credentials = spec.routes[route];
@@ -255,8 +301,10 @@ function nodemailerRunner(spec: NodemailerPhaseSpec): Runner {
       auth: { user: credentials.user, pass: credentials.pass },
     };
   };
+  const pooled = spec.kind === 'pooled' || spec.kind === 'floor';
+  const claim = spec.kind === 'floor' ? floorClaim(spec) : undefined;
   const pools: Transporter[] =
-    spec.kind === 'pooled'
+    pooled
       ? spec.routes.map((_, route) =>
           nodemailer.createTransport({ ...transportOptions(route), pool: true, maxConnections: spec.maxConnections, maxMessages: spec.maxMessagesPerConnection }),
         )
@@ -265,7 +313,8 @@ function nodemailerRunner(spec: NodemailerPhaseSpec): Runner {
   const sendOne = async (index: number): Promise<boolean> => {
     const { address, route } = recipientOf(index, spec.routes.length, spec.greeting);
     try {
-      if (spec.kind === 'pooled') {
+      if (claim && !(await claim(index))) return false;
+      if (pooled) {
         await pools[route]!.sendMail(mailOptions(address));
       } else {
         const transport = nodemailer.createTransport(transportOptions(route));
@@ -303,6 +352,16 @@ function nodemailerRunner(spec: NodemailerPhaseSpec): Runner {
   };
 }
 
+/** V8's sampling profiler in this process, started just before a timed window (1 ms samples, as `--cpu-prof`). */
+async function startProfiler(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 1000 });
+  await session.post('Profiler.start');
+  return session;
+}
+
 let spec: PhaseSpec | undefined;
 let runner: Runner | undefined;
 
@@ -318,8 +377,9 @@ serve(
       if (!spec || !runner) throw new Error('not started');
       return spec.warmup > 0 ? runner.run(spec.warmup) : { delivered: 0, failed: 0 };
     },
-    async measure(): Promise<PhaseMeasurement> {
+    async measure(request: MeasureRequest | undefined): Promise<PhaseMeasurement> {
       if (!spec || !runner) throw new Error('not started');
+      const profiler = request?.cpuProfile ? await startProfiler() : undefined;
       const before = runner.handlerStats?.();
       const hookBefore = runner.authHookStats?.();
       stageTimings.take();
@@ -330,6 +390,12 @@ serve(
       const { delivered, failed } = await runner.run(spec.messages);
       const wallMs = performance.now() - started;
       const cpuMs = cpuMsSince(cpu);
+      if (profiler && request?.cpuProfile) {
+        const { profile } = await profiler.post('Profiler.stop');
+        profiler.disconnect();
+        writeFileSync(`${request.cpuProfile}.cpuprofile`, JSON.stringify(profile));
+        writeFileSync(`${request.cpuProfile}.json`, `${JSON.stringify({ kind: spec.kind, delivered, wallMs, cpuMs } satisfies ProfileSidecar)}\n`);
+      }
       const after = runner.handlerStats?.();
       const hookAfter = runner.authHookStats?.();
       return {

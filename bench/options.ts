@@ -24,6 +24,7 @@
  * | `--auth-hook-messages=N`| BENCH_AUTH_HOOK_MESSAGES | 300          | 24        |
  * | `--payload-messages=N`| BENCH_PAYLOAD_MESSAGES | 20 (`none` skips) | 4     |
  * | `--payload-sizes=1,5` | BENCH_PAYLOAD_SIZES  | 1,5 (MiB)      | 1,5       |
+ * | `--floor=on`          | BENCH_FLOOR          | on (`none` skips) | on     |
  *
  * The network model (bench/delayProxy.ts): `--aws-rtt` puts a round trip on every DynamoDB,
  * Secrets Manager, EventBridge and S3 call of the function (the poller standing in for Lambda's event source mapping
@@ -39,7 +40,19 @@
  * `--payload-messages` is per S3 row of the payloads phase (bench/payloads.ts; its two event rows
  * take 5× as many), `--payload-sizes` the attachment sizes of its S3 rows in MiB (at most 29:
  * base64 makes a larger one's body pass the worker's 40 MiB limit).
- * `BENCH_CPU_PROFILE_DIR=dir` also writes a V8 CPU profile per client process (see bench/profile.ts).
+ * `--floor` (on unless `none`) adds, next to each raw pooled phase, the floor: the same raw pooled
+ * nodemailer (same in-flight count and connection limits) that first makes, for each message, the
+ * worker's idempotency claim — DynamoIdempotencyStore.claim, one conditional UpdateItem, on a
+ * low-level client built like createWorker's (`cacheMiddleware`, endpoint from the function's
+ * environment) against the same DynamoDB emulator and idempotency table, fresh keys so every claim
+ * succeeds. It is the least any worker that suppresses duplicates with a DynamoDB conditional
+ * write spends: the throughput table shows it with its ratio to raw pooled, and results.json the
+ * worker's `ratios.cpuToFloor`; the worker's own cost is its CPU minus the floor's.
+ * `BENCH_CPU_PROFILE_DIR=dir` writes a V8 CPU profile of each phase's timed window only (no
+ * startup, compile or warm-up): `dir/<configuration>.round<N>.cpuprofile`, with the window's
+ * message count and `process.cpuUsage()` in `dir/<configuration>.round<N>.json`, which
+ * bench/profile.ts turns into ms per message by group. The client runs the profiler (1 ms
+ * sampling), so a profiled run's CPU figures are a little higher than an unprofiled one's.
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +113,8 @@ export interface BenchOptions {
   readonly payloadMessages: number;
   /** Attachment sizes of its S3 rows, in MiB. */
   readonly payloadSizesMib: readonly number[];
+  /** Run the floor (raw pooled + the worker's claim) next to each raw pooled phase. */
+  readonly floor: boolean;
 }
 
 export class BenchOptionsError extends Error {
@@ -125,7 +140,7 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     if (!match) throw new BenchOptionsError(`unknown argument "${arg}" (flags look like --messages=500)`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages', 'payload-messages', 'payload-sizes', 'auth-hook-tenants', 'auth-hook-messages'];
+  const known = ['smoke', 'rounds', 'routes', 'messages', 'pooled-messages', 'naive-messages', 'serial-messages', 'warmup', 'cold-runs', 'greeting', 'out-dir', 'build-dir', 'aws-rtt', 'smtp-rtt', 'batch-sizes', 'in-flight', 'limits-workers', 'limits-messages', 'payload-messages', 'payload-sizes', 'auth-hook-tenants', 'auth-hook-messages', 'floor'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new BenchOptionsError(`unknown flag --${name} (known: ${known.map((k) => `--${k}`).join(', ')})`);
 
   const smoke = flags.get('smoke') === 'true' || env['BENCH_SMOKE'] === '1';
@@ -164,6 +179,8 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
   const payloadSizesMib = sizesRaw ? sizesRaw.split(',').map((v) => Number(v.trim())) : [1, 5];
   // Base64 makes 4 bytes of 3: above 29 MiB the body would pass the worker's 40 MiB payload limit.
   if (payloadSizesMib.some((v) => !Number.isFinite(v) || v <= 0 || v > 29)) throw new BenchOptionsError(`--payload-sizes / BENCH_PAYLOAD_SIZES must be MiB sizes above 0, at most 29 (got "${sizesRaw}")`);
+  const floorRaw = raw('floor', 'BENCH_FLOOR') ?? 'on';
+  if (floorRaw !== 'on' && floorRaw !== 'none') throw new BenchOptionsError(`--floor / BENCH_FLOOR must be on or none (got "${floorRaw}")`);
   return {
     smoke,
     rounds: integer('rounds', 'BENCH_ROUNDS', smoke ? 1 : 3, 1),
@@ -187,5 +204,6 @@ export function parseOptions(argv: readonly string[], env: Readonly<Record<strin
     authHookMessages: integer('auth-hook-messages', 'BENCH_AUTH_HOOK_MESSAGES', smoke ? 24 : 300, 1),
     payloadMessages: payloadRaw === 'none' ? 0 : integer('payload-messages', 'BENCH_PAYLOAD_MESSAGES', smoke ? 4 : 20, 1),
     payloadSizesMib: [...new Set(payloadSizesMib)].sort((a, b) => a - b),
+    floor: floorRaw === 'on',
   };
 }

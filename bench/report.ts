@@ -47,6 +47,10 @@ const kb = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KB`;
 
 const GREETING_LABEL = { delay: '100 ms (as shipped)', 'no-delay': 'none (patched out)' } as const;
 
+/** What the floor row is: the least any worker that suppresses duplicates with a DynamoDB conditional write spends. */
+export const FLOOR_NOTE =
+  'floor = raw pooled nodemailer that first makes the worker\'s idempotency claim for each message (the same conditional DynamoDB UpdateItem: DynamoIdempotencyStore.claim on a client built like the worker\'s, same emulator, fresh keys), same in-flight count and connections: the least any worker that suppresses duplicates with a conditional write spends. The worker\'s own cost is its CPU minus the floor\'s.';
+
 function throughputTable(report: BenchReport): Table {
   const runs = Math.max(...report.configurations.map((c) => c.msgPerSec.n));
   return {
@@ -67,7 +71,7 @@ function throughputTable(report: BenchReport): Table {
       num(c.relayCpuMsPerMsg.median),
       num(c.connectionsPer100.median),
       num(c.authPer100.median),
-      c.kind === 'worker' ? num(Object.values(c.awsCallsPer100).reduce((sum, s) => sum + s.median, 0)) : '',
+      c.kind === 'worker' || c.kind === 'floor' ? num(Object.values(c.awsCallsPer100).reduce((sum, s) => sum + s.median, 0)) : '',
       num(c.peakRssMb.max),
       String(c.failed),
     ]),
@@ -75,6 +79,7 @@ function throughputTable(report: BenchReport): Table {
       'client CPU = process.cpuUsage() of the client process over the timed window; the relay and the AWS emulators run in other processes.',
       'relay CPU = the same for the smtp-server relay process: what each way of sending costs the relay.',
       'For the worker that process also runs the local SQS poller (receive + delete), which Lambda\'s event source mapping does outside the function.',
+      ...(report.configurations.some((c) => c.kind === 'floor') ? [FLOOR_NOTE] : []),
     ],
   };
 }

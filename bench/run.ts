@@ -24,7 +24,7 @@ import { estimateCost, summarize, type BenchConfiguration, type PhaseRun } from 
 import type { AwsCounters, AwsEndpoints } from './awsChild.js';
 import { buildBench, REPO_ROOT, type BenchBuild } from './build.js';
 import { renderChart } from './chart.js';
-import type { PhaseMeasurement, PhaseSpec } from './client.js';
+import type { MeasureRequest, PhaseMeasurement, PhaseSpec } from './client.js';
 import { measureColdInit } from './coldInit.js';
 import { startChild, type BenchChild } from './ipc.js';
 import { runLimitsPhase, type LimitsRun } from './limits.js';
@@ -108,6 +108,19 @@ export function configurations(options: BenchOptions): BenchConfiguration[] {
           warmup,
           label: `raw pooled nodemailer (${WORKER_SHAPE.maxConnections} conns/route, ${inFlight} in flight)`,
         });
+        // The floor: raw pooled + the worker's claim per message (bench/client.ts FloorPhaseSpec).
+        if (options.floor) {
+          list.push({
+            id: shaped ? `floor-f${inFlight}-r${routes}-${greeting}` : `floor-r${routes}-${greeting}`,
+            kind: 'floor',
+            greeting,
+            routes,
+            inFlight,
+            messages: options.pooledMessages,
+            warmup,
+            label: `floor: raw pooled + the worker's claim (${WORKER_SHAPE.maxConnections} conns/route, ${inFlight} in flight)`,
+          });
+        }
       }
     }
     const naiveWarmup = Math.min(10, warmupFor(options, 1));
@@ -230,7 +243,7 @@ async function enqueue(world: World, config: BenchConfiguration, round: number):
   await Promise.all(Array.from({ length: ENQUEUE_PARALLEL }, lane));
 }
 
-function phaseSpec(config: BenchConfiguration, world: World, build: BenchBuild): PhaseSpec {
+function phaseSpec(config: BenchConfiguration, world: World, build: BenchBuild, round: number): PhaseSpec {
   if (config.kind === 'worker') {
     return {
       kind: 'worker',
@@ -246,8 +259,7 @@ function phaseSpec(config: BenchConfiguration, world: World, build: BenchBuild):
   }
   const relay = world.relays.get(config.greeting);
   if (!relay) throw new Error(`no relay for ${config.greeting}`);
-  return {
-    kind: config.kind === 'pooled' ? 'pooled' : 'naive',
+  const nodemailer = {
     relayPort: relay.start.port,
     caFile: CA_FILE,
     greeting: config.greeting,
@@ -258,6 +270,8 @@ function phaseSpec(config: BenchConfiguration, world: World, build: BenchBuild):
     warmup: config.warmup,
     messages: config.messages,
   };
+  if (config.kind === 'floor') return { ...nodemailer, kind: 'floor', idempotencyTable: IDEMPOTENCY_TABLE, keyPrefix: `bench#floor-${world.runId}-${config.id}-${round}-` };
+  return { ...nodemailer, kind: config.kind === 'pooled' ? 'pooled' : 'naive' };
 }
 
 async function runPhase(config: BenchConfiguration, round: number, world: World, build: BenchBuild): Promise<PhaseRun> {
@@ -267,25 +281,29 @@ async function runPhase(config: BenchConfiguration, round: number, world: World,
     await enqueue(world, config, round);
   }
   let stderrTail = '';
+  // The floor's claim client reads the function's environment (endpoint, region, credentials), as the worker's does.
+  const awsKind = config.kind === 'worker' || config.kind === 'floor';
+  const profileDir = process.env['BENCH_CPU_PROFILE_DIR'];
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
   const client = startChild(build.client, {
     name: `client ${config.id}`,
-    execArgv: ['--enable-source-maps', ...(process.env['BENCH_CPU_PROFILE_DIR'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROFILE_DIR']}`] : [])],
-    env: config.kind === 'worker' ? workerEnv(world, config) : { PATH: process.env['PATH'], HOME: process.env['HOME'] },
+    execArgv: ['--enable-source-maps'],
+    env: awsKind ? workerEnv(world, config) : { PATH: process.env['PATH'], HOME: process.env['HOME'] },
     onOutput: (chunk, stream) => {
       if (stream === 'stderr') stderrTail = (stderrTail + chunk.toString()).slice(-4000);
     },
   });
   try {
-    await withTimeout(client.request('start', phaseSpec(config, world, build)), STEP_TIMEOUT_MS, `${config.id} start`);
+    await withTimeout(client.request('start', phaseSpec(config, world, build, round)), STEP_TIMEOUT_MS, `${config.id} start`);
     await withTimeout(client.request('warmup'), STEP_TIMEOUT_MS, `${config.id} warm-up`);
     // Counters from here on belong to the timed window.
     await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCounters>('counters')]);
-    const measurement = await withTimeout(client.request<PhaseMeasurement>('measure'), STEP_TIMEOUT_MS, `${config.id} measure`);
+    const measurement = await withTimeout(client.request<PhaseMeasurement>('measure', profileDir ? ({ cpuProfile: join(profileDir, `${config.id}.round${round}`) } satisfies MeasureRequest) : undefined), STEP_TIMEOUT_MS, `${config.id} measure`);
     const [relayCounters, aws] = await Promise.all([relay.request<RelayCounters>('counters'), world.aws.request<AwsCounters>('counters')]);
     if (measurement.delivered < config.messages) {
       log(`  ! ${config.id}: ${measurement.delivered} of ${config.messages} delivered, ${measurement.failed} failed. Client stderr:\n${stderrTail}`);
     }
-    return { round, measurement, relay: relayCounters, aws: config.kind === 'worker' ? aws.calls : {}, dynamoWriteItems: config.kind === 'worker' ? aws.dynamoWriteItems : 0, awsServiceMs: config.kind === 'worker' ? aws.serviceMs : {} };
+    return { round, measurement, relay: relayCounters, aws: awsKind ? aws.calls : {}, dynamoWriteItems: awsKind ? aws.dynamoWriteItems : 0, awsServiceMs: awsKind ? aws.serviceMs : {} };
   } finally {
     await client.stop();
   }

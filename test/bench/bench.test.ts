@@ -14,6 +14,8 @@ import type { ColdInitResult } from '../../bench/coldInit.js';
 import type { LimitsRun } from '../../bench/limits.js';
 import type { AuthHookRun } from '../../bench/authHook.js';
 import type { PayloadRun } from '../../bench/payloads.js';
+import { byGroup, cpuByPackage } from '../../bench/profile.js';
+import type { ProfileSidecar } from '../../bench/client.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // Generous: on a loaded machine (CI neighbours, parallel work) the smoke run takes minutes, not seconds.
@@ -42,6 +44,8 @@ function runSmoke(outDir: string): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', `--out-dir=${outDir}`, `--build-dir=${join(outDir, 'build')}`], {
       cwd: REPO_ROOT,
+      // Profiles of each timed window (bench/profile.ts), so that switch is exercised too.
+      env: { ...process.env, BENCH_CPU_PROFILE_DIR: join(outDir, 'profiles') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -86,8 +90,10 @@ describe('npm run bench -- --smoke', () => {
     const expected = ['delay', 'no-delay'].flatMap((g) => [
       `worker-r1-${g}`,
       `pooled-r1-${g}`,
+      `floor-r1-${g}`,
       `worker-r10-${g}`,
       `pooled-r10-${g}`,
+      `floor-r10-${g}`,
       `naive-serial-r1-${g}`,
       `naive-16-r1-${g}`,
     ]);
@@ -139,6 +145,38 @@ describe('npm run bench -- --smoke', () => {
     expect(worker.ratios.toPooled).toBeGreaterThan(0);
     expect(worker.ratios.toNaiveSerial).toBeGreaterThan(0);
     expect(worker.ratios.toNaive16).toBeGreaterThan(0);
+  });
+
+  it('runs the floor: raw pooled plus exactly one claim (a DynamoDB UpdateItem) per message, related to raw pooled and the worker', () => {
+    for (const g of ['delay', 'no-delay']) {
+      for (const routes of [1, 10]) {
+        const floor = byId(`floor-r${routes}-${g}`);
+        // A claim that did not succeed counts as failed: 0 failed means every claim claimed.
+        expect(floor.failed, floor.id).toBe(0);
+        expect(floor.awsCallsPer100, floor.id).toEqual({ 'DynamoDB.UpdateItem': { median: 100, min: 100, max: 100, n: 1 } });
+        expect(floor.messages, floor.id).toBe(byId(`pooled-r${routes}-${g}`).messages);
+        expect(floor.ratios.cpuToPooled, floor.id).toBeGreaterThan(0);
+        expect(floor.ratios.toPooled, floor.id).toBeGreaterThan(0);
+        expect(byId(`worker-r${routes}-${g}`).ratios.cpuToFloor, floor.id).toBeGreaterThan(0);
+        expect(byId(`pooled-r${routes}-${g}`).awsCallsPer100, floor.id).toEqual({});
+      }
+    }
+    expect(stdout).toContain('floor = raw pooled nodemailer that first makes the worker\'s idempotency claim');
+  });
+
+  it('profiles each timed window (BENCH_CPU_PROFILE_DIR): a profile and its counts per phase, mapped to packages through the source maps', () => {
+    for (const c of results.configurations) {
+      const base = join(dir, 'profiles', `${c.id}.round1`);
+      const sidecar = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as ProfileSidecar;
+      expect(sidecar.delivered, c.id).toBe(c.runs[0]!.delivered);
+      expect(sidecar.cpuMs / sidecar.delivered, c.id).toBeCloseTo(c.cpuMsPerMsg.median, 6);
+      expect(sidecar.kind, c.id).toBe(c.kind.startsWith('naive') ? 'naive' : c.kind);
+    }
+    const groups = (id: string) => new Map(byGroup(cpuByPackage(JSON.parse(readFileSync(join(dir, 'profiles', `${id}.round1.cpuprofile`), 'utf8')) as Parameters<typeof cpuByPackage>[0]).rows));
+    const worker = groups('worker-r10-no-delay');
+    for (const group of ['nodemailer (MIME composition, SMTP client)', 'AWS SDK v3 (@aws-sdk/*, @smithy/*)', 'mailrelay code (lambda/**)']) expect(worker.get(group), group).toBeGreaterThan(0);
+    expect(groups('floor-r10-no-delay').get('AWS SDK v3 (@aws-sdk/*, @smithy/*)')).toBeGreaterThan(0);
+    expect(groups('pooled-r10-no-delay').has('AWS SDK v3 (@aws-sdk/*, @smithy/*)')).toBe(false);
   });
 
   it('sees the naive alternative open one connection and one AUTH per message', () => {
