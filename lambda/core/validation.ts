@@ -6,6 +6,16 @@ import type * as z from 'zod/mini';
 import type { FieldIssue } from './errors.js';
 import './zodLocale.js';
 
+/**
+ * A schema built on its first use, then kept: the schema of a field only some messages have (an
+ * attachment, a List-Unsubscribe) costs a cold start nothing until a message has the field.
+ * The schema is the same one an eager `const` would hold, so results and messages are too.
+ */
+export function builtOnFirstUse<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => (built ??= build());
+}
+
 /** `['to', 1]` → `to[1]`; `['headers', 'X-Foo']` → `headers.X-Foo`; `[]` → `$`. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';

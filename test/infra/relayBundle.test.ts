@@ -12,6 +12,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROBE_ENV } from '../../bench/coldInit.js';
 import { bundleRelay, ESM_REQUIRE_BANNER, RELAY_BUNDLE_CHUNKS, RELAY_BUNDLE_ENTRY, RELAY_HANDLER_SOURCE, type BundleFile, type RelayBundle } from '../../infra/relayBundle.js';
 import { logicalId, synthApp } from './helpers.js';
 
@@ -76,23 +77,15 @@ function writeLoadTracer(into: string): string {
 }
 
 describe('the built entry', () => {
-  it('imports in a plain node and answers an empty batch, loading exactly the files marked loaded at start', async () => {
+  it('imports in a plain node and answers an empty batch in the deployed environment, loading exactly the files marked loaded at start', async () => {
     const script = `
       const { handler } = await import(${JSON.stringify(pathToFileURL(bundle.entry).href)});
       const context = { functionName: 'test', functionVersion: '$LATEST', invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:test',
         memoryLimitInMB: '512', awsRequestId: 'test', logGroupName: 'test', logStreamName: 'test', callbackWaitsForEmptyEventLoop: false, getRemainingTimeInMillis: () => 60000 };
       process.stdout.write('RESULT ' + JSON.stringify(await handler({ Records: [] }, context)) + '\\n');
     `;
-    const env = {
-      PATH: process.env['PATH'] ?? '',
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      CONFIG_TABLE_NAME: 'test-config',
-      IDEMPOTENCY_TABLE_NAME: 'test-idempotency',
-      DEAD_LETTER_QUEUE_URL: 'http://127.0.0.1:9/000000000000/test-dlq',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    };
+    // The deployed function's environment (bench/coldInit.ts): the worker wires the event bus, the relay-state table and the payload bucket.
+    const env = { PATH: process.env['PATH'] ?? '', ...PROBE_ENV };
     const args = ['--import', pathToFileURL(writeLoadTracer(dir)).href, '--input-type=module', '-e', script];
     const { stdout, stderr } = await promisify(execFile)(process.execPath, args, { env, cwd: dir, timeout: 30_000 });
     const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));

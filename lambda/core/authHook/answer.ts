@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 import type { EffectiveAuth } from '../config/resolve.js';
 import { AUTH_TYPES, keysourceSchema, oauth2ClientSchema, safeString, type AuthType } from '../config/schema.js';
 import { PermanentDeliveryError } from '../errors.js';
-import { toFieldIssues } from '../validation.js';
+import { builtOnFirstUse, toFieldIssues } from '../validation.js';
 import { HookSecret } from './hookSecret.js';
 
 /** The reference `auth.pass` holds for a literal secret from the hook (credentials read `hookPass`). */
@@ -15,28 +15,34 @@ export const HOOK_SECRET_REFERENCE = '(auth hook secret)#';
 /** Longest literal secret accepted (an OAuth2 bearer token can be a few KB). */
 export const MAX_LITERAL_SECRET = 16_384;
 
-const literalSecret = z
-  .string()
-  .check(
-    z.minLength(1, 'must not be empty'),
-    z.maxLength(MAX_LITERAL_SECRET, `must be at most ${MAX_LITERAL_SECRET} characters`),
-    z.refine((value) => !/[\r\n\0]/.test(value), 'must not contain CR, LF or NUL'),
-  );
-
-const answerSchema = z.strictObject({
-  type: z.optional(z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' })),
-  user: z.optional(safeString(512)),
-  pass: z.optional(
-    z.custom<unknown>().check(
-      z.superRefine((value, ctx) => {
-        const schema = typeof value === 'string' ? literalSecret : keysourceSchema;
-        const result = schema.safeParse(value);
-        if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
-      }),
+/** Built on the first answer, as {@link answerSchema}. */
+const literalSecret = builtOnFirstUse(() =>
+  z
+    .string()
+    .check(
+      z.minLength(1, 'must not be empty'),
+      z.maxLength(MAX_LITERAL_SECRET, `must be at most ${MAX_LITERAL_SECRET} characters`),
+      z.refine((value) => !/[\r\n\0]/.test(value), 'must not contain CR, LF or NUL'),
     ),
-  ),
-  oauth2: z.optional(oauth2ClientSchema),
-});
+);
+
+/** Built on the first answer: a worker whose routes have no hook never builds it. */
+const answerSchema = builtOnFirstUse(() =>
+  z.strictObject({
+    type: z.optional(z.enum(AUTH_TYPES, { error: 'must be PLAIN, LOGIN, XOAUTH2 or NONE' })),
+    user: z.optional(safeString(512)),
+    pass: z.optional(
+      z.custom<unknown>().check(
+        z.superRefine((value, ctx) => {
+          const schema = typeof value === 'string' ? literalSecret() : keysourceSchema;
+          const result = schema.safeParse(value);
+          if (!result.success) for (const issue of result.error.issues) ctx.addIssue({ ...issue } as Parameters<typeof ctx.addIssue>[0]);
+        }),
+      ),
+    ),
+    oauth2: z.optional(oauth2ClientSchema),
+  }),
+);
 
 /** A validated answer: `pass` is a keysource or a {@link HookSecret}, never a bare string. */
 export interface HookAuth {
@@ -58,7 +64,7 @@ export function parseHookAnswer(raw: unknown): HookAuth | undefined {
     throw malformed([{ path: 'hook', message: `must be an object of auth fields or nothing (got ${Array.isArray(raw) ? 'an array' : typeof raw})` }]);
   }
   const cleaned = Object.fromEntries(Object.entries(raw as Record<string, unknown>).filter(([, v]) => v !== undefined && v !== null));
-  const result = answerSchema.safeParse(cleaned);
+  const result = answerSchema().safeParse(cleaned);
   if (!result.success) throw malformed(toFieldIssues(result.error, ['hook']));
   const { pass, ...rest } = result.data;
   if (typeof pass === 'string') return { ...rest, hookPass: new HookSecret(pass) };

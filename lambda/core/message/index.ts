@@ -1,7 +1,7 @@
 /** The queue message (docs/design.md §1): parsing and validation. */
 export { parseQueueMessage, type ParseQueueMessageOptions } from './parseQueueMessage.js';
 export { dedupeAddresses, mailboxListSchema, mailboxSchema, parseMailbox, parseMailboxList, type AddressListResult, type AddressResult } from './addresses.js';
-export { attachmentSchema, attachmentsSchema, lastPathSegment } from './attachments.js';
+export { attachmentsSchema, lastPathSegment } from './attachments.js';
 export { decodeStrictBase64, type Base64Result } from './base64.js';
 export * from './constants.js';
 export { toALabel, type DomainResult } from './domains.js';

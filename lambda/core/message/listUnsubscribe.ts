@@ -6,7 +6,7 @@
  * would no longer match its signature.
  */
 import * as z from 'zod/mini';
-import { addTransformIssue } from '../validation.js';
+import { addTransformIssue, builtOnFirstUse } from '../validation.js';
 import { parseMailbox } from './addresses.js';
 import { headerSafeProblems, stringField } from './text.js';
 import type { ListUnsubscribe } from './types.js';
@@ -23,46 +23,50 @@ function urlProblems(value: string): string[] {
   return [];
 }
 
-const urlSchema = stringField().check(
-  z.superRefine((value, ctx) => {
-    const problems = urlProblems(value);
-    if (problems.length === 0) {
-      let url: URL | undefined;
-      try {
-        url = new URL(value);
-      } catch {
-        problems.push('must be a URL (https://…)');
+/** `listUnsubscribe`, built on the first message that has one (only bulk mail does). */
+export const listUnsubscribeSchema = builtOnFirstUse(function buildListUnsubscribeSchema() {
+  const urlSchema = stringField().check(
+    z.superRefine((value, ctx) => {
+      const problems = urlProblems(value);
+      if (problems.length === 0) {
+        let url: URL | undefined;
+        try {
+          url = new URL(value);
+        } catch {
+          problems.push('must be a URL (https://…)');
+        }
+        if (url !== undefined) {
+          // RFC 8058 §3: the one-click POST goes to an HTTPS URI, never plain HTTP.
+          if (url.protocol !== 'https:' || !/^https:\/\//i.test(value)) problems.push('must be an https:// URL (RFC 8058 one-click unsubscribe needs HTTPS)');
+          else if (url.username !== '' || url.password !== '') problems.push('must not hold a user name or password');
+        }
       }
-      if (url !== undefined) {
-        // RFC 8058 §3: the one-click POST goes to an HTTPS URI, never plain HTTP.
-        if (url.protocol !== 'https:' || !/^https:\/\//i.test(value)) problems.push('must be an https:// URL (RFC 8058 one-click unsubscribe needs HTTPS)');
-        else if (url.username !== '' || url.password !== '') problems.push('must not hold a user name or password');
+      for (const problem of problems) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  );
+
+  const mailtoSchema = z.pipe(
+    stringField(),
+    z.transform((value: string, ctx): string => {
+      const problems = urlProblems(value);
+      const url = /^mailto:/i.test(value) ? value : `mailto:${value}`;
+      if (problems.length === 0) {
+        const address = url.slice('mailto:'.length).split('?')[0] ?? '';
+        const mailbox = parseMailbox(address);
+        if (!mailbox.ok) problems.push(`must be an address or a mailto: URL: ${mailbox.reason}`);
+        else if (mailbox.address.name !== '') problems.push('must be a bare address, without a display name');
       }
-    }
-    for (const problem of problems) ctx.addIssue({ code: 'custom', message: problem });
-  }),
-);
+      for (const problem of problems) addTransformIssue(ctx, problem);
+      return url;
+    }),
+  );
 
-const mailtoSchema = z.pipe(
-  stringField(),
-  z.transform((value: string, ctx): string => {
-    const problems = urlProblems(value);
-    const url = /^mailto:/i.test(value) ? value : `mailto:${value}`;
-    if (problems.length === 0) {
-      const address = url.slice('mailto:'.length).split('?')[0] ?? '';
-      const mailbox = parseMailbox(address);
-      if (!mailbox.ok) problems.push(`must be an address or a mailto: URL: ${mailbox.reason}`);
-      else if (mailbox.address.name !== '') problems.push('must be a bare address, without a display name');
-    }
-    for (const problem of problems) addTransformIssue(ctx, problem);
-    return url;
-  }),
-);
-
-export const listUnsubscribeSchema = z.pipe(
-  z.strictObject({ url: urlSchema, mailto: z.optional(mailtoSchema) }, 'must be an object { url, mailto? }'),
-  z.transform((value: { url: string; mailto?: string | undefined }): ListUnsubscribe => (value.mailto === undefined ? { url: value.url } : { url: value.url, mailto: value.mailto })),
-);
+  const listUnsubscribeSchema = z.pipe(
+    z.strictObject({ url: urlSchema, mailto: z.optional(mailtoSchema) }, 'must be an object { url, mailto? }'),
+    z.transform((value: { url: string; mailto?: string | undefined }): ListUnsubscribe => (value.mailto === undefined ? { url: value.url } : { url: value.url, mailto: value.mailto })),
+  );
+  return listUnsubscribeSchema;
+});
 
 /** The header fields `listUnsubscribe` writes; in `headers` they conflict with it. */
 export const LIST_UNSUBSCRIBE_HEADERS = ['list-unsubscribe', 'list-unsubscribe-post'] as const;

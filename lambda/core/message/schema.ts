@@ -6,7 +6,7 @@
 import * as z from 'zod/mini';
 import { messageAuthSchema, NAME_PATTERN } from '../config/schema.js';
 import type { FieldIssue } from '../errors.js';
-import { toFieldIssues } from '../validation.js';
+import { builtOnFirstUse, toFieldIssues } from '../validation.js';
 import { mailboxListSchema, mailboxSchema } from './addresses.js';
 import { attachmentsSchema } from './attachments.js';
 import { MAX_IDEMPOTENCY_KEY_CHARS, MAX_SUBJECT_CHARS, MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, MAX_TAGS } from './constants.js';
@@ -62,19 +62,25 @@ export const tagsSchema = stringMapSchema({
 
 /**
  * `submission`: who handed the message to `mailrelay gateway` (docs/design.md §3.1). Kept with the
- * message and logged by the worker; it changes nothing about the delivery.
+ * message and logged by the worker; it changes nothing about the delivery. Built on the first
+ * message that has it (only the gateway's do).
  */
-export const submissionSchema = z.strictObject(
-  {
-    authnId: headerSafeString({ max: 256 }),
-    authzId: headerSafeString({ max: 256 }),
-    clientAddress: headerSafeString({ max: 64 }),
-    receivedAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
-  },
-  'must be an object { authnId, authzId, clientAddress, receivedAt }',
+export const submissionSchema = builtOnFirstUse(() =>
+  z.strictObject(
+    {
+      authnId: headerSafeString({ max: 256 }),
+      authzId: headerSafeString({ max: 256 }),
+      clientAddress: headerSafeString({ max: 64 }),
+      receivedAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }),
+    },
+    'must be an object { authnId, authzId, clientAddress, receivedAt }',
+  ),
 );
 
-/** Every field a queue message may have. */
+/**
+ * Every field a queue message may have. A function is a schema built on the first message that
+ * has the field (lambda/core/validation.ts `builtOnFirstUse`): fields most messages lack.
+ */
 export const messageFieldSchemas = {
   idempotencyKey: idempotencyKeySchema,
   from: mailboxSchema,
@@ -96,7 +102,7 @@ export const messageFieldSchemas = {
   submission: submissionSchema,
 } as const;
 
-type FieldSchemas = typeof messageFieldSchemas;
+type FieldSchemas = { [K in keyof typeof messageFieldSchemas]: (typeof messageFieldSchemas)[K] extends () => infer S ? S : (typeof messageFieldSchemas)[K] };
 export type MessageFieldName = keyof FieldSchemas;
 /** The fields that were present and valid; a present but invalid field is absent here and has issues. */
 export type MessageFields = { -readonly [K in MessageFieldName]?: z.output<FieldSchemas[K]> };
@@ -115,9 +121,10 @@ export function parseMessageFields(input: Readonly<Record<string, unknown>>): { 
   const known = knownFieldsSchema.safeParse(input);
   if (!known.success) for (const issue of toFieldIssues(known.error)) issues.push(issue);
   const fields: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(messageFieldSchemas)) {
+  for (const [name, field] of Object.entries(messageFieldSchemas)) {
     // Own properties only: nothing inherited may pose as a field.
     if (!Object.hasOwn(input, name)) continue;
+    const schema = typeof field === 'function' ? field() : field;
     const result = schema.safeParse(input[name]);
     if (result.success) fields[name] = result.data;
     // A loop, not push(...issues): one field can have more issues than a call has arguments.
