@@ -1,10 +1,25 @@
 /** `mailrelay dlq redrive`: send dead-lettered messages back to the main queue. */
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { IDEMPOTENCY_KEY_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE } from '../../lambda/worker/types.js';
+import { SendMessageCommand, type MessageAttributeValue } from '@aws-sdk/client-sqs';
+import { DEAD_LETTER_ID_ATTRIBUTE, deadLetterId, IDEMPOTENCY_KEY_ATTRIBUTE } from '../../lambda/worker/types.js';
 import type { CommandRun } from '../command.js';
 import { list } from '../command.js';
 import { receiveDeadLetters, release, remove, type DeadLetter } from '../dlq/deadLetters.js';
 import { plural, printJson } from '../io.js';
+
+/**
+ * What a redriven message carries: the entry's idempotency key (or its SQS id, a fallback key) and
+ * the entry's id (docs/design.md §3). The worker takes a dead-lettered key back only for the entry
+ * that holds it now, so a second copy of this redrive, or of an entry a crash in `run` leaves
+ * behind, is not sent again. An entry the queue's redrive policy moved has no id to carry.
+ */
+export function redriveAttributes(letter: DeadLetter): Record<string, MessageAttributeValue> {
+  const { sourceMessageId, receiveCount, failedAt } = letter;
+  const entry = sourceMessageId !== undefined && receiveCount !== undefined && failedAt !== undefined ? deadLetterId({ sourceMessageId, receiveCount, failedAt }) : undefined;
+  return {
+    [IDEMPOTENCY_KEY_ATTRIBUTE]: { DataType: 'String', StringValue: letter.idempotencyKey ?? letter.id },
+    ...(entry !== undefined && { [DEAD_LETTER_ID_ATTRIBUTE]: { DataType: 'String', StringValue: entry } }),
+  };
+}
 
 export const run: CommandRun = async ({ values }, ctx) => {
   const ids = list(values['id']);
@@ -23,13 +38,8 @@ export const run: CommandRun = async ({ values }, ctx) => {
     try {
       // The idempotency key travels along, so a body without its own `idempotencyKey` keeps the
       // key (and Message-ID) it had: recipients already delivered are not sent again. A message the
-      // queue's redrive policy moved keeps its SQS id, which was its fallback key. The entry's source
-      // id travels too: a second redrive of the same entry (an SQS copy, or an entry this loop
-      // duplicated by a crash below) finds the key redriven from it and is not sent again.
-      const key = letter.idempotencyKey ?? letter.id;
-      const source = letter.sourceMessageId ?? letter.id;
-      const attributes = { [IDEMPOTENCY_KEY_ATTRIBUTE]: { DataType: 'String', StringValue: key }, [SOURCE_MESSAGE_ID_ATTRIBUTE]: { DataType: 'String', StringValue: source } };
-      const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: letter.body, MessageAttributes: attributes }));
+      // queue's redrive policy moved keeps its SQS id, which was its fallback key.
+      const sent = await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: letter.body, MessageAttributes: redriveAttributes(letter) }));
       // sent first, deleted second: a crash in between duplicates the entry, never loses it
       await remove(sqs, dlqUrl, letter);
       redriven.push({ id: letter.id, messageId: sent.MessageId ?? '' });

@@ -27,8 +27,8 @@ export interface TracedRecord {
   readonly leaseUntil?: number | undefined;
   /** When DynamoDB's TTL removes the record (seconds since the epoch). */
   readonly expiresAt?: number | undefined;
-  /** The DLQ entry (its source message id) the key was last redriven from. */
-  readonly redrivenFrom?: string | undefined;
+  /** Dead-lettered records: the DLQ entry that holds the message (`<source message id>/<receive>/<failedAt>`). */
+  readonly deadLetterId?: string | undefined;
 }
 
 /** Pages of the scan without --binding, at most (1 MB each). */
@@ -113,7 +113,7 @@ function toRecord(item: Record<string, unknown>): TracedRecord {
     settledAt: typeof item['settledAt'] === 'string' ? item['settledAt'] : undefined,
     leaseUntil: num(item['leaseUntil']),
     expiresAt: num(item['expiresAt']),
-    redrivenFrom: typeof item['redrivenFrom'] === 'string' ? item['redrivenFrom'] : undefined,
+    deadLetterId: typeof item['deadLetterId'] === 'string' ? item['deadLetterId'] : undefined,
   };
 }
 
@@ -139,7 +139,7 @@ function printRecord(r: TracedRecord, out: (line: string) => void): void {
     ['smtp', r.failure?.responseCode !== undefined || r.failure?.response ? [r.failure?.responseCode, r.failure?.response].filter((x) => x !== undefined && x !== '').join(' ') : undefined],
     ['route', r.failure?.route],
     ['lease', r.status === 'in-progress' && r.leaseUntil ? `held until ${new Date(r.leaseUntil).toISOString()}` : undefined],
-    ['redriven', r.redrivenFrom ? `from the DLQ entry of ${r.redrivenFrom}` : undefined],
+    ['dlq entry', r.status === 'dead-lettered' && r.deadLetterId ? `${r.deadLetterId} (only a redrive of this entry is sent)` : undefined],
     ['expires', r.expiresAt ? new Date(r.expiresAt * 1000).toISOString() : undefined],
   ];
   for (const [name, value] of rows) if (value) out(`  ${name.padEnd(10)} ${value}`);

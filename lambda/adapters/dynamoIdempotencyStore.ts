@@ -50,22 +50,22 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
   public async claim(key: string, leaseMs: number, options: ClaimOptions = {}): Promise<ClaimResult> {
     const now = this.now();
     const number = (value: number): AttributeValue => ({ N: String(value) });
-    // A redrive may take back a dead-lettered key, unless it was redriven from the same DLQ entry before.
-    const from = options.redrive ? options.redriveOf : undefined;
-    const dead = !options.redrive ? '' : from === undefined ? ' OR #status = :dead' : ' OR (#status = :dead AND (attribute_not_exists(redrivenFrom) OR redrivenFrom <> :from))';
+    // A redrive takes back a dead-lettered key when it comes from the DLQ entry that holds it now.
+    const entry = options.redrive ? options.redriveOf : undefined;
+    const dead = !options.redrive ? '' : entry === undefined ? ' OR #status = :dead' : ' OR (#status = :dead AND (attribute_not_exists(deadLetterId) OR deadLetterId = :entry))';
     try {
       const response = await (this.options.claimClient ?? this.options.client).send(
         new UpdateItemCommand({
           TableName: this.options.tableName,
           Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: { S: key } },
-          UpdateExpression: `SET #status = :claimed, leaseUntil = :lease, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires${from === undefined ? '' : ', redrivenFrom = :from'}`,
+          UpdateExpression: `SET #status = :claimed, leaseUntil = :lease, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires`,
           ConditionExpression: `attribute_not_exists(${IDEMPOTENCY_TABLE_PARTITION_KEY}) OR #status = :pending OR (#status = :claimed AND leaseUntil < :now)${dead}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':claimed': { S: 'in-progress' },
             ':pending': { S: 'pending' },
             ...(options.redrive ? { ':dead': { S: 'dead-lettered' } } : {}),
-            ...(from === undefined ? {} : { ':from': { S: from } }),
+            ...(entry === undefined ? {} : { ':entry': { S: entry } }),
             ':lease': number(now + leaseMs),
             ':now': number(now),
             ':expires': number(Math.floor(now / 1000) + this.retention),
@@ -97,7 +97,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         new UpdateCommand({
           TableName: this.options.tableName,
           Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key },
-          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''}${record.redrivenFrom ? ', redrivenFrom = :from' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}${record.redrivenFrom ? '' : ', redrivenFrom'}`,
+          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''}${record.deadLetterId ? ', deadLetterId = :entry' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}${record.deadLetterId ? '' : ', deadLetterId'}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':status': record.status,
@@ -106,7 +106,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ':expires': Math.floor(now / 1000) + this.retention,
             ':at': new Date(now).toISOString(),
             ...(record.failure ? { ':failure': record.failure } : {}),
-            ...(record.redrivenFrom ? { ':from': record.redrivenFrom } : {}),
+            ...(record.deadLetterId ? { ':entry': record.deadLetterId } : {}),
           },
         }),
       );
@@ -174,7 +174,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     return results.filter((r): r is SettleFailure => r !== undefined);
   }
 
-  /** The item `settle`'s UpdateItem leaves: status, lists, TTL, settledAt, the failure and redrive source if any; no lease. */
+  /** The item `settle`'s UpdateItem leaves: status, lists, TTL, settledAt, the failure and DLQ entry if any; no lease. */
   private settledItem(key: string, record: SettledRecord, now: number): Record<string, unknown> {
     return {
       [IDEMPOTENCY_TABLE_PARTITION_KEY]: key,
@@ -184,7 +184,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       [IDEMPOTENCY_TABLE_TTL_ATTRIBUTE]: Math.floor(now / 1000) + this.retention,
       settledAt: new Date(now).toISOString(),
       ...(record.failure ? { failure: record.failure } : {}),
-      ...(record.redrivenFrom ? { redrivenFrom: record.redrivenFrom } : {}),
+      ...(record.deadLetterId ? { deadLetterId: record.deadLetterId } : {}),
     };
   }
 }
@@ -198,7 +198,7 @@ function toRecord(item: Record<string, unknown> | undefined): DeliveryRecord | u
     delivered: list(item['delivered']),
     failed: list(item['failed']),
     failure: isFailure(item['failure']) ? item['failure'] : undefined,
-    redrivenFrom: typeof item['redrivenFrom'] === 'string' ? item['redrivenFrom'] : undefined,
+    deadLetterId: typeof item['deadLetterId'] === 'string' ? item['deadLetterId'] : undefined,
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import { SendMessageCommand, type MessageAttributeValue, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DeadLetterQueue, DeadLetterReason } from '../core/ports.js';
-import { IDEMPOTENCY_KEY_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE } from '../worker/types.js';
+import { FAILED_AT_ATTRIBUTE, IDEMPOTENCY_KEY_ATTRIBUTE, RECEIVE_COUNT_ATTRIBUTE, SOURCE_MESSAGE_ID_ATTRIBUTE } from '../worker/types.js';
 import { classifyAwsError } from './awsErrors.js';
 
 /** SQS's maximum message size, body and attributes together (raised to 1 MiB in 2025). */
@@ -23,8 +23,8 @@ export const DLQ_ATTRIBUTES = {
   recipients: 'mailrelay.recipients',
   idempotencyKey: IDEMPOTENCY_KEY_ATTRIBUTE,
   sourceMessageId: SOURCE_MESSAGE_ID_ATTRIBUTE,
-  receiveCount: 'mailrelay.receiveCount',
-  failedAt: 'mailrelay.failedAt',
+  receiveCount: RECEIVE_COUNT_ATTRIBUTE,
+  failedAt: FAILED_AT_ATTRIBUTE,
 } as const;
 
 export class SqsDeadLetterQueue implements DeadLetterQueue {

@@ -46,10 +46,10 @@ export interface DeliveryRecord {
   /** Why the first of `failed` was refused, so a later DLQ entry still carries the relay's reply. */
   readonly failure?: RecordedFailure | undefined;
   /**
-   * The DLQ entry the key was last redriven from (that entry's `mailrelay.sourceMessageId`): a
-   * second redrive of the same entry finds the key dead-lettered again and is a `duplicate`.
+   * `dead-lettered` only: the DLQ entry that holds the message now (its id, lambda/worker/types.ts
+   * `deadLetterId`). Only a redrive of that entry takes the key back (docs/design.md §3).
    */
-  readonly redrivenFrom?: string | undefined;
+  readonly deadLetterId?: string | undefined;
 }
 
 export interface RecordedFailure {
@@ -64,11 +64,12 @@ export interface ClaimOptions {
   /** The record is a DLQ redrive: a dead-lettered key may be claimed again. @default false */
   readonly redrive?: boolean | undefined;
   /**
-   * The DLQ entry a redrive came from (its `mailrelay.sourceMessageId`, docs/design.md §3): a
-   * dead-lettered key already redriven from this entry is a `duplicate`, not claimed again. That
-   * is an SQS copy of the redrive, or an entry duplicated by an interrupted `dlq redrive`; a new
-   * DLQ entry of the same key (the redrive failed again) has a new source id and may be redriven.
-   * Absent (a redrive written before this existed): any redrive may claim a dead-lettered key.
+   * The DLQ entry a redrive came from (its id, lambda/worker/types.ts `deadLetterId`): a
+   * dead-lettered key is taken back only by a redrive of the entry that holds it now, the one its
+   * record names (docs/design.md §3). Any other redrive of it is a `duplicate`: an SQS copy of a
+   * redrive that already ran, an entry an interrupted `dlq redrive` left behind, an older entry of
+   * the same key. Absent (a redrive that names no entry) or a record that names none (written
+   * before entries had ids): any redrive may take a dead-lettered key back.
    */
   readonly redriveOf?: string | undefined;
 }

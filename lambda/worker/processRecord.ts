@@ -20,7 +20,7 @@ import { releasePayload, resolveBody, wasRelayed, type PayloadDependencies, type
 import { producerRefusal } from './producers.js';
 import type { SettleBatch } from './settleBatch.js';
 import { logNotices, recordDispositions } from './report.js';
-import { fallbackIdempotencyKey, isRedrive, redriveSource, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
+import { deadLetterId, fallbackIdempotencyKey, isRedrive, redriveSource, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
 export interface WorkerDependencies extends RelayDependencies, PayloadDependencies {
   readonly idempotency: IdempotencyStore;
@@ -129,8 +129,8 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     const why =
       claim.previous.status !== 'dead-lettered'
         ? 'already delivered'
-        : redriveOf !== undefined && claim.previous.redrivenFrom === redriveOf
-          ? 'already redriven from this DLQ entry and dead-lettered again'
+        : redrive
+          ? 'dead-lettered again since this DLQ entry was written: the newer entry holds the message'
           : 'already dead-lettered (a redrive carries mailrelay.idempotencyKey)';
     deps.logger.info(`duplicate: ${why}`, { ...context, outcome: 'duplicate', previousStatus: claim.previous.status });
     deps.metrics.addMetric('Duplicate', 'Count', 1);
@@ -162,9 +162,7 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     // queue holds, so SQS never drops or moves a message before the worker decides its fate.
     delivery: fitToQueue(relayed.delivery ?? DEFAULT_DELIVERY, { retentionSeconds: deps.queueRetentionSeconds, maxReceiveCount: deps.maxReceiveCount }),
   });
-  // The redrive source stays on the record, so another copy of the same redrive is a duplicate.
-  const redrivenFrom = redriveOf ?? previous?.redrivenFrom;
-  return carryOut(redrivenFrom === undefined ? plan : { ...plan, record: { ...plan.record, redrivenFrom } }, record, message, context, deps);
+  return carryOut(plan, record, message, context, deps);
 }
 
 /** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */
@@ -204,10 +202,13 @@ async function carryOut(plan: Plan, record: QueueRecord, message: QueueMessage, 
     return 'delivered';
   }
   deps.metrics.addMetric(action.reason.reason === 'expired' ? 'Expired' : 'Failed', 'Count', 1);
-  const outcome = await deadLetter(record, deps, { ...action.reason, idempotencyKey: message.idempotencyKey, sourceMessageId: record.messageId, failedAt: new Date().toISOString() });
+  const reason = { ...action.reason, idempotencyKey: message.idempotencyKey, sourceMessageId: record.messageId, failedAt: new Date().toISOString() };
+  const outcome = await deadLetter(record, deps, reason);
   // A DLQ entry that could not be written leaves the record to come back: not dead-lettered yet.
   recordDispositions(outcome === 'retry' ? plan.dispositions.map(asNotDeadLettered) : plan.dispositions, context, deps);
-  await settle(deps, idempotencyRecordId(message), { ...plan.record, status: outcome === 'retry' ? 'pending' : 'dead-lettered' }, context);
+  // The record names the entry that holds the message now: only a redrive of it takes the key back.
+  const settled = outcome === 'retry' ? ({ ...plan.record, status: 'pending' } as const) : ({ ...plan.record, status: 'dead-lettered', deadLetterId: deadLetterId(reason) } as const);
+  await settle(deps, idempotencyRecordId(message), settled, context);
   return outcome;
 }
 

@@ -30,19 +30,41 @@ export function fallbackIdempotencyKey(record: QueueRecord): string {
   return carried && carried.length <= 256 && unsafeCharacter(carried) === undefined && !/\s/.test(carried) ? carried : record.messageId;
 }
 
-/**
- * Message attribute naming the SQS message a DLQ entry was made from. The worker writes it on every
- * entry; SQS's own DLQ redrive keeps it and `mailrelay dlq redrive` copies it, so a redrive names the
- * entry it came from and the same entry is never taken back twice (docs/design.md §3).
- */
+/** DLQ entry attributes (docs/errors.md) that together identify one entry; see {@link deadLetterId}. */
 export const SOURCE_MESSAGE_ID_ATTRIBUTE = 'mailrelay.sourceMessageId';
+export const RECEIVE_COUNT_ATTRIBUTE = 'mailrelay.receiveCount';
+export const FAILED_AT_ATTRIBUTE = 'mailrelay.failedAt';
+/** On a message `mailrelay dlq redrive` sends: the id of the DLQ entry it came from. */
+export const DEAD_LETTER_ID_ATTRIBUTE = 'mailrelay.deadLetterId';
 
-/** The DLQ entry a redrive came from (its source message id), when the record carries one. */
+/**
+ * A DLQ entry's id: the SQS message it was made from, that message's receive and the time the
+ * worker wrote it (to the millisecond). The entry's own SQS id cannot serve: the worker learns it
+ * only after writing, SQS's own DLQ redrive does not carry it, and an entry takes SQS's limit of
+ * 10 attributes already. Two entries of one message differ in receive or time.
+ */
+export function deadLetterId(entry: { readonly sourceMessageId: string; readonly receiveCount: number; readonly failedAt: string }): string {
+  return `${entry.sourceMessageId}/${entry.receiveCount}/${entry.failedAt}`;
+}
+
+/**
+ * The DLQ entry a redrive came from: named by `mailrelay dlq redrive`, or, for SQS's own DLQ redrive
+ * (which keeps every attribute), rebuilt from the entry's attributes. Undefined when the record is
+ * not a redrive or names no entry.
+ */
 export function redriveSource(record: QueueRecord): string | undefined {
   if (!isRedrive(record)) return undefined;
-  const source = record.messageAttributes?.[SOURCE_MESSAGE_ID_ATTRIBUTE]?.stringValue;
-  // An SQS message id (a UUID); anything else is not used to refuse a claim.
-  return source && source.length <= 128 && /^[\x21-\x7e]+$/.test(source) ? source : undefined;
+  const attribute = (name: string): string | undefined => {
+    const value = record.messageAttributes?.[name]?.stringValue;
+    // Printable ASCII of a sane length; anything else is not used to refuse a claim.
+    return value && value.length <= 256 && /^[\x21-\x7e]+$/.test(value) ? value : undefined;
+  };
+  const named = attribute(DEAD_LETTER_ID_ATTRIBUTE);
+  if (named) return named;
+  const sourceMessageId = attribute(SOURCE_MESSAGE_ID_ATTRIBUTE);
+  const receiveCount = Number(attribute(RECEIVE_COUNT_ATTRIBUTE));
+  const failedAt = attribute(FAILED_AT_ATTRIBUTE);
+  return sourceMessageId && Number.isSafeInteger(receiveCount) && failedAt ? deadLetterId({ sourceMessageId, receiveCount, failedAt }) : undefined;
 }
 
 /**

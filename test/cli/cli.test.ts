@@ -16,6 +16,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveDeadLetters, release, type DeadLetter } from '../../cli/dlq/deadLetters.js';
+import { redriveAttributes } from '../../cli/commands/dlqRedrive.js';
 import { main } from '../../cli/main.js';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
 import { startLocalStack, type LocalStack } from '../../local/start.js';
@@ -402,6 +403,14 @@ describe('dlq', () => {
     const letter = await waitForDeadLetter('the message in the DLQ', (l) => l.recipients.includes('carol@fixme.example'));
     expect(letter.reason).toBe('secret-missing');
     const before = stack.relay.messages.length;
+    // The record names the entry that holds the message, in the form `dlq redrive` sends with it.
+    const dead = await waitFor('the dead-lettered record', async () => {
+      const r = await cliInProcess('trace', letter.idempotencyKey ?? letter.id, '--json');
+      const doc = JSON.parse(r.stdout) as { records: { status: string; deadLetterId?: string }[] };
+      return doc.records[0]?.status === 'dead-lettered' ? doc.records[0] : undefined;
+    });
+    expect(dead.deadLetterId).toBe(`${letter.sourceMessageId}/${letter.receiveCount}/${letter.failedAt}`);
+    expect(redriveAttributes(letter)['mailrelay.deadLetterId']?.StringValue).toBe(dead.deadLetterId);
 
     // Act: the operator creates the secret (and the relay knows the user), then redrives everything
     stack.secrets.setSecret('mailrelay/fixme', 'fixme-password');
@@ -413,13 +422,6 @@ describe('dlq', () => {
     expect(redrive.stdout).toContain(`redriven ${letter.id}`);
     const delivered = await stack.relay.waitForMessages(before + 1, 15_000);
     expect(delivered.find((m) => m.rcptTo.includes('carol@fixme.example'))).toMatchObject({ user: 'fixme-user', authMethod: 'PLAIN', secure: true });
-    // The record names the entry it was redriven from, so a second copy of that redrive is not sent.
-    const traced = await waitFor('the redriven record', async () => {
-      const r = await cliInProcess('trace', letter.idempotencyKey ?? letter.id, '--json');
-      const doc = JSON.parse(r.stdout) as { records: { status: string; redrivenFrom?: string }[] };
-      return doc.records[0]?.status === 'delivered' ? doc.records[0] : undefined;
-    });
-    expect(traced.redrivenFrom).toBe(letter.sourceMessageId);
   });
 });
 

@@ -38,12 +38,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const current = this.records.get(key);
     if (current?.status === 'delivered') return { outcome: 'duplicate', previous: current };
     if (current?.status === 'dead-lettered' && !options.redrive) return { outcome: 'duplicate', previous: current };
-    // Like the DynamoDB store: a dead-lettered key is not taken back twice from the same DLQ entry.
-    const from = options.redrive ? options.redriveOf : undefined;
-    if (current?.status === 'dead-lettered' && from !== undefined && current.redrivenFrom === from) return { outcome: 'duplicate', previous: current };
+    // Like the DynamoDB store: only a redrive of the DLQ entry that holds the key now takes it back.
+    const entry = options.redrive ? options.redriveOf : undefined;
+    if (current?.status === 'dead-lettered' && entry !== undefined && current.deadLetterId !== undefined && current.deadLetterId !== entry) return { outcome: 'duplicate', previous: current };
     if (current?.status === 'in-progress' && (current.leaseUntil ?? 0) > Date.now()) return { outcome: 'busy' };
-    const redrivenFrom = from ?? current?.redrivenFrom;
-    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(redrivenFrom !== undefined && { redrivenFrom }) });
+    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(current?.deadLetterId !== undefined && { deadLetterId: current.deadLetterId }) });
     return { outcome: 'claimed', previous: current };
   }
   public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {

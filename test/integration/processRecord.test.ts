@@ -4,10 +4,11 @@
  * retried only after a redrive, deferrals on the last receive are dead-lettered with a reason.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { DeadLetterReason } from '../../lambda/core/ports.js';
 import { SmtpPool } from '../../lambda/core/smtp/pool.js';
 import { processBatch } from '../../lambda/worker/processBatch.js';
 import { processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
-import type { QueueRecord } from '../../lambda/worker/types.js';
+import { deadLetterId, type QueueRecord } from '../../lambda/worker/types.js';
 import { testCerts } from '../../local/certs.js';
 import { startSmtpRelay, type SmtpRelay } from '../../local/smtpRelay.js';
 import { MemoryConfigStore, MemoryDeadLetterQueue, MemoryIdempotencyStore, MemorySecretSource } from '../helpers/memoryPorts.js';
@@ -25,10 +26,10 @@ const logs: { level: string; message: string; extra: Record<string, unknown> }[]
 const metrics: string[] = [];
 
 const record = (body: string, receiveCount = 1, messageId = 'sqs-1'): QueueRecord => ({ messageId, receiptHandle: 'rh', body, attributes: { ApproximateReceiveCount: String(receiveCount) } });
-/** A redrive of a DLQ entry: a new SQS message with the attributes `mailrelay dlq redrive` (and SQS's own redrive) carry. */
-const redriveOf = (entry: { body: string; reason: { idempotencyKey: string; sourceMessageId: string } }, messageId: string): QueueRecord => ({
+/** A redrive of a DLQ entry: a new SQS message with the attributes `mailrelay dlq redrive` gives it. */
+const redriveOf = (entry: { body: string; reason: DeadLetterReason }, messageId: string): QueueRecord => ({
   ...record(entry.body, 1, messageId),
-  messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: entry.reason.idempotencyKey }, 'mailrelay.sourceMessageId': { stringValue: entry.reason.sourceMessageId } },
+  messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: entry.reason.idempotencyKey }, 'mailrelay.deadLetterId': { stringValue: deadLetterId(entry.reason) } },
 });
 const body = (to: string[], key = 'k1') => JSON.stringify({ idempotencyKey: key, from: 'billing@acme.example', to, subject: 's', text: 't' });
 
@@ -125,63 +126,6 @@ describe('processRecord', () => {
     expect(dlq.entries).toHaveLength(2);
     expect(dlq.entries[1]!.reason.recipients).toEqual(['r2@example.net']);
     expect(relay.messages.map((m) => m.rcptTo)).toEqual([['r0@example.net', 'r1@example.net']]);
-  });
-
-  it('a second copy of a redrive (SQS delivered it twice) is a duplicate once the redrive failed again: one relay attempt, one new DLQ entry', async () => {
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['ok@example.net', 'bad@example.net']), 1, 'sqs-a'), deps)).toBe('dead-lettered');
-    const first = dlq.entries[0]!;
-    expect(first.reason.sourceMessageId).toBe('sqs-a');
-
-    // The redrive (SQS id sqs-r) fails again: a second DLQ entry, made from sqs-r.
-    expect(await processRecord(redriveOf(first, 'sqs-r'), deps)).toBe('dead-lettered');
-    expect(dlq.entries.map((e) => e.reason.sourceMessageId)).toEqual(['sqs-a', 'sqs-r']);
-    const mailFroms = relay.commands.filter((c) => c === 'MAIL').length;
-    expect(mailFroms).toBe(2);
-
-    // SQS delivers the same redrive again (same id, same attributes), or the operator redrives a
-    // copy of the first entry: not sent, not dead-lettered a third time.
-    expect(await processRecord(redriveOf(first, 'sqs-r'), deps)).toBe('duplicate');
-    expect(await processRecord(redriveOf(first, 'sqs-r2'), deps)).toBe('duplicate');
-    expect(dlq.entries).toHaveLength(2);
-    expect(relay.commands.filter((c) => c === 'MAIL')).toHaveLength(mailFroms);
-    expect(logs.filter((l) => l.message.startsWith('duplicate')).map((l) => l.message)).toEqual([
-      'duplicate: already redriven from this DLQ entry and dead-lettered again',
-      'duplicate: already redriven from this DLQ entry and dead-lettered again',
-    ]);
-
-    // The new entry may be redriven: the mailbox is fixed, bad@ gets its message.
-    refused.clear();
-    expect(await processRecord(redriveOf(dlq.entries[1]!, 'sqs-r3'), deps)).toBe('delivered');
-    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['ok@example.net'], ['bad@example.net']]);
-    expect(idempotency.records.get('acme.example#k1')).toMatchObject({ status: 'delivered', redrivenFrom: 'sqs-r' });
-  });
-
-  it('the redrive source stays on the record when another copy settles it: a later receive of the redrive is still a duplicate', async () => {
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net']), 1, 'sqs-a'), deps)).toBe('dead-lettered');
-    // The redrive is deferred (pending)...
-    refused.clear();
-    deferred.add('bad@example.net');
-    const redriven = redriveOf(dlq.entries[0]!, 'sqs-r');
-    expect(await processRecord(redriven, deps)).toBe('retry');
-    // ...a producer's copy of the key takes the pending key and is dead-lettered (entry 2)...
-    deferred.clear();
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net']), 1, 'sqs-p'), deps)).toBe('dead-lettered');
-    expect(idempotency.records.get('acme.example#k1')).toMatchObject({ status: 'dead-lettered', redrivenFrom: 'sqs-a' });
-    // ...so the redrive's next receive is not sent a third time.
-    expect(await processRecord({ ...redriven, attributes: { ApproximateReceiveCount: '2' } }, deps)).toBe('duplicate');
-    expect(dlq.entries).toHaveLength(2);
-  });
-
-  it('a redrive that names no DLQ entry (written before mailrelay.sourceMessageId was carried) may still take back a dead-lettered key', async () => {
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net']), 1, 'sqs-a'), deps)).toBe('dead-lettered');
-    refused.clear();
-    const old = { ...record(dlq.entries[0]!.body, 1, 'sqs-old'), messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: 'k1' } } };
-    expect(await processRecord(old, deps)).toBe('delivered');
-    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bad@example.net']]);
   });
 
   it('a recipient refused while another was deferred: the later DLQ entry still carries the relay’s reply', async () => {

@@ -52,26 +52,30 @@ describe('claim with a cached-middleware client', () => {
     expect(await store.claim('b#two', 60_000, { redrive: true })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered' } });
   });
 
-  it.each(['settle', 'settleMany'] as const)('a dead-lettered key is taken back once per DLQ entry (settled with %s)', async (how) => {
+  it.each(['settle', 'settleMany'] as const)('a dead-lettered key is taken back only by a redrive of the DLQ entry that holds it (settled with %s)', async (how) => {
     const store = new DynamoIdempotencyStore({ client, claimClient, tableName: 'idem', now: () => now });
     const key = `b#redrive-${how}`;
     const settle = (record: Parameters<DynamoIdempotencyStore['settle']>[1]) => (how === 'settle' ? store.settle(key, record) : store.settleMany([{ key, record }]));
     expect((await store.claim(key, 60_000)).outcome).toBe('claimed');
-    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'] });
-    // The redrive of entry m-1 claims the key and records where it came from.
-    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'm-1' })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered', redrivenFrom: undefined } });
-    expect(await item(key)).toMatchObject({ status: 'in-progress', redrivenFrom: 'm-1' });
-    // It fails again: dead-lettered again (a new DLQ entry, m-2), the source kept as the worker passes it on.
-    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], redrivenFrom: 'm-1' });
-    expect(await item(key)).toMatchObject({ status: 'dead-lettered', redrivenFrom: 'm-1' });
-    // Another copy of the redrive of m-1 (SQS delivered it twice, or the entry was duplicated) is a duplicate...
-    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'm-1' })).toMatchObject({ outcome: 'duplicate', previous: { status: 'dead-lettered', redrivenFrom: 'm-1' } });
-    // ...the redrive of the new entry m-2 is not, and neither is a redrive that names no entry.
-    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'm-2' })).toMatchObject({ outcome: 'claimed', previous: { redrivenFrom: 'm-1' } });
-    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], redrivenFrom: 'm-2' });
-    expect(await store.claim(key, 60_000, { redrive: true })).toMatchObject({ outcome: 'claimed', previous: { redrivenFrom: 'm-2' } });
-    // A plain claim never takes a dead-lettered key back.
-    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], redrivenFrom: 'm-2' });
-    expect((await store.claim(key, 60_000, { redriveOf: 'm-3' })).outcome).toBe('duplicate');
+    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], deadLetterId: 'e-1' });
+    expect(await item(key)).toMatchObject({ status: 'dead-lettered', deadLetterId: 'e-1' });
+    // A redrive of another entry of the key (an older one, a copy) is a duplicate; one of e-1 claims it.
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-0' })).toMatchObject({ outcome: 'duplicate', previous: { status: 'dead-lettered', deadLetterId: 'e-1' } });
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-1' })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered', deadLetterId: 'e-1' } });
+    // It fails again: a new entry, e-2. Another copy of the e-1 redrive is now a duplicate; e-2's redrive is not.
+    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], deadLetterId: 'e-2' });
+    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-1' })).outcome).toBe('duplicate');
+    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-2' })).outcome).toBe('claimed');
+    // Settled pending, the entry is gone from the record; a record that names no entry (written
+    // before entries had ids) is taken back by any redrive, and so is a redrive that names none.
+    await settle({ status: 'pending', delivered: ['a@example.net'], failed: [] });
+    expect((await item(key))?.['deadLetterId']).toBeUndefined();
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'] });
+    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-9' })).outcome).toBe('claimed');
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], deadLetterId: 'e-3' });
+    expect((await store.claim(key, 60_000, { redrive: true })).outcome).toBe('claimed');
+    // A plain claim never takes a dead-lettered key back, whatever it names.
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], deadLetterId: 'e-4' });
+    expect((await store.claim(key, 60_000, { redriveOf: 'e-4' })).outcome).toBe('duplicate');
   });
 });

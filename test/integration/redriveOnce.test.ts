@@ -1,0 +1,173 @@
+/**
+ * A dead-lettered key is taken back only by a redrive of the DLQ entry that holds it now
+ * (docs/design.md §3), on both idempotency stores (in memory, and DynamoDB on dynalite), against a
+ * real smtp-server relay. A second copy of a redrive, an entry an interrupted `dlq redrive` left
+ * behind, or an older entry of the key does not ask the relay again or leave another DLQ entry;
+ * the entry that holds the message can always be redriven, so nothing is lost. The first two
+ * sequences are a reviewer's, which broke an earlier version of this rule.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoIdempotencyStore } from '../../lambda/adapters/dynamoIdempotencyStore.js';
+import { dlqAttributes } from '../../lambda/adapters/sqsDeadLetterQueue.js';
+import type { DeadLetterReason, IdempotencyStore } from '../../lambda/core/ports.js';
+import type { SmtpPool } from '../../lambda/core/smtp/pool.js';
+import { processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
+import type { QueueRecord } from '../../lambda/worker/types.js';
+import { redriveAttributes } from '../../cli/commands/dlqRedrive.js';
+import { localAwsClientConfig } from '../../local/awsClientConfig.js';
+import { createIdempotencyTable, startDynamo, type LocalEmulator } from '../../local/emulators.js';
+import type { SmtpRelay } from '../../local/smtpRelay.js';
+import { MemoryConfigStore, MemoryDeadLetterQueue, MemoryIdempotencyStore, MemorySecretSource } from '../helpers/memoryPorts.js';
+import { relayFixtures } from '../helpers/relayFixtures.js';
+
+type Entry = { body: string; reason: DeadLetterReason };
+
+let relay: SmtpRelay;
+let dynamo: LocalEmulator;
+let client: DynamoDBDocumentClient;
+let refused = new Set<string>();
+let deferred = new Set<string>();
+let dlq: MemoryDeadLetterQueue;
+let pool: SmtpPool;
+let n = 0;
+const logs: string[] = [];
+const fixtures = relayFixtures();
+
+const record = (body: string, receiveCount: number, messageId: string): QueueRecord => ({ messageId, receiptHandle: 'rh', body, attributes: { ApproximateReceiveCount: String(receiveCount) } });
+/** `mailrelay dlq redrive`: the CLI's own attributes, from the entry as the CLI reads it back. */
+const cliRedrive = (entry: Entry, messageId: string): QueueRecord => {
+  const { reason } = entry;
+  const letter = { id: `dlq-${messageId}`, receiptHandle: 'rh', body: entry.body, sentAt: undefined, reason: reason.reason, detail: reason.detail, smtpCode: reason.responseCode, smtpReply: reason.response, route: reason.route, recipients: reason.recipients, idempotencyKey: reason.idempotencyKey, sourceMessageId: reason.sourceMessageId, receiveCount: reason.receiveCount, failedAt: reason.failedAt };
+  const attributes = Object.fromEntries(Object.entries(redriveAttributes(letter)).map(([name, value]) => [name, { stringValue: value.StringValue }]));
+  return { ...record(entry.body, 1, messageId), messageAttributes: attributes };
+};
+/** SQS's own DLQ redrive: a new message with every attribute the worker wrote on the entry. */
+const sqsRedrive = (entry: Entry, messageId: string): QueueRecord => ({
+  ...record(entry.body, 1, messageId),
+  messageAttributes: Object.fromEntries(Object.entries(dlqAttributes(entry.reason)).map(([name, value]) => [name, { stringValue: value.StringValue }])),
+});
+const body = (to: string[], key: string) => JSON.stringify({ idempotencyKey: key, from: 'billing@acme.example', to, subject: 's', text: 't' });
+const mailFroms = () => relay.commands.filter((c) => c === 'MAIL').length;
+
+beforeAll(async () => {
+  dynamo = await startDynamo();
+  client = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(dynamo.endpoint, 1)));
+  await createIdempotencyTable(client as unknown as DynamoDBClient, 'idem');
+});
+afterAll(async () => {
+  client.destroy();
+  await dynamo.stop();
+});
+beforeEach(async () => {
+  refused = new Set();
+  deferred = new Set();
+  dlq = new MemoryDeadLetterQueue();
+  logs.length = 0;
+  relay = await fixtures.relay({
+    users: { u: 'p' },
+    onRcptTo: (a) => (refused.has(a) ? { code: 550, message: '5.1.1 unknown' } : deferred.has(a) ? { code: 451, message: '4.2.0 later' } : undefined),
+  });
+  pool = fixtures.pool();
+});
+
+const deps = (idempotency: IdempotencyStore): WorkerDependencies => ({
+  config: new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' } } } }),
+  secrets: new MemorySecretSource(),
+  pool,
+  idempotency,
+  deadLetters: dlq,
+  logger: { debug: () => undefined, info: (message) => logs.push(message), warn: () => undefined, error: () => undefined },
+  metrics: { addMetric: () => undefined },
+  maxReceiveCount: 5,
+  claimLeaseMs: 60_000,
+});
+
+describe.each([
+  ['in memory', () => new MemoryIdempotencyStore() as IdempotencyStore],
+  ['on DynamoDB', () => new DynamoIdempotencyStore({ client, tableName: 'idem' }) as IdempotencyStore],
+])('redrives %s', (_name, store) => {
+  it('the original comes back while its redrive is deferred and is dead-lettered again: the newer entry can still be redriven (nothing lost)', async () => {
+    const d = deps(store());
+    const key = `k-loss-${n++}`;
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    // The operator redrives E1; the relay defers it: the key is pending.
+    refused.clear();
+    deferred.add('bad@example.net');
+    const redrive = cliRedrive(dlq.entries[0]!, 'sqs-r');
+    expect(await processRecord(redrive, d)).toBe('retry');
+    // The original itself comes back (SQS redelivered it) and is refused again: E2, same source id.
+    deferred.clear();
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['bad@example.net'], key), 2, 'sqs-a'), d)).toBe('dead-lettered');
+    expect(dlq.entries.map((e) => e.reason.sourceMessageId)).toEqual(['sqs-a', 'sqs-a']);
+    // The redrive's next receive: E2 holds the message now, so this one is a duplicate.
+    expect(await processRecord({ ...redrive, attributes: { ApproximateReceiveCount: '2' } }, d)).toBe('duplicate');
+    expect(logs).toContain('duplicate: dead-lettered again since this DLQ entry was written: the newer entry holds the message');
+    // The mailbox is fixed and E2 is redriven: delivered.
+    refused.clear();
+    const before = relay.messages.length;
+    expect(await processRecord(cliRedrive(dlq.entries[1]!, 'sqs-r2'), d)).toBe('delivered');
+    expect(relay.messages.length - before).toBe(1);
+  });
+
+  it('an entry an interrupted dlq redrive left behind is not taken back after another entry of the key was redriven', async () => {
+    const d = deps(store());
+    const key = `k-dup-${n++}`;
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    const e1 = dlq.entries[0]!;
+    // R1 is sent, E1 stays in the DLQ (the CLI crashed before deleting it). R1 fails again: E2.
+    expect(await processRecord(cliRedrive(e1, 'sqs-r1'), d)).toBe('dead-lettered');
+    // The next `dlq redrive` sends E2 and E1, in SQS's order: E2's redrive fails again (E3)...
+    expect(await processRecord(cliRedrive(dlq.entries[1]!, 'sqs-r2'), d)).toBe('dead-lettered');
+    const before = mailFroms();
+    // ...then E1's: the relay is not asked again and no fourth entry is written.
+    expect(await processRecord(cliRedrive(e1, 'sqs-r3'), d)).toBe('duplicate');
+    expect(mailFroms()).toBe(before);
+    expect(dlq.entries).toHaveLength(3);
+  });
+
+  it('a second copy of a redrive that failed again (SQS delivered it twice) is a duplicate; the new entry is redriven', async () => {
+    const d = deps(store());
+    const key = `k-copy-${n++}`;
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['ok@example.net', 'bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    const redrive = cliRedrive(dlq.entries[0]!, 'sqs-r');
+    expect(await processRecord(redrive, d)).toBe('dead-lettered');
+    const before = mailFroms();
+    expect(await processRecord(redrive, d)).toBe('duplicate');
+    expect(mailFroms()).toBe(before);
+    expect(dlq.entries).toHaveLength(2);
+    refused.clear();
+    expect(await processRecord(cliRedrive(dlq.entries[1]!, 'sqs-r2'), d)).toBe('delivered');
+    // ok@ was accepted the first time and is never sent again.
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['ok@example.net'], ['bad@example.net']]);
+  });
+
+  it("SQS's own DLQ redrive (every attribute kept) follows the same rule", async () => {
+    const d = deps(store());
+    const key = `k-sqs-${n++}`;
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    const e1 = dlq.entries[0]!;
+    expect(await processRecord(sqsRedrive(e1, 'sqs-m1'), d)).toBe('dead-lettered');
+    const before = mailFroms();
+    expect(await processRecord(sqsRedrive(e1, 'sqs-m2'), d)).toBe('duplicate');
+    expect(mailFroms()).toBe(before);
+    refused.clear();
+    expect(await processRecord(sqsRedrive(dlq.entries[1]!, 'sqs-m3'), d)).toBe('delivered');
+  });
+
+  it('a redrive that names no entry (sent by an older CLI) takes a dead-lettered key back as before', async () => {
+    const d = deps(store());
+    const key = `k-old-${n++}`;
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    refused.clear();
+    const old = { ...record(dlq.entries[0]!.body, 1, 'sqs-old'), messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: key } } };
+    expect(await processRecord(old, d)).toBe('delivered');
+  });
+});
