@@ -27,8 +27,8 @@ export interface TracedRecord {
   readonly leaseUntil?: number | undefined;
   /** When DynamoDB's TTL removes the record (seconds since the epoch). */
   readonly expiresAt?: number | undefined;
-  /** Dead-lettered records: the DLQ entry that holds the message (`<source message id>/<receive>/<failedAt>`). */
-  readonly deadLetterId?: string | undefined;
+  /** DLQ entries (`<source message id>/<receive>/<failedAt>`) whose redrive claimed the key: not taken back again. */
+  readonly redrivenEntries?: readonly string[] | undefined;
 }
 
 /** Pages of the scan without --binding, at most (1 MB each). */
@@ -113,7 +113,7 @@ function toRecord(item: Record<string, unknown>): TracedRecord {
     settledAt: typeof item['settledAt'] === 'string' ? item['settledAt'] : undefined,
     leaseUntil: num(item['leaseUntil']),
     expiresAt: num(item['expiresAt']),
-    deadLetterId: typeof item['deadLetterId'] === 'string' ? item['deadLetterId'] : undefined,
+    redrivenEntries: item['redrivenEntries'] instanceof Set || Array.isArray(item['redrivenEntries']) ? strings(item['redrivenEntries']) : undefined,
   };
 }
 
@@ -139,7 +139,7 @@ function printRecord(r: TracedRecord, out: (line: string) => void): void {
     ['smtp', r.failure?.responseCode !== undefined || r.failure?.response ? [r.failure?.responseCode, r.failure?.response].filter((x) => x !== undefined && x !== '').join(' ') : undefined],
     ['route', r.failure?.route],
     ['lease', r.status === 'in-progress' && r.leaseUntil ? `held until ${new Date(r.leaseUntil).toISOString()}` : undefined],
-    ['dlq entry', r.status === 'dead-lettered' && r.deadLetterId ? `${r.deadLetterId} (only a redrive of this entry is sent)` : undefined],
+    ['redriven', r.redrivenEntries?.length ? `${r.redrivenEntries.join(', ')} (another redrive of these DLQ entries is a duplicate)` : undefined],
     ['expires', r.expiresAt ? new Date(r.expiresAt * 1000).toISOString() : undefined],
   ];
   for (const [name, value] of rows) if (value) out(`  ${name.padEnd(10)} ${value}`);

@@ -50,22 +50,23 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
   public async claim(key: string, leaseMs: number, options: ClaimOptions = {}): Promise<ClaimResult> {
     const now = this.now();
     const number = (value: number): AttributeValue => ({ N: String(value) });
-    // A redrive takes back a dead-lettered key when it comes from the DLQ entry that holds it now.
+    // A redrive takes a dead-lettered key back unless its DLQ entry was redriven before; a claim
+    // records the entry, atomically with the claim itself.
     const entry = options.redrive ? options.redriveOf : undefined;
-    const dead = !options.redrive ? '' : entry === undefined ? ' OR #status = :dead' : ' OR (#status = :dead AND (attribute_not_exists(deadLetterId) OR deadLetterId = :entry))';
+    const dead = !options.redrive ? '' : entry === undefined ? ' OR #status = :dead' : ' OR (#status = :dead AND NOT contains(redrivenEntries, :entry))';
     try {
       const response = await (this.options.claimClient ?? this.options.client).send(
         new UpdateItemCommand({
           TableName: this.options.tableName,
           Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: { S: key } },
-          UpdateExpression: `SET #status = :claimed, leaseUntil = :lease, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires`,
+          UpdateExpression: `SET #status = :claimed, leaseUntil = :lease, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires${entry === undefined ? '' : ' ADD redrivenEntries :entries'}`,
           ConditionExpression: `attribute_not_exists(${IDEMPOTENCY_TABLE_PARTITION_KEY}) OR #status = :pending OR (#status = :claimed AND leaseUntil < :now)${dead}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':claimed': { S: 'in-progress' },
             ':pending': { S: 'pending' },
             ...(options.redrive ? { ':dead': { S: 'dead-lettered' } } : {}),
-            ...(entry === undefined ? {} : { ':entry': { S: entry } }),
+            ...(entry === undefined ? {} : { ':entry': { S: entry }, ':entries': { SS: [entry] } }),
             ':lease': number(now + leaseMs),
             ':now': number(now),
             ':expires': number(Math.floor(now / 1000) + this.retention),
@@ -97,7 +98,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         new UpdateCommand({
           TableName: this.options.tableName,
           Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key },
-          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''}${record.deadLetterId ? ', deadLetterId = :entry' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}${record.deadLetterId ? '' : ', deadLetterId'}`,
+          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':status': record.status,
@@ -106,7 +107,6 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ':expires': Math.floor(now / 1000) + this.retention,
             ':at': new Date(now).toISOString(),
             ...(record.failure ? { ':failure': record.failure } : {}),
-            ...(record.deadLetterId ? { ':entry': record.deadLetterId } : {}),
           },
         }),
       );
@@ -174,7 +174,11 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
     return results.filter((r): r is SettleFailure => r !== undefined);
   }
 
-  /** The item `settle`'s UpdateItem leaves: status, lists, TTL, settledAt, the failure and DLQ entry if any; no lease. */
+  /**
+   * The item `settle`'s UpdateItem leaves: status, lists, TTL, settledAt, the failure if any, the
+   * redriven entries (kept by the UpdateItem, carried in the record for this put; a string set, as
+   * the claim's ADD writes it); no lease.
+   */
   private settledItem(key: string, record: SettledRecord, now: number): Record<string, unknown> {
     return {
       [IDEMPOTENCY_TABLE_PARTITION_KEY]: key,
@@ -184,7 +188,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       [IDEMPOTENCY_TABLE_TTL_ATTRIBUTE]: Math.floor(now / 1000) + this.retention,
       settledAt: new Date(now).toISOString(),
       ...(record.failure ? { failure: record.failure } : {}),
-      ...(record.deadLetterId ? { deadLetterId: record.deadLetterId } : {}),
+      ...(record.redrivenEntries?.length ? { redrivenEntries: new Set(record.redrivenEntries) } : {}),
     };
   }
 }
@@ -198,7 +202,7 @@ function toRecord(item: Record<string, unknown> | undefined): DeliveryRecord | u
     delivered: list(item['delivered']),
     failed: list(item['failed']),
     failure: isFailure(item['failure']) ? item['failure'] : undefined,
-    deadLetterId: typeof item['deadLetterId'] === 'string' ? item['deadLetterId'] : undefined,
+    redrivenEntries: item['redrivenEntries'] instanceof Set ? [...(item['redrivenEntries'] as Set<unknown>)].filter((v): v is string => typeof v === 'string') : undefined,
   };
 }
 

@@ -46,10 +46,10 @@ export interface DeliveryRecord {
   /** Why the first of `failed` was refused, so a later DLQ entry still carries the relay's reply. */
   readonly failure?: RecordedFailure | undefined;
   /**
-   * `dead-lettered` only: the DLQ entry that holds the message now (its id, lambda/worker/types.ts
-   * `deadLetterId`). Only a redrive of that entry takes the key back (docs/design.md §3).
+   * The DLQ entries (their ids, lambda/worker/types.ts `deadLetterId`) whose redrive has claimed
+   * this key: another redrive of one of them is a `duplicate` (docs/design.md §3).
    */
-  readonly deadLetterId?: string | undefined;
+  readonly redrivenEntries?: readonly string[] | undefined;
 }
 
 export interface RecordedFailure {
@@ -64,12 +64,12 @@ export interface ClaimOptions {
   /** The record is a DLQ redrive: a dead-lettered key may be claimed again. @default false */
   readonly redrive?: boolean | undefined;
   /**
-   * The DLQ entry a redrive came from (its id, lambda/worker/types.ts `deadLetterId`): a
-   * dead-lettered key is taken back only by a redrive of the entry that holds it now, the one its
-   * record names (docs/design.md §3). Any other redrive of it is a `duplicate`: an SQS copy of a
-   * redrive that already ran, an entry an interrupted `dlq redrive` left behind, an older entry of
-   * the same key. Absent (a redrive that names no entry) or a record that names none (written
-   * before entries had ids): any redrive may take a dead-lettered key back.
+   * The DLQ entry a redrive came from (its id, lambda/worker/types.ts `deadLetterId`). A claim
+   * adds it to the record's `redrivenEntries`, and a dead-lettered key is not taken back by a
+   * redrive of an entry already there (docs/design.md §3): an SQS copy of a redrive that ran, or an
+   * entry an interrupted `dlq redrive` left behind. Every other entry, including one written by the
+   * redrive itself when it failed again, can still be redriven. Absent (a redrive that names no
+   * entry): any redrive may take a dead-lettered key back, as before entries had ids.
    */
   readonly redriveOf?: string | undefined;
 }

@@ -20,7 +20,7 @@ import { releasePayload, resolveBody, wasRelayed, type PayloadDependencies, type
 import { producerRefusal } from './producers.js';
 import type { SettleBatch } from './settleBatch.js';
 import { logNotices, recordDispositions } from './report.js';
-import { deadLetterId, fallbackIdempotencyKey, isRedrive, redriveSource, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
+import { fallbackIdempotencyKey, isRedrive, redriveSource, type QueueRecord, type RecordOutcome, type RetryScheduler, type WorkerLogger, type WorkerMetrics } from './types.js';
 
 export interface WorkerDependencies extends RelayDependencies, PayloadDependencies {
   readonly idempotency: IdempotencyStore;
@@ -130,7 +130,7 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
       claim.previous.status !== 'dead-lettered'
         ? 'already delivered'
         : redrive
-          ? 'dead-lettered again since this DLQ entry was written: the newer entry holds the message'
+          ? 'this DLQ entry was redriven before (a second copy of its redrive, or an entry an interrupted redrive left behind)'
           : 'already dead-lettered (a redrive carries mailrelay.idempotencyKey)';
     deps.logger.info(`duplicate: ${why}`, { ...context, outcome: 'duplicate', previousStatus: claim.previous.status });
     deps.metrics.addMetric('Duplicate', 'Count', 1);
@@ -147,8 +147,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   }
 
   // After a redrive (the operator fixed something), refused recipients get another chance.
+  // A redrive that takes the key from an invocation that died holding it gets the same chance.
   const previous = claim.previous;
-  const settledBefore = previous?.status === 'dead-lettered' ? { ...previous, failed: [] } : previous;
+  const settledBefore = previous?.status === 'dead-lettered' || (redrive && previous?.status === 'in-progress') ? { ...previous, failed: [] } : previous;
   const relayed = await relay(message, settledBefore, context, deps);
   logNotices(relayed.notices, context, deps);
   const plan = decideFate({
@@ -162,7 +163,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     // queue holds, so SQS never drops or moves a message before the worker decides its fate.
     delivery: fitToQueue(relayed.delivery ?? DEFAULT_DELIVERY, { retentionSeconds: deps.queueRetentionSeconds, maxReceiveCount: deps.maxReceiveCount }),
   });
-  return carryOut(plan, record, message, context, deps);
+  // The entries redriven so far stay on the record (the claim added this one).
+  const redrivenEntries = redriveOf === undefined ? previous?.redrivenEntries : [...new Set([...(previous?.redrivenEntries ?? []), redriveOf])];
+  return carryOut(redrivenEntries?.length ? { ...plan, record: { ...plan.record, redrivenEntries } } : plan, record, message, context, deps);
 }
 
 /** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */
@@ -206,9 +209,7 @@ async function carryOut(plan: Plan, record: QueueRecord, message: QueueMessage, 
   const outcome = await deadLetter(record, deps, reason);
   // A DLQ entry that could not be written leaves the record to come back: not dead-lettered yet.
   recordDispositions(outcome === 'retry' ? plan.dispositions.map(asNotDeadLettered) : plan.dispositions, context, deps);
-  // The record names the entry that holds the message now: only a redrive of it takes the key back.
-  const settled = outcome === 'retry' ? ({ ...plan.record, status: 'pending' } as const) : ({ ...plan.record, status: 'dead-lettered', deadLetterId: deadLetterId(reason) } as const);
-  await settle(deps, idempotencyRecordId(message), settled, context);
+  await settle(deps, idempotencyRecordId(message), { ...plan.record, status: outcome === 'retry' ? 'pending' : 'dead-lettered' }, context);
   return outcome;
 }
 

@@ -403,14 +403,8 @@ describe('dlq', () => {
     const letter = await waitForDeadLetter('the message in the DLQ', (l) => l.recipients.includes('carol@fixme.example'));
     expect(letter.reason).toBe('secret-missing');
     const before = stack.relay.messages.length;
-    // The record names the entry that holds the message, in the form `dlq redrive` sends with it.
-    const dead = await waitFor('the dead-lettered record', async () => {
-      const r = await cliInProcess('trace', letter.idempotencyKey ?? letter.id, '--json');
-      const doc = JSON.parse(r.stdout) as { records: { status: string; deadLetterId?: string }[] };
-      return doc.records[0]?.status === 'dead-lettered' ? doc.records[0] : undefined;
-    });
-    expect(dead.deadLetterId).toBe(`${letter.sourceMessageId}/${letter.receiveCount}/${letter.failedAt}`);
-    expect(redriveAttributes(letter)['mailrelay.deadLetterId']?.StringValue).toBe(dead.deadLetterId);
+    const entry = `${letter.sourceMessageId}/${letter.receiveCount}/${letter.failedAt}`;
+    expect(redriveAttributes(letter)['mailrelay.deadLetterId']?.StringValue).toBe(entry);
 
     // Act: the operator creates the secret (and the relay knows the user), then redrives everything
     stack.secrets.setSecret('mailrelay/fixme', 'fixme-password');
@@ -422,6 +416,14 @@ describe('dlq', () => {
     expect(redrive.stdout).toContain(`redriven ${letter.id}`);
     const delivered = await stack.relay.waitForMessages(before + 1, 15_000);
     expect(delivered.find((m) => m.rcptTo.includes('carol@fixme.example'))).toMatchObject({ user: 'fixme-user', authMethod: 'PLAIN', secure: true });
+    // The redrive carried the entry's id and the worker recorded it: another redrive of it is a duplicate.
+    const traced = await waitFor('the delivered record', async () => {
+      const r = await cliInProcess('trace', letter.idempotencyKey ?? letter.id, '--json');
+      const doc = JSON.parse(r.stdout) as { records: { status: string; redrivenEntries?: string[] }[] };
+      return doc.records[0]?.status === 'delivered' ? doc.records[0] : undefined;
+    });
+    expect(traced.redrivenEntries).toEqual([entry]);
+    expect((await cliInProcess('trace', letter.idempotencyKey ?? letter.id)).stdout).toContain(`redriven   ${entry} (another redrive of these DLQ entries is a duplicate)`);
   });
 });
 

@@ -38,15 +38,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const current = this.records.get(key);
     if (current?.status === 'delivered') return { outcome: 'duplicate', previous: current };
     if (current?.status === 'dead-lettered' && !options.redrive) return { outcome: 'duplicate', previous: current };
-    // Like the DynamoDB store: only a redrive of the DLQ entry that holds the key now takes it back.
+    // Like the DynamoDB store: a dead-lettered key is not taken back by a redrive of an entry redriven before.
     const entry = options.redrive ? options.redriveOf : undefined;
-    if (current?.status === 'dead-lettered' && entry !== undefined && current.deadLetterId !== undefined && current.deadLetterId !== entry) return { outcome: 'duplicate', previous: current };
+    if (current?.status === 'dead-lettered' && entry !== undefined && current.redrivenEntries?.includes(entry)) return { outcome: 'duplicate', previous: current };
     if (current?.status === 'in-progress' && (current.leaseUntil ?? 0) > Date.now()) return { outcome: 'busy' };
-    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(current?.deadLetterId !== undefined && { deadLetterId: current.deadLetterId }) });
+    const redrivenEntries = entry === undefined ? current?.redrivenEntries : [...new Set([...(current?.redrivenEntries ?? []), entry])];
+    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(redrivenEntries !== undefined && { redrivenEntries }) });
     return { outcome: 'claimed', previous: current };
   }
   public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {
-    this.records.set(key, { ...record });
+    // The DynamoDB store's UpdateItem keeps the redriven entries whatever the record says.
+    const redrivenEntries = this.records.get(key)?.redrivenEntries;
+    this.records.set(key, { ...record, ...(redrivenEntries !== undefined && { redrivenEntries }) });
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * A dead-lettered key is taken back only by a redrive of the DLQ entry that holds it now
+ * A dead-lettered key is not taken back by a redrive of a DLQ entry that was redriven before
  * (docs/design.md §3), on both idempotency stores (in memory, and DynamoDB on dynalite), against a
- * real smtp-server relay. A second copy of a redrive, an entry an interrupted `dlq redrive` left
- * behind, or an older entry of the key does not ask the relay again or leave another DLQ entry;
- * the entry that holds the message can always be redriven, so nothing is lost. The first two
- * sequences are a reviewer's, which broke an earlier version of this rule.
+ * real smtp-server relay: a second copy of a redrive, or an entry an interrupted `dlq redrive` left
+ * behind, does not ask the relay again or leave another DLQ entry; every other entry can be
+ * redriven, so nothing is lost. Most sequences here are reviewers', each of which broke an
+ * earlier version of this rule (two of them lost the message).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -13,7 +13,8 @@ import { DynamoIdempotencyStore } from '../../lambda/adapters/dynamoIdempotencyS
 import { dlqAttributes } from '../../lambda/adapters/sqsDeadLetterQueue.js';
 import type { DeadLetterReason, IdempotencyStore } from '../../lambda/core/ports.js';
 import type { SmtpPool } from '../../lambda/core/smtp/pool.js';
-import { processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
+import { processBatch } from '../../lambda/worker/processBatch.js';
+import { exhausted, processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
 import type { QueueRecord } from '../../lambda/worker/types.js';
 import { redriveAttributes } from '../../cli/commands/dlqRedrive.js';
 import { localAwsClientConfig } from '../../local/awsClientConfig.js';
@@ -72,8 +73,9 @@ beforeEach(async () => {
   pool = fixtures.pool();
 });
 
+let config: MemoryConfigStore;
 const deps = (idempotency: IdempotencyStore): WorkerDependencies => ({
-  config: new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' } } } }),
+  config: (config = new MemoryConfigStore({ global: { scope: 'global', relay: { host: '127.0.0.1', port: relay.port, timeoutSeconds: 5 }, auth: { user: 'u', pass: { value: 'p' } } } })),
   secrets: new MemorySecretSource(),
   pool,
   idempotency,
@@ -84,10 +86,28 @@ const deps = (idempotency: IdempotencyStore): WorkerDependencies => ({
   claimLeaseMs: 60_000,
 });
 
-describe.each([
+const PRODUCER = 'AROAPRODUCER';
+const OPERATOR = 'AROAOPERATOR:cli';
+const from = (r: QueueRecord, sender: string): QueueRecord => ({ ...r, attributes: { ...r.attributes, SenderId: sender } });
+const onLastReceive = (r: QueueRecord): QueueRecord => ({ ...r, attributes: { ...r.attributes, ApproximateReceiveCount: '5' } });
+
+/** A store whose next claim throws (DynamoDB throttled), before reaching the table. */
+const flaky = (inner: IdempotencyStore) => {
+  let fail = false;
+  const store: IdempotencyStore = {
+    claim: (k, l, o) => (fail ? ((fail = false), Promise.reject(Object.assign(new Error('throttled'), { name: 'ProvisionedThroughputExceededException' }))) : inner.claim(k, l, o)),
+    settle: (k, r) => inner.settle(k, r),
+    ...(inner.settleMany ? { settleMany: (e: Parameters<NonNullable<IdempotencyStore['settleMany']>>[0]) => inner.settleMany!(e) } : {}),
+  };
+  return { store, failNextClaim: () => (fail = true) };
+};
+
+const STORES = [
   ['in memory', () => new MemoryIdempotencyStore() as IdempotencyStore],
   ['on DynamoDB', () => new DynamoIdempotencyStore({ client, tableName: 'idem' }) as IdempotencyStore],
-])('redrives %s', (_name, store) => {
+] as const;
+
+describe.each(STORES)('redrives %s', (_name, store) => {
   it('the original comes back while its redrive is deferred and is dead-lettered again: the newer entry can still be redriven (nothing lost)', async () => {
     const d = deps(store());
     const key = `k-loss-${n++}`;
@@ -105,7 +125,7 @@ describe.each([
     expect(dlq.entries.map((e) => e.reason.sourceMessageId)).toEqual(['sqs-a', 'sqs-a']);
     // The redrive's next receive: E2 holds the message now, so this one is a duplicate.
     expect(await processRecord({ ...redrive, attributes: { ApproximateReceiveCount: '2' } }, d)).toBe('duplicate');
-    expect(logs).toContain('duplicate: dead-lettered again since this DLQ entry was written: the newer entry holds the message');
+    expect(logs).toContain('duplicate: this DLQ entry was redriven before (a second copy of its redrive, or an entry an interrupted redrive left behind)');
     // The mailbox is fixed and E2 is redriven: delivered.
     refused.clear();
     const before = relay.messages.length;
@@ -169,5 +189,93 @@ describe.each([
     refused.clear();
     const old = { ...record(dlq.entries[0]!.body, 1, 'sqs-old'), messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: key } } };
     expect(await processRecord(old, d)).toBe('delivered');
+  });
+});
+
+describe.each(STORES)('a redrive dead-lettered before it claimed the key leaves an entry that can be redriven, %s', (_name, store) => {
+  /** X is refused (E1); a redrive of E1 is dead-lettered on `path` before claiming (E2); E2, redriven, is delivered. */
+  async function sequence(d: WorkerDependencies, key: string, path: (redrive: QueueRecord) => Promise<unknown>, fix: () => void = () => undefined): Promise<void> {
+    refused.add('bad@example.net');
+    expect(await processRecord(from(record(body(['bad@example.net'], key), 1, 'sqs-a'), PRODUCER), d)).toBe('dead-lettered');
+    refused.clear();
+    expect(await path(from(cliRedrive(dlq.entries[0]!, 'sqs-r1'), OPERATOR))).toBe('dead-lettered');
+    expect(dlq.entries).toHaveLength(2);
+    fix();
+    const before = relay.messages.length;
+    expect(await processRecord(from(cliRedrive(dlq.entries[1]!, 'sqs-r2'), OPERATOR), d)).toBe('delivered');
+    expect(relay.messages.length - before).toBe(1);
+  }
+
+  it('refused as producer-not-allowed (docs/producers.md: the operator then admits its role and redrives)', async () => {
+    const d = deps(store());
+    config.put({ scope: 'binding#acme.example', producers: [PRODUCER] });
+    await sequence(d, `k-prod-${n++}`, (r) => processRecord(r, d), () => config.put({ scope: 'binding#acme.example', producers: [PRODUCER, 'AROAOPERATOR'] }));
+    expect(dlq.entries[1]!.reason.reason).toBe('producer-not-allowed');
+  });
+
+  it('refused as invalid-config (a broken binding item), then the item is fixed', async () => {
+    const d = deps(store());
+    await sequence(
+      d,
+      `k-cfg-${n++}`,
+      (r) => {
+        config.put({ scope: 'binding#acme.example', producers: 'not-a-list' });
+        return processRecord(r, d);
+      },
+      () => config.put({ scope: 'binding#acme.example' }),
+    );
+    expect(dlq.entries[1]!.reason.reason).toBe('invalid-config');
+  });
+
+  it('the claim fails on its last receive (retries-exhausted:aws-error)', async () => {
+    const f = flaky(store());
+    const d = deps(f.store);
+    await sequence(d, `k-exh-${n++}`, (r) => {
+      f.failNextClaim();
+      return processRecord(onLastReceive(r), d);
+    });
+    expect(dlq.entries[1]!.reason.reason).toBe('retries-exhausted:aws-error');
+  });
+
+  it('out of time on its last receive (processBatch dead-letters it as exhausted)', async () => {
+    const d = deps(store());
+    await sequence(d, `k-time-${n++}`, (r) => exhausted(onLastReceive(r), d, undefined, 'out-of-time', 'the invocation ran out of time'));
+  });
+});
+
+describe.each(STORES)('a redrive that takes the key from an invocation that died holding it, %s', (_name, make) => {
+  it('gives the refused recipient its chance again', async () => {
+    const s = make();
+    const d = deps(s);
+    const key = `k-lapse-${n++}`;
+    refused.add('bad@example.net');
+    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    refused.clear();
+    const r1 = cliRedrive(dlq.entries[0]!, 'sqs-r1');
+    // R1's first receive claims the key and its invocation dies (a 1 ms lease, lapsed at once).
+    expect((await s.claim(`acme.example#${key}`, 1, { redrive: true, redriveOf: r1.messageAttributes!['mailrelay.deadLetterId']!.stringValue })).outcome).toBe('claimed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await processRecord({ ...r1, attributes: { ApproximateReceiveCount: '2' } }, d)).toBe('delivered');
+    expect(relay.messages.map((m) => m.rcptTo)).toEqual([['bad@example.net']]);
+  });
+});
+
+describe('through processBatch, whose settles are one BatchWriteItem put per key (DynamoDB)', () => {
+  it('the put keeps the redriven entries: an entry an interrupted dlq redrive left behind is still a duplicate', async () => {
+    const d = deps(new DynamoIdempotencyStore({ client, tableName: 'idem' }));
+    const batch = async (r: QueueRecord) => {
+      const before = dlq.entries.length;
+      const { batchItemFailures } = await processBatch([r], d, { remainingTimeMs: () => 60_000, minRemainingMs: 1_000 });
+      return batchItemFailures.length ? 'retry' : dlq.entries.length > before ? 'dead-lettered' : 'acknowledged';
+    };
+    const key = `k-batch-${n++}`;
+    refused.add('bad@example.net');
+    expect(await batch(record(body(['bad@example.net'], key), 1, 'sqs-a'))).toBe('dead-lettered');
+    const e1 = dlq.entries[0]!;
+    expect(await batch(cliRedrive(e1, 'sqs-r1'))).toBe('dead-lettered');
+    const before = mailFroms();
+    expect(await batch(cliRedrive(e1, 'sqs-r1-left-behind'))).toBe('acknowledged');
+    expect(mailFroms()).toBe(before);
+    expect(logs).toContain('duplicate: this DLQ entry was redriven before (a second copy of its redrive, or an entry an interrupted redrive left behind)');
   });
 });

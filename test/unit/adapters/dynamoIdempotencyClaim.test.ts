@@ -52,30 +52,31 @@ describe('claim with a cached-middleware client', () => {
     expect(await store.claim('b#two', 60_000, { redrive: true })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered' } });
   });
 
-  it.each(['settle', 'settleMany'] as const)('a dead-lettered key is taken back only by a redrive of the DLQ entry that holds it (settled with %s)', async (how) => {
+  it.each(['settle', 'settleMany'] as const)('a dead-lettered key is not taken back by a redrive of a DLQ entry redriven before (settled with %s)', async (how) => {
     const store = new DynamoIdempotencyStore({ client, claimClient, tableName: 'idem', now: () => now });
     const key = `b#redrive-${how}`;
     const settle = (record: Parameters<DynamoIdempotencyStore['settle']>[1]) => (how === 'settle' ? store.settle(key, record) : store.settleMany([{ key, record }]));
     expect((await store.claim(key, 60_000)).outcome).toBe('claimed');
-    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], deadLetterId: 'e-1' });
-    expect(await item(key)).toMatchObject({ status: 'dead-lettered', deadLetterId: 'e-1' });
-    // A redrive of another entry of the key (an older one, a copy) is a duplicate; one of e-1 claims it.
-    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-0' })).toMatchObject({ outcome: 'duplicate', previous: { status: 'dead-lettered', deadLetterId: 'e-1' } });
-    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-1' })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered', deadLetterId: 'e-1' } });
-    // It fails again: a new entry, e-2. Another copy of the e-1 redrive is now a duplicate; e-2's redrive is not.
-    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], deadLetterId: 'e-2' });
-    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-1' })).outcome).toBe('duplicate');
+    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'] });
+    // The redrive of entry e-1 claims the key and records the entry, in the same write.
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-1' })).toMatchObject({ outcome: 'claimed', previous: { status: 'dead-lettered', redrivenEntries: undefined } });
+    expect(await item(key)).toMatchObject({ status: 'in-progress', redrivenEntries: new Set(['e-1']) });
+    // It fails again (a new entry, e-2); the worker carries the entries in the settled record.
+    await settle({ status: 'dead-lettered', delivered: ['a@example.net'], failed: ['c@example.net'], redrivenEntries: ['e-1'] });
+    expect(await item(key)).toMatchObject({ status: 'dead-lettered', redrivenEntries: new Set(['e-1']) });
+    // Another redrive of e-1 is a duplicate; e-2's is not, and both are on the record after it.
+    expect(await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-1' })).toMatchObject({ outcome: 'duplicate', previous: { status: 'dead-lettered', redrivenEntries: ['e-1'] } });
     expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-2' })).outcome).toBe('claimed');
-    // Settled pending, the entry is gone from the record; a record that names no entry (written
-    // before entries had ids) is taken back by any redrive, and so is a redrive that names none.
-    await settle({ status: 'pending', delivered: ['a@example.net'], failed: [] });
-    expect((await item(key))?.['deadLetterId']).toBeUndefined();
-    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'] });
-    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-9' })).outcome).toBe('claimed');
-    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], deadLetterId: 'e-3' });
+    expect(await item(key)).toMatchObject({ redrivenEntries: new Set(['e-1', 'e-2']) });
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], redrivenEntries: ['e-1', 'e-2'] });
+    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-2' })).outcome).toBe('duplicate');
+    // A redrive that names no entry takes a dead-lettered key back, as before entries had ids.
     expect((await store.claim(key, 60_000, { redrive: true })).outcome).toBe('claimed');
+    // A key that is pending (a redrive deferred) is claimed by any copy, named or not.
+    await settle({ status: 'pending', delivered: [], failed: [], redrivenEntries: ['e-1', 'e-2'] });
+    expect((await store.claim(key, 60_000, { redrive: true, redriveOf: 'e-2' })).outcome).toBe('claimed');
     // A plain claim never takes a dead-lettered key back, whatever it names.
-    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], deadLetterId: 'e-4' });
-    expect((await store.claim(key, 60_000, { redriveOf: 'e-4' })).outcome).toBe('duplicate');
+    await settle({ status: 'dead-lettered', delivered: [], failed: ['c@example.net'], redrivenEntries: ['e-1', 'e-2'] });
+    expect((await store.claim(key, 60_000, { redriveOf: 'e-3' })).outcome).toBe('duplicate');
   });
 });
