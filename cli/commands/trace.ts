@@ -139,7 +139,7 @@ function printRecord(r: TracedRecord, out: (line: string) => void): void {
     ['smtp', r.failure?.responseCode !== undefined || r.failure?.response ? [r.failure?.responseCode, r.failure?.response].filter((x) => x !== undefined && x !== '').join(' ') : undefined],
     ['route', r.failure?.route],
     ['lease', r.status === 'in-progress' && r.leaseUntil ? `held until ${new Date(r.leaseUntil).toISOString()}` : undefined],
-    ['redriven', r.redrivenEntries?.length ? `${r.redrivenEntries.join(', ')} (another redrive of these DLQ entries is a duplicate)` : undefined],
+    ['redriven', r.redrivenEntries?.length ? `${r.redrivenEntries.join(', ')} (once dead-lettered, another redrive of these DLQ entries is a duplicate)` : undefined],
     ['expires', r.expiresAt ? new Date(r.expiresAt * 1000).toISOString() : undefined],
   ];
   for (const [name, value] of rows) if (value) out(`  ${name.padEnd(10)} ${value}`);

@@ -98,7 +98,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
         new UpdateCommand({
           TableName: this.options.tableName,
           Key: { [IDEMPOTENCY_TABLE_PARTITION_KEY]: key },
-          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}`,
+          UpdateExpression: `SET #status = :status, delivered = :delivered, failed = :failed, ${IDEMPOTENCY_TABLE_TTL_ATTRIBUTE} = :expires, settledAt = :at${record.failure ? ', failure = :failure' : ''}${record.refusedIn ? ', refusedIn = :round' : ''} REMOVE leaseUntil${record.failure ? '' : ', failure'}${record.refusedIn ? '' : ', refusedIn'}`,
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':status': record.status,
@@ -107,6 +107,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
             ':expires': Math.floor(now / 1000) + this.retention,
             ':at': new Date(now).toISOString(),
             ...(record.failure ? { ':failure': record.failure } : {}),
+            ...(record.refusedIn ? { ':round': record.refusedIn } : {}),
           },
         }),
       );
@@ -189,6 +190,7 @@ export class DynamoIdempotencyStore implements IdempotencyStore {
       settledAt: new Date(now).toISOString(),
       ...(record.failure ? { failure: record.failure } : {}),
       ...(record.redrivenEntries?.length ? { redrivenEntries: new Set(record.redrivenEntries) } : {}),
+      ...(record.refusedIn ? { refusedIn: record.refusedIn } : {}),
     };
   }
 }
@@ -202,6 +204,7 @@ function toRecord(item: Record<string, unknown> | undefined): DeliveryRecord | u
     delivered: list(item['delivered']),
     failed: list(item['failed']),
     failure: isFailure(item['failure']) ? item['failure'] : undefined,
+    refusedIn: typeof item['refusedIn'] === 'string' ? item['refusedIn'] : undefined,
     redrivenEntries: item['redrivenEntries'] instanceof Set ? [...(item['redrivenEntries'] as Set<unknown>)].filter((v): v is string => typeof v === 'string') : undefined,
   };
 }

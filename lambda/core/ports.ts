@@ -50,6 +50,8 @@ export interface DeliveryRecord {
    * this key: another redrive of one of them is a `duplicate` (docs/design.md §3).
    */
   readonly redrivenEntries?: readonly string[] | undefined;
+  /** The redrive (its DLQ entry id) whose round `failed` was refused in; absent: the message's own. */
+  readonly refusedIn?: string | undefined;
 }
 
 export interface RecordedFailure {

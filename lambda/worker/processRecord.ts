@@ -147,9 +147,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   }
 
   // After a redrive (the operator fixed something), refused recipients get another chance.
-  // A redrive that takes the key from an invocation that died holding it gets the same chance.
   const previous = claim.previous;
-  const settledBefore = previous?.status === 'dead-lettered' || (redrive && previous?.status === 'in-progress') ? { ...previous, failed: [] } : previous;
+  const reset = refusalsReset(previous, redrive, redriveOf);
+  const settledBefore = reset ? { ...previous!, failed: [] } : previous;
   const relayed = await relay(message, settledBefore, context, deps);
   logNotices(relayed.notices, context, deps);
   const plan = decideFate({
@@ -163,9 +163,24 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
     // queue holds, so SQS never drops or moves a message before the worker decides its fate.
     delivery: fitToQueue(relayed.delivery ?? DEFAULT_DELIVERY, { retentionSeconds: deps.queueRetentionSeconds, maxReceiveCount: deps.maxReceiveCount }),
   });
-  // The entries redriven so far stay on the record (the claim added this one).
+  // The entries redriven so far stay on the record (the claim added this one), and so does the
+  // round the refusals belong to: a reset starts this redrive's.
   const redrivenEntries = redriveOf === undefined ? previous?.redrivenEntries : [...new Set([...(previous?.redrivenEntries ?? []), redriveOf])];
-  return carryOut(redrivenEntries?.length ? { ...plan, record: { ...plan.record, redrivenEntries } } : plan, record, message, context, deps);
+  const refusedIn = reset ? (redrive ? redriveOf : undefined) : previous?.refusedIn;
+  const kept = { ...(redrivenEntries?.length ? { redrivenEntries } : {}), ...(refusedIn !== undefined ? { refusedIn } : {}) };
+  return carryOut(Object.keys(kept).length ? { ...plan, record: { ...plan.record, ...kept } } : plan, record, message, context, deps);
+}
+
+/**
+ * Whether this claim starts a redrive's round, in which recipients refused before get another
+ * chance (docs/design.md §3): the key was dead-lettered, or a redrive that names its entry takes
+ * the key from an invocation that died holding it and the refusals on record are not its round's
+ * (`refusedIn`), as when its own first receive died before settling. Refusals met in a redrive's
+ * round stay refused until the next redrive, whichever receive of it runs.
+ */
+function refusalsReset(previous: DeliveryRecord | undefined, redrive: boolean, entry: string | undefined): boolean {
+  if (previous?.status === 'dead-lettered') return true;
+  return redrive && entry !== undefined && previous?.status === 'in-progress' && previous.refusedIn !== entry;
 }
 
 /** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */

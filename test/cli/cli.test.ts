@@ -423,7 +423,7 @@ describe('dlq', () => {
       return doc.records[0]?.status === 'delivered' ? doc.records[0] : undefined;
     });
     expect(traced.redrivenEntries).toEqual([entry]);
-    expect((await cliInProcess('trace', letter.idempotencyKey ?? letter.id)).stdout).toContain(`redriven   ${entry} (another redrive of these DLQ entries is a duplicate)`);
+    expect((await cliInProcess('trace', letter.idempotencyKey ?? letter.id)).stdout).toContain(`redriven   ${entry} (once dead-lettered, another redrive of these DLQ entries is a duplicate)`);
   });
 });
 

@@ -43,7 +43,8 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (current?.status === 'dead-lettered' && entry !== undefined && current.redrivenEntries?.includes(entry)) return { outcome: 'duplicate', previous: current };
     if (current?.status === 'in-progress' && (current.leaseUntil ?? 0) > Date.now()) return { outcome: 'busy' };
     const redrivenEntries = entry === undefined ? current?.redrivenEntries : [...new Set([...(current?.redrivenEntries ?? []), entry])];
-    this.records.set(key, { status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(redrivenEntries !== undefined && { redrivenEntries }) });
+    // Like the UpdateItem: everything but status and lease is kept (the failure, the round).
+    this.records.set(key, { ...current, status: 'in-progress', delivered: current?.delivered ?? [], failed: current?.failed ?? [], leaseUntil: Date.now() + leaseMs, ...(redrivenEntries !== undefined && { redrivenEntries }) });
     return { outcome: 'claimed', previous: current };
   }
   public async settle(key: string, record: Parameters<IdempotencyStore['settle']>[1]): Promise<void> {

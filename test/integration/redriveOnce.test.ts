@@ -34,6 +34,8 @@ let dlq: MemoryDeadLetterQueue;
 let pool: SmtpPool;
 let n = 0;
 const logs: string[] = [];
+/** Every RCPT TO the relay was asked, in order. */
+const asked: string[] = [];
 const fixtures = relayFixtures();
 
 const record = (body: string, receiveCount: number, messageId: string): QueueRecord => ({ messageId, receiptHandle: 'rh', body, attributes: { ApproximateReceiveCount: String(receiveCount) } });
@@ -66,9 +68,10 @@ beforeEach(async () => {
   deferred = new Set();
   dlq = new MemoryDeadLetterQueue();
   logs.length = 0;
+  asked.length = 0;
   relay = await fixtures.relay({
     users: { u: 'p' },
-    onRcptTo: (a) => (refused.has(a) ? { code: 550, message: '5.1.1 unknown' } : deferred.has(a) ? { code: 451, message: '4.2.0 later' } : undefined),
+    onRcptTo: (a) => (asked.push(a), refused.has(a) ? { code: 550, message: '5.1.1 unknown' } : deferred.has(a) ? { code: 451, message: '4.2.0 later' } : undefined),
   });
   pool = fixtures.pool();
 });
@@ -277,5 +280,56 @@ describe('through processBatch, whose settles are one BatchWriteItem put per key
     expect(await batch(cliRedrive(e1, 'sqs-r1-left-behind'))).toBe('acknowledged');
     expect(mailFroms()).toBe(before);
     expect(logs).toContain('duplicate: this DLQ entry was redriven before (a second copy of its redrive, or an entry an interrupted redrive left behind)');
+  });
+});
+
+const receive = (r: QueueRecord, count: number): QueueRecord => ({ ...r, attributes: { ...r.attributes, ApproximateReceiveCount: String(count) } });
+
+describe.each(STORES)('refusals within a redrive (third review), %s', (_name, make) => {
+  /** The message to bad@ and slow@ is dead-lettered; its redrive R1 finds bad@ refused again and slow@ deferred. */
+  async function redriveRound(s: IdempotencyStore, key: string) {
+    const d = deps(s);
+    refused.add('bad@example.net');
+    refused.add('slow@example.net');
+    expect(await processRecord(record(body(['bad@example.net', 'slow@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    refused.delete('slow@example.net');
+    deferred.add('slow@example.net');
+    const r1 = cliRedrive(dlq.entries[0]!, 'sqs-r1');
+    asked.length = 0;
+    expect(await processRecord(r1, d)).toBe('retry');
+    expect(asked.filter((a) => a === 'bad@example.net')).toHaveLength(1);
+    return { d, r1 };
+  }
+
+  it('a recipient refused in the redrive is not asked again on its next receive', async () => {
+    const { d, r1 } = await redriveRound(make(), `k-round-${n++}`);
+    await processRecord(receive(r1, 2), d);
+    expect(asked.filter((a) => a === 'bad@example.net')).toHaveLength(1);
+  });
+
+  it('nor after one of its invocations died holding the key', async () => {
+    const s = make();
+    const key = `k-round-died-${n++}`;
+    const { d, r1 } = await redriveRound(s, key);
+    // R1's receive 2 claims the key and dies (a 1 ms lease, lapsed at once).
+    expect((await s.claim(`acme.example#${key}`, 1, { redrive: true, redriveOf: r1.messageAttributes!['mailrelay.deadLetterId']!.stringValue })).outcome).toBe('claimed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await processRecord(receive(r1, 3), d);
+    expect(asked.filter((a) => a === 'bad@example.net')).toHaveLength(1);
+  });
+
+  it('a DLQ entry written after a lapsed claim still carries the recorded refusal (both stores keep it)', async () => {
+    const s = make();
+    const d = deps(s);
+    const key = `k-lapsed-failure-${n++}`;
+    refused.add('bad@example.net');
+    deferred.add('slow@example.net');
+    const m = record(body(['bad@example.net', 'slow@example.net'], key), 1, 'sqs-a');
+    expect(await processRecord(m, d)).toBe('retry');
+    expect((await s.claim(`acme.example#${key}`, 1)).outcome).toBe('claimed');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    deferred.clear();
+    expect(await processRecord(receive(m, 3), d)).toBe('dead-lettered');
+    expect(dlq.entries[0]!.reason).toMatchObject({ recipients: ['bad@example.net'], responseCode: 550 });
   });
 });
