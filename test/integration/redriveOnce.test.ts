@@ -6,9 +6,7 @@
  * redriven, so nothing is lost. Most sequences here are reviewers', each of which broke an
  * earlier version of this rule (two of them lost the message).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../lambda/adapters/dynamoIdempotencyStore.js';
 import { dlqAttributes } from '../../lambda/adapters/sqsDeadLetterQueue.js';
 import type { DeadLetterReason, IdempotencyStore } from '../../lambda/core/ports.js';
@@ -17,17 +15,14 @@ import { processBatch } from '../../lambda/worker/processBatch.js';
 import { exhausted, processRecord, type WorkerDependencies } from '../../lambda/worker/processRecord.js';
 import type { QueueRecord } from '../../lambda/worker/types.js';
 import { redriveAttributes } from '../../cli/commands/dlqRedrive.js';
-import { localAwsClientConfig } from '../../local/awsClientConfig.js';
-import { createIdempotencyTable, startDynamo, type LocalEmulator } from '../../local/emulators.js';
 import type { SmtpRelay } from '../../local/smtpRelay.js';
 import { MemoryConfigStore, MemoryDeadLetterQueue, MemoryIdempotencyStore, MemorySecretSource } from '../helpers/memoryPorts.js';
+import { idempotencyTable } from '../helpers/idempotencyTable.js';
 import { relayFixtures } from '../helpers/relayFixtures.js';
 
 type Entry = { body: string; reason: DeadLetterReason };
 
 let relay: SmtpRelay;
-let dynamo: LocalEmulator;
-let client: DynamoDBDocumentClient;
 let refused = new Set<string>();
 let deferred = new Set<string>();
 let dlq: MemoryDeadLetterQueue;
@@ -54,15 +49,7 @@ const sqsRedrive = (entry: Entry, messageId: string): QueueRecord => ({
 const body = (to: string[], key: string) => JSON.stringify({ idempotencyKey: key, from: 'billing@acme.example', to, subject: 's', text: 't' });
 const mailFroms = () => relay.commands.filter((c) => c === 'MAIL').length;
 
-beforeAll(async () => {
-  dynamo = await startDynamo();
-  client = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(dynamo.endpoint, 1)));
-  await createIdempotencyTable(client as unknown as DynamoDBClient, 'idem');
-});
-afterAll(async () => {
-  client.destroy();
-  await dynamo.stop();
-});
+const table = idempotencyTable();
 beforeEach(async () => {
   refused = new Set();
   deferred = new Set();
@@ -107,7 +94,7 @@ const flaky = (inner: IdempotencyStore) => {
 
 const STORES = [
   ['in memory', () => new MemoryIdempotencyStore() as IdempotencyStore],
-  ['on DynamoDB', () => new DynamoIdempotencyStore({ client, tableName: 'idem' }) as IdempotencyStore],
+  ['on DynamoDB', () => new DynamoIdempotencyStore({ client: table.client(), tableName: 'idem' }) as IdempotencyStore],
 ] as const;
 
 describe.each(STORES)('redrives %s', (_name, store) => {
@@ -265,7 +252,7 @@ describe.each(STORES)('a redrive that takes the key from an invocation that died
 
 describe('through processBatch, whose settles are one BatchWriteItem put per key (DynamoDB)', () => {
   it('the put keeps the redriven entries: an entry an interrupted dlq redrive left behind is still a duplicate', async () => {
-    const d = deps(new DynamoIdempotencyStore({ client, tableName: 'idem' }));
+    const d = deps(new DynamoIdempotencyStore({ client: table.client(), tableName: 'idem' }));
     const batch = async (r: QueueRecord) => {
       const before = dlq.entries.length;
       const { batchItemFailures } = await processBatch([r], d, { remainingTimeMs: () => 60_000, minRemainingMs: 1_000 });

@@ -4,29 +4,23 @@
  * must still send its own key and values. On dynalite.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../../lambda/adapters/dynamoIdempotencyStore.js';
 import { localAwsClientConfig } from '../../../local/awsClientConfig.js';
-import { createIdempotencyTable, startDynamo, type LocalEmulator } from '../../../local/emulators.js';
+import { idempotencyTable } from '../../helpers/idempotencyTable.js';
 
 describe('claim with a cached-middleware client', () => {
-  let dynamo: LocalEmulator;
+  const table = idempotencyTable();
+  const item = table.item;
   let client: DynamoDBDocumentClient;
   let claimClient: DynamoDBClient;
   let now = Date.parse('2026-12-05T12:00:00.000Z');
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    client = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(dynamo.endpoint, 1)));
-    claimClient = new DynamoDBClient({ ...localAwsClientConfig(dynamo.endpoint, 1), cacheMiddleware: true });
-    await createIdempotencyTable(client as unknown as DynamoDBClient, 'idem');
+  beforeAll(() => {
+    client = table.client();
+    claimClient = new DynamoDBClient({ ...localAwsClientConfig(table.endpoint(), 1), cacheMiddleware: true });
   });
-  afterAll(async () => {
-    client.destroy();
-    claimClient.destroy();
-    await dynamo.stop();
-  });
-  const item = async (id: string) => (await client.send(new GetCommand({ TableName: 'idem', Key: { id }, ConsistentRead: true }))).Item;
+  afterAll(() => claimClient.destroy());
 
   it('each claim writes its own key and lease, and reads back its own previous record', async () => {
     const store = new DynamoIdempotencyStore({ client, claimClient, tableName: 'idem', now: () => now });

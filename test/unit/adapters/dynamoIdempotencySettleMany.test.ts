@@ -4,34 +4,23 @@
  * re-sent, and a request DynamoDB rejects as invalid is retried entry by entry.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DynamoIdempotencyStore } from '../../../lambda/adapters/dynamoIdempotencyStore.js';
 import { TransientDeliveryError } from '../../../lambda/core/errors.js';
 import type { SettledRecord } from '../../../lambda/core/ports.js';
-import { localAwsClientConfig } from '../../../local/awsClientConfig.js';
-import { createIdempotencyTable, startDynamo, type LocalEmulator } from '../../../local/emulators.js';
+import { idempotencyTable } from '../../helpers/idempotencyTable.js';
 
 const NOW = Date.parse('2026-12-04T12:00:00.000Z');
 const record = (status: SettledRecord['status'], delivered: string[], failed: string[] = []): SettledRecord => ({ status, delivered, failed });
 
 describe('settleMany on dynalite', () => {
-  let dynamo: LocalEmulator;
-  let client: DynamoDBDocumentClient;
-  beforeAll(async () => {
-    dynamo = await startDynamo();
-    client = DynamoDBDocumentClient.from(new DynamoDBClient(localAwsClientConfig(dynamo.endpoint, 1)));
-    await createIdempotencyTable(client as unknown as DynamoDBClient, 'idem');
-  });
-  afterAll(async () => {
-    client.destroy();
-    await dynamo.stop();
-  });
-  const item = async (id: string) => (await client.send(new GetCommand({ TableName: 'idem', Key: { id }, ConsistentRead: true }))).Item;
+  const table = idempotencyTable();
+  const item = table.item;
 
   it('leaves the same item as settle (no lease, same lists, TTL and failure), 30 keys in two requests, and claims then see them', async () => {
-    const store = new DynamoIdempotencyStore({ client, tableName: 'idem', now: () => NOW });
+    const store = new DynamoIdempotencyStore({ client: table.client(), tableName: 'idem', now: () => NOW });
     const keys = Array.from({ length: 30 }, (_, i) => `b#k${i}`);
     for (const key of [...keys, 'b#single']) expect((await store.claim(key, 60_000)).outcome).toBe('claimed');
     const failure = { reason: 'relay-rejected', detail: '550 no such user', responseCode: 550 };
