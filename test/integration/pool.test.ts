@@ -80,6 +80,42 @@ describe('SmtpPool', () => {
     expect([...two.sessions, ...three.sessions].filter((x) => x.commands.includes('QUIT'))).toHaveLength(0);
   });
 
+  it('at the sandbox cap, a burst on one route waits for its own session instead of closing another route’s', async () => {
+    const [one, two] = [await relay(), await relay()];
+    // Two routes that could each use two sessions, in a sandbox capped at two.
+    const p = pool({ maxOpenSessions: 2 });
+    const [a, b] = [route(one.port, 'a.example'), route(two.port, 'b.example')];
+    await send(p, b, 'first@example.net');
+    // A burst of 12 on route a, 4 in flight, while b's session sits idle.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = next++; i < 12; i = next++) await send(p, a, `r${i}@example.net`);
+      }),
+    );
+    await send(p, b, 'last@example.net');
+    expect([one.messages.length, two.messages.length]).toEqual([12, 2]);
+    // One session each, the whole time: b's idle session was not closed to open a second for a.
+    expect([one.connectionCount, two.connectionCount]).toEqual([1, 1]);
+    expect(p.stats()).toMatchObject({ connectionsOpened: 2, total: 2 });
+  });
+
+  it('at the sandbox cap, a route that holds two more sessions than another gives one up to it', async () => {
+    const [one, two] = [await relay(), await relay()];
+    const p = pool({ maxOpenSessions: 3 });
+    const a = route(one.port, 'a.example', { limits: { maxConnections: 3 } });
+    const b = route(two.port, 'b.example', { limits: { maxConnections: 3 } });
+    // Route a fills the sandbox: three sessions at once, then idle.
+    await Promise.all(['x', 'y', 'z'].map((n) => send(p, a, `${n}@example.net`)));
+    expect(p.stats().open).toMatchObject({ [sessionKey(a.settings)]: 3 });
+    // Route b has none: it takes one of a's idle sessions' places...
+    await send(p, b, 'w@example.net');
+    // ...and with two of them busy at once (a holds 2, b 1: not two more), the second waits for b's own.
+    await Promise.all([send(p, b, 'v@example.net'), send(p, b, 'u@example.net')]);
+    expect(two.connectionCount).toBe(1);
+    expect(p.stats().open).toMatchObject({ [sessionKey(a.settings)]: 2, [sessionKey(b.settings)]: 1 });
+  });
+
   it('closes idle sessions on its timer although their route is never used again', async () => {
     const r = await relay();
     const p = pool({ idleTimeoutMs: 200, sweepIntervalMs: 50 });
