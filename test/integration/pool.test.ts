@@ -85,6 +85,7 @@ describe('SmtpPool', () => {
     // Two routes that could each use two sessions, in a sandbox capped at two.
     const p = pool({ maxOpenSessions: 2 });
     const [a, b] = [route(one.port, 'a.example'), route(two.port, 'b.example')];
+    await send(p, a, 'first@example.net');
     await send(p, b, 'first@example.net');
     // A burst of 12 on route a, 4 in flight, while b's session sits idle.
     let next = 0;
@@ -94,7 +95,7 @@ describe('SmtpPool', () => {
       }),
     );
     await send(p, b, 'last@example.net');
-    expect([one.messages.length, two.messages.length]).toEqual([12, 2]);
+    expect([one.messages.length, two.messages.length]).toEqual([13, 2]);
     // One session each, the whole time: b's idle session was not closed to open a second for a.
     expect([one.connectionCount, two.connectionCount]).toEqual([1, 1]);
     expect(p.stats()).toMatchObject({ connectionsOpened: 2, total: 2 });
@@ -114,6 +115,26 @@ describe('SmtpPool', () => {
     await Promise.all([send(p, b, 'v@example.net'), send(p, b, 'u@example.net')]);
     expect(two.connectionCount).toBe(1);
     expect(p.stats().open).toMatchObject({ [sessionKey(a.settings)]: 2, [sessionKey(b.settings)]: 1 });
+  });
+
+  it('at the sandbox cap, a route whose only session is still being opened does not queue its other messages behind it', async () => {
+    // A relay that greets no one until the test lets it, then refuses (421): opens that may never succeed.
+    let letGo: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    const [one, hung] = [await relay(), await relay({ onConnect: async () => (await gate, { code: 421, message: 'try later' }) })];
+    const p = pool({ maxOpenSessions: 3 });
+    const b = route(one.port, 'b.example');
+    const a = route(hung.port, 'a.example', { limits: { maxConnections: 3 } });
+    // Route b leaves two idle sessions; the sandbox has room for one more.
+    await Promise.all([send(p, b, 'x@example.net'), send(p, b, 'y@example.net')]);
+    const sends = [0, 1, 2].map((i) => send(p, a, `a${i}@example.net`).then(
+      () => 'sent',
+      () => 'failed',
+    ));
+    // All three try at once (b's idle sessions give way), instead of each waiting for the one before it to fail.
+    await until(() => hung.connectionCount === 3, 'three connections to the hung relay while none has failed');
+    letGo();
+    expect(await Promise.all(sends)).toEqual(['failed', 'failed', 'failed']);
   });
 
   it('closes idle sessions on its timer although their route is never used again', async () => {

@@ -66,6 +66,8 @@ interface KeyState {
   idle: PooledSession[];
   /** Sessions handed out or being opened. */
   busy: number;
+  /** Of `busy`: sessions being opened (one may never be usable: a relay that hangs or refuses). */
+  pending: number;
   /** The last settings seen for the key: what the timer checks ages against. */
   settings: EffectiveSettings;
 }
@@ -164,7 +166,7 @@ export class SmtpPool {
   private state(route: RouteGroup, key: string): KeyState {
     let state = this.keys.get(key);
     if (!state) {
-      state = { limitKey: this.limits.key(route.settings), idle: [], busy: 0, settings: route.settings };
+      state = { limitKey: this.limits.key(route.settings), idle: [], busy: 0, pending: 0, settings: route.settings };
       this.keys.set(key, state);
     }
     state.settings = route.settings;
@@ -191,7 +193,13 @@ export class SmtpPool {
       const idle = state.idle.pop();
       if (idle) {
         state.busy += 1;
-        if (await this.stillGood(idle, route)) return { entry: idle, reused: true };
+        let good = false;
+        try {
+          good = await this.stillGood(idle, route);
+        } catch {
+          // A lease that cannot be renewed: the session is closed below; opening a new one reports the error.
+        }
+        if (good) return { entry: idle, reused: true };
         state.busy -= 1;
         this.close(idle);
         continue;
@@ -204,6 +212,7 @@ export class SmtpPool {
         continue;
       }
       state.busy += 1;
+      state.pending += 1;
       this.opening += 1;
       let lease: ConnectionLease | 'session-free';
       try {
@@ -211,12 +220,14 @@ export class SmtpPool {
         lease = await this.limits.lease(route.settings, (ms) => this.waitForChange(ms, () => state.idle.length > 0));
       } catch (error) {
         state.busy -= 1;
+        state.pending -= 1;
         this.opening -= 1;
         this.notify();
         throw error;
       }
       if (lease === 'session-free') {
         state.busy -= 1;
+        state.pending -= 1;
         this.opening -= 1;
         continue;
       }
@@ -235,6 +246,7 @@ export class SmtpPool {
         this.notify();
         throw error;
       } finally {
+        state.pending -= 1;
         this.opening -= 1;
       }
     }
@@ -252,7 +264,10 @@ export class SmtpPool {
    */
   private roomForOne(state: KeyState): boolean {
     if (this.total() < this.maxOpen) return true;
-    const mine = openIn(state);
+    // Sessions still being opened do not count as this key's: one may never come (a relay that
+    // hangs or refuses), and the key's other messages must not queue behind it, each waiting for
+    // the one before it to fail.
+    const mine = openIn(state) - state.pending;
     return this.closeLeastRecentIdle((other) => other !== state && (mine === 0 || openIn(other) > mine + 1));
   }
 
