@@ -28,6 +28,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { SourceMap } from 'node:module';
 import { basename, dirname, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ProfileSidecar } from './client.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -174,10 +175,10 @@ export function compareByGroup(windows: readonly ProfiledWindow[]): string {
 }
 
 /** `x.cpuprofile` → `x.json` (bench/client.ts's sidecar), if there is one. */
-function sidecarOf(file: string): (ProfileWindow & { delivered: number; cpuMs: number }) | undefined {
+function sidecarOf(file: string): ProfileSidecar | undefined {
   const path = file.replace(/\.cpuprofile$/, '.json');
   if (path === file || !existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8')) as ProfileWindow & { delivered: number; cpuMs: number };
+  return JSON.parse(readFileSync(path, 'utf8')) as ProfileSidecar;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -148,7 +148,7 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
 
   // After a redrive (the operator fixed something), refused recipients get another chance.
   const previous = claim.previous;
-  const reset = refusalsReset(previous, redrive, redriveOf);
+  const reset = refusalsReset(previous, redriveOf);
   const settledBefore = reset ? { ...previous!, failed: [] } : previous;
   const relayed = await relay(message, settledBefore, context, deps);
   logNotices(relayed.notices, context, deps);
@@ -166,7 +166,7 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
   // The entries redriven so far stay on the record (the claim added this one), and so does the
   // round the refusals belong to: a reset starts this redrive's.
   const redrivenEntries = redriveOf === undefined ? previous?.redrivenEntries : [...new Set([...(previous?.redrivenEntries ?? []), redriveOf])];
-  const refusedIn = reset ? (redrive ? redriveOf : undefined) : previous?.refusedIn;
+  const refusedIn = reset ? redriveOf : previous?.refusedIn;
   const kept = { ...(redrivenEntries?.length ? { redrivenEntries } : {}), ...(refusedIn !== undefined ? { refusedIn } : {}) };
   return carryOut(Object.keys(kept).length ? { ...plan, record: { ...plan.record, ...kept } } : plan, record, message, context, deps);
 }
@@ -178,9 +178,9 @@ async function processMessage(record: QueueRecord, message: QueueMessage, receiv
  * (`refusedIn`), as when its own first receive died before settling. Refusals met in a redrive's
  * round stay refused until the next redrive, whichever receive of it runs.
  */
-function refusalsReset(previous: DeliveryRecord | undefined, redrive: boolean, entry: string | undefined): boolean {
+function refusalsReset(previous: DeliveryRecord | undefined, entry: string | undefined): boolean {
   if (previous?.status === 'dead-lettered') return true;
-  return redrive && entry !== undefined && previous?.status === 'in-progress' && previous.refusedIn !== entry;
+  return entry !== undefined && previous?.status === 'in-progress' && previous.refusedIn !== entry;
 }
 
 /** The relay step: every failure outside a route (config store down, ...) is classified, never lost. */
@@ -220,8 +220,7 @@ async function carryOut(plan: Plan, record: QueueRecord, message: QueueMessage, 
     return 'delivered';
   }
   deps.metrics.addMetric(action.reason.reason === 'expired' ? 'Expired' : 'Failed', 'Count', 1);
-  const reason = { ...action.reason, idempotencyKey: message.idempotencyKey, sourceMessageId: record.messageId, failedAt: new Date().toISOString() };
-  const outcome = await deadLetter(record, deps, reason);
+  const outcome = await deadLetter(record, deps, { ...action.reason, idempotencyKey: message.idempotencyKey, sourceMessageId: record.messageId, failedAt: new Date().toISOString() });
   // A DLQ entry that could not be written leaves the record to come back: not dead-lettered yet.
   recordDispositions(outcome === 'retry' ? plan.dispositions.map(asNotDeadLettered) : plan.dispositions, context, deps);
   await settle(deps, idempotencyRecordId(message), { ...plan.record, status: outcome === 'retry' ? 'pending' : 'dead-lettered' }, context);

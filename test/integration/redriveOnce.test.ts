@@ -49,6 +49,12 @@ const sqsRedrive = (entry: Entry, messageId: string): QueueRecord => ({
 const body = (to: string[], key: string) => JSON.stringify({ idempotencyKey: key, from: 'billing@acme.example', to, subject: 's', text: 't' });
 const mailFroms = () => relay.commands.filter((c) => c === 'MAIL').length;
 
+/** The message (SQS id sqs-a) meets bad@ refused and is dead-lettered: DLQ entry E1, where every sequence starts. */
+async function deadLetteredFirst(d: WorkerDependencies, key: string, to: string[] = ['bad@example.net']): Promise<void> {
+  refused.add('bad@example.net');
+  expect(await processRecord(record(body(to, key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+}
+
 const table = idempotencyTable();
 beforeEach(async () => {
   refused = new Set();
@@ -101,8 +107,7 @@ describe.each(STORES)('redrives %s', (_name, store) => {
   it('the original comes back while its redrive is deferred and is dead-lettered again: the newer entry can still be redriven (nothing lost)', async () => {
     const d = deps(store());
     const key = `k-loss-${n++}`;
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    await deadLetteredFirst(d, key);
     // The operator redrives E1; the relay defers it: the key is pending.
     refused.clear();
     deferred.add('bad@example.net');
@@ -126,8 +131,7 @@ describe.each(STORES)('redrives %s', (_name, store) => {
   it('an entry an interrupted dlq redrive left behind is not taken back after another entry of the key was redriven', async () => {
     const d = deps(store());
     const key = `k-dup-${n++}`;
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    await deadLetteredFirst(d, key);
     const e1 = dlq.entries[0]!;
     // R1 is sent, E1 stays in the DLQ (the CLI crashed before deleting it). R1 fails again: E2.
     expect(await processRecord(cliRedrive(e1, 'sqs-r1'), d)).toBe('dead-lettered');
@@ -143,8 +147,7 @@ describe.each(STORES)('redrives %s', (_name, store) => {
   it('a second copy of a redrive that failed again (SQS delivered it twice) is a duplicate; the new entry is redriven', async () => {
     const d = deps(store());
     const key = `k-copy-${n++}`;
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['ok@example.net', 'bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    await deadLetteredFirst(d, key, ['ok@example.net', 'bad@example.net']);
     const redrive = cliRedrive(dlq.entries[0]!, 'sqs-r');
     expect(await processRecord(redrive, d)).toBe('dead-lettered');
     const before = mailFroms();
@@ -160,8 +163,7 @@ describe.each(STORES)('redrives %s', (_name, store) => {
   it("SQS's own DLQ redrive (every attribute kept) follows the same rule", async () => {
     const d = deps(store());
     const key = `k-sqs-${n++}`;
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    await deadLetteredFirst(d, key);
     const e1 = dlq.entries[0]!;
     expect(await processRecord(sqsRedrive(e1, 'sqs-m1'), d)).toBe('dead-lettered');
     const before = mailFroms();
@@ -174,8 +176,7 @@ describe.each(STORES)('redrives %s', (_name, store) => {
   it('a redrive that names no entry (sent by an older CLI) takes a dead-lettered key back as before', async () => {
     const d = deps(store());
     const key = `k-old-${n++}`;
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    await deadLetteredFirst(d, key);
     refused.clear();
     const old = { ...record(dlq.entries[0]!.body, 1, 'sqs-old'), messageAttributes: { 'mailrelay.idempotencyKey': { stringValue: key } } };
     expect(await processRecord(old, d)).toBe('delivered');
@@ -238,8 +239,7 @@ describe.each(STORES)('a redrive that takes the key from an invocation that died
     const s = make();
     const d = deps(s);
     const key = `k-lapse-${n++}`;
-    refused.add('bad@example.net');
-    expect(await processRecord(record(body(['bad@example.net'], key), 1, 'sqs-a'), d)).toBe('dead-lettered');
+    await deadLetteredFirst(d, key);
     refused.clear();
     const r1 = cliRedrive(dlq.entries[0]!, 'sqs-r1');
     // R1's first receive claims the key and its invocation dies (a 1 ms lease, lapsed at once).

@@ -61,11 +61,10 @@ export const listUnsubscribeSchema = builtOnFirstUse(function buildListUnsubscri
     }),
   );
 
-  const listUnsubscribeSchema = z.pipe(
+  return z.pipe(
     z.strictObject({ url: urlSchema, mailto: z.optional(mailtoSchema) }, 'must be an object { url, mailto? }'),
     z.transform((value: { url: string; mailto?: string | undefined }): ListUnsubscribe => (value.mailto === undefined ? { url: value.url } : { url: value.url, mailto: value.mailto })),
   );
-  return listUnsubscribeSchema;
 });
 
 /** The header fields `listUnsubscribe` writes; in `headers` they conflict with it. */

@@ -147,7 +147,7 @@ export class SmtpPool {
     const open: Record<string, number> = {};
     let total = 0;
     for (const [key, state] of this.keys) {
-      const count = state.busy + state.idle.length;
+      const count = openIn(state);
       if (count > 0) open[key] = count;
       total += count;
     }
@@ -175,14 +175,14 @@ export class SmtpPool {
 
   private total(): number {
     let total = 0;
-    for (const state of this.keys.values()) total += state.busy + state.idle.length;
+    for (const state of this.keys.values()) total += openIn(state);
     return total;
   }
 
   /** Sessions of one relay (limit key) open in this sandbox. */
   private openFor(limitKey: string): number {
     let count = 0;
-    for (const state of this.keys.values()) if (state.limitKey === limitKey) count += state.busy + state.idle.length;
+    for (const state of this.keys.values()) if (state.limitKey === limitKey) count += openIn(state);
     return count;
   }
 
